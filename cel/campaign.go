@@ -1,0 +1,83 @@
+package cel
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Campaign statuses.
+const (
+	StatusDraft    = "draft"
+	StatusActive   = "active"
+	StatusPaused   = "paused"
+	StatusArchived = "archived"
+)
+
+// Reward types.
+const (
+	RewardPoints       = "points"
+	RewardCoupon       = "coupon"
+	RewardFreeShipping = "free_shipping"
+	RewardNotification = "notification"
+)
+
+// Campaign is a marketing campaign as stored, published in the campaigns KV bucket and
+// compiled into a RuleSet.
+type Campaign struct {
+	ID          string     `json:"id"`
+	Name        string     `json:"name"`
+	Description string     `json:"description,omitempty"`
+	Rule        string     `json:"rule"`
+	Reward      Reward     `json:"reward"`
+	Status      string     `json:"status"`
+	StartsAt    *time.Time `json:"starts_at,omitempty"`
+	EndsAt      *time.Time `json:"ends_at,omitempty"`
+	Priority    int        `json:"priority"`
+	Exclusive   bool       `json:"exclusive"`
+	Limits      Limits     `json:"limits"`
+	Version     int64      `json:"version"`
+	CreatedAt   time.Time  `json:"created_at,omitzero"`
+	UpdatedAt   time.Time  `json:"updated_at,omitzero"`
+}
+
+// Reward is what a matching campaign grants.
+type Reward struct {
+	Type string `json:"type"`
+	// Points is an integer CEL expression, for points rewards.
+	Points PointsExpr `json:"points,omitempty"`
+	// Data is free-form payload passed to downstream senders (coupon template, message).
+	Data map[string]any `json:"data,omitempty"`
+}
+
+// Limits caps how often a campaign grants. Zero means no limit.
+type Limits struct {
+	PerUser       int64 `json:"per_user,omitempty"`
+	PerUserPerDay int64 `json:"per_user_per_day,omitempty"`
+	TotalRewards  int64 `json:"total_rewards,omitempty"`
+	TotalPoints   int64 `json:"total_points,omitempty"`
+}
+
+// PointsExpr is the CEL source of a points expression. In JSON it is a string, or an
+// integer accepted as a constant.
+type PointsExpr string
+
+// UnmarshalJSON accepts a string or a JSON integer.
+func (p *PointsExpr) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*p = PointsExpr(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("points must be a string holding an integer CEL expression or an integer")
+	}
+	i, err := strconv.ParseInt(n.String(), 10, 64)
+	if err != nil {
+		return fmt.Errorf("points must be an integer, got %s", n)
+	}
+	*p = PointsExpr(strconv.FormatInt(i, 10))
+	return nil
+}
