@@ -15,6 +15,7 @@ CREATE TABLE users (
     last_purchase_at timestamptz,
     event_counts     jsonb NOT NULL DEFAULT '{}',
     reward_counts    jsonb NOT NULL DEFAULT '{}',
+    reward_days      jsonb NOT NULL DEFAULT '{}',
     last_seq         bigint NOT NULL DEFAULT 0,
     version          bigint NOT NULL DEFAULT 0,
     updated_at       timestamptz NOT NULL DEFAULT now()

@@ -1,0 +1,216 @@
+package cel
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	celgo "github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
+	"github.com/google/cel-go/common/types"
+)
+
+// MaxCost is the highest estimated cost a rule or points expression may have. The
+// estimate assumes the size bounds of the event contract (at most 64 entries in
+// event.attributes, ids of at most 128 chars, ...). Ordinary rules cost well under 100; a
+// comprehension nested inside another over event.attributes is over the limit.
+const MaxCost = 10_000
+
+// runtimeCostLimit stops an evaluation whose actual cost runs away (inputs bigger than
+// the estimate assumed). Going over it is an evaluation error, not a panic.
+const runtimeCostLimit = 10 * MaxCost
+
+// Fields named by CompileError and FieldError.
+const (
+	fieldRule   = "rule"
+	fieldPoints = "reward.points"
+)
+
+// ErrPanic is wrapped by evaluation errors that come from a panic inside the evaluator
+// rather than from the data (such as a missing attribute key). Callers park the event in
+// the dead-letter stream instead of treating it as no match.
+var ErrPanic = errors.New("cel: panic during evaluation")
+
+// Issue is one problem found in a rule or points expression. Line and Column are 1-based
+// and count Unicode code points.
+type Issue struct {
+	Message string `json:"message"`
+	Line    int    `json:"line"`
+	Column  int    `json:"column"`
+}
+
+// CompileError is returned by Compile and CompilePoints when an expression does not parse,
+// does not type-check, has the wrong result type or costs too much. Field is "rule" or
+// "reward.points" when known.
+type CompileError struct {
+	Field  string
+	Issues []Issue
+}
+
+// Error lists the issues as "field:line:column: message" separated by semicolons.
+func (e *CompileError) Error() string {
+	var b strings.Builder
+	for i, is := range e.Issues {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		if e.Field != "" {
+			b.WriteString(e.Field)
+			b.WriteByte(':')
+		}
+		fmt.Fprintf(&b, "%d:%d: %s", is.Line, is.Column, is.Message)
+	}
+	if len(e.Issues) == 0 {
+		b.WriteString("invalid expression")
+	}
+	return b.String()
+}
+
+// Rule is a compiled boolean campaign rule. It is immutable and safe for concurrent use.
+type Rule struct {
+	src  string
+	prg  celgo.Program
+	cost uint64
+}
+
+// Points is a compiled integer points expression. It is immutable and safe for
+// concurrent use.
+type Points struct {
+	src  string
+	prg  celgo.Program
+	cost uint64
+}
+
+// Compile type-checks src as a boolean rule over event, user and now and prepares it for
+// evaluation. It returns a *CompileError (Field "rule") when src does not parse or
+// type-check, is not boolean or has an estimated cost over MaxCost.
+func Compile(src string) (*Rule, error) {
+	prg, cost, err := compile(fieldRule, src, types.BoolType,
+		"rule must be a boolean expression, got %s (compare dynamic values, e.g. event.attributes.vip == true)")
+	if err != nil {
+		return nil, err
+	}
+	return &Rule{src: src, prg: prg, cost: cost}, nil
+}
+
+// CompilePoints type-checks src as an integer points expression over event, user and now,
+// such as "int(event.amount * 0.1)" or "100". It returns a *CompileError (Field
+// "reward.points") when src does not parse or type-check, is not an int (a double is
+// refused: wrap it in int(...)) or has an estimated cost over MaxCost.
+func CompilePoints(src string) (*Points, error) {
+	prg, cost, err := compile(fieldPoints, src, types.IntType,
+		"points must be an integer expression, got %s (wrap it in int(...))")
+	if err != nil {
+		return nil, err
+	}
+	return &Points{src: src, prg: prg, cost: cost}, nil
+}
+
+// String returns the rule's source.
+func (r *Rule) String() string { return r.src }
+
+// Cost returns the rule's estimated maximum cost, at most MaxCost.
+func (r *Rule) Cost() uint64 { return r.cost }
+
+// String returns the expression's source.
+func (p *Points) String() string { return p.src }
+
+// Cost returns the expression's estimated maximum cost, at most MaxCost.
+func (p *Points) Cost() uint64 { return p.cost }
+
+func compile(field, src string, want *types.Type, wrongType string) (celgo.Program, uint64, error) {
+	if strings.TrimSpace(src) == "" {
+		return nil, 0, &CompileError{Field: field, Issues: []Issue{{Message: "expression is empty", Line: 1, Column: 1}}}
+	}
+	ast, iss := celEnv.Compile(src)
+	if iss != nil && iss.Err() != nil {
+		return nil, 0, &CompileError{Field: field, Issues: issuesOf(iss)}
+	}
+	if got := ast.OutputType(); !got.IsExactType(want) {
+		return nil, 0, &CompileError{Field: field, Issues: []Issue{{
+			Message: fmt.Sprintf(wrongType, got.String()), Line: 1, Column: 1,
+		}}}
+	}
+	est, err := celEnv.EstimateCost(ast, sizeEstimator{})
+	if err != nil {
+		return nil, 0, &CompileError{Field: field, Issues: []Issue{{
+			Message: fmt.Sprintf("cannot estimate cost: %v", err), Line: 1, Column: 1,
+		}}}
+	}
+	if est.Max > MaxCost {
+		return nil, 0, &CompileError{Field: field, Issues: []Issue{{
+			Message: fmt.Sprintf("estimated cost %s exceeds the limit of %d; avoid nested loops over maps and lists", costString(est.Max), MaxCost),
+			Line:    1, Column: 1,
+		}}}
+	}
+	prg, err := celEnv.Program(ast,
+		celgo.EvalOptions(celgo.OptOptimize),
+		celgo.CostLimit(runtimeCostLimit),
+	)
+	if err != nil {
+		return nil, 0, &CompileError{Field: field, Issues: []Issue{{Message: err.Error(), Line: 1, Column: 1}}}
+	}
+	return prg, est.Max, nil
+}
+
+func costString(c uint64) string {
+	if c == ^uint64(0) {
+		return "(unbounded)"
+	}
+	return fmt.Sprint(c)
+}
+
+func issuesOf(iss *celgo.Issues) []Issue {
+	errs := iss.Errors()
+	out := make([]Issue, 0, len(errs))
+	for _, e := range errs {
+		line, col := 1, 1
+		if e.Location != nil && e.Location.Line() > 0 {
+			line = e.Location.Line()
+			col = max(e.Location.Column(), 0) + 1 // cel-go columns are 0-based
+		}
+		out = append(out, Issue{Message: e.Message, Line: line, Column: col})
+	}
+	if len(out) == 0 {
+		out = append(out, Issue{Message: iss.String(), Line: 1, Column: 1})
+	}
+	return out
+}
+
+// sizeEstimator bounds the sizes of strings, lists and maps reachable from event and
+// user for the cost estimate.
+type sizeEstimator struct{}
+
+func (sizeEstimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
+	path := n.Path()
+	if len(path) == 0 {
+		return nil
+	}
+	var obj *objectType
+	switch path[0] {
+	case "event":
+		obj = eventObject
+	case "user":
+		obj = userObject
+	case "now":
+		return nil
+	}
+	if obj != nil && len(path) == 2 {
+		if s, ok := obj.sizes[path[1]]; ok {
+			return &checker.SizeEstimate{Min: 0, Max: s}
+		}
+		return nil
+	}
+	if obj != nil && !(obj == eventObject && path[1] == "attributes") {
+		return nil // e.g. user.rewards.x: an int
+	}
+	// Inside event.attributes, or a comprehension variable (most range over attributes).
+	if n.Type() != nil && n.Type().Kind() == types.StringKind {
+		return &checker.SizeEstimate{Min: 0, Max: maxAttributeString}
+	}
+	return &checker.SizeEstimate{Min: 0, Max: maxAttributeEntries}
+}
+
+func (sizeEstimator) EstimateCallCost(function, overloadID string, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
+	return nil
+}

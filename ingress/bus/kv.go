@@ -1,0 +1,188 @@
+package bus
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/persistence"
+)
+
+// Campaigns is the campaigns KV bucket: admins put, every engine watches. It is safe for
+// concurrent use.
+type Campaigns struct {
+	kv jetstream.KeyValue
+}
+
+// OpenCampaigns binds the campaigns bucket, which EnsureStreams created.
+func OpenCampaigns(ctx context.Context, js jetstream.JetStream) (*Campaigns, error) {
+	kv, err := js.KeyValue(ctx, CampaignsKV)
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", CampaignsKV, err)
+	}
+	return &Campaigns{kv: kv}, nil
+}
+
+// PutCampaign stores c under its id. It blocks until JetStream acknowledges.
+func (c *Campaigns) PutCampaign(ctx context.Context, camp *cel.Campaign) error {
+	data, err := json.Marshal(camp)
+	if err != nil {
+		return fmt.Errorf("encode campaign: %w", err)
+	}
+	if _, err := c.kv.Put(ctx, camp.ID, data); err != nil {
+		return fmt.Errorf("put campaign %s: %w", camp.ID, err)
+	}
+	return nil
+}
+
+// Watch delivers the complete set of campaigns to onChange: once when the bucket's current
+// values have all arrived (the watcher's nil marker), and again after every later change.
+// Values that fail to decode are logged and left out. onChange runs on Watch's goroutine.
+// Watch blocks until ctx ends.
+func (c *Campaigns) Watch(ctx context.Context, log *slog.Logger, onChange func([]cel.Campaign)) error {
+	w, err := c.kv.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("watch bucket %s: %w", CampaignsKV, err)
+	}
+	defer w.Stop()
+	byID := map[string]cel.Campaign{}
+	initialised := false
+	emit := func() {
+		all := make([]cel.Campaign, 0, len(byID))
+		for _, camp := range byID {
+			all = append(all, camp)
+		}
+		onChange(all)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return fmt.Errorf("watch bucket %s: watcher closed", CampaignsKV)
+			}
+			if e == nil {
+				initialised = true
+				emit()
+				continue
+			}
+			switch e.Operation() {
+			case jetstream.KeyValueDelete, jetstream.KeyValuePurge:
+				delete(byID, e.Key())
+			default:
+				var camp cel.Campaign
+				if err := json.Unmarshal(e.Value(), &camp); err != nil {
+					log.Error("campaign in KV does not decode; ignored", "campaign_id", e.Key(), "err", err)
+					continue
+				}
+				byID[e.Key()] = camp
+			}
+			if initialised {
+				emit()
+			}
+		}
+	}
+}
+
+// APIKeys mirrors the api_keys bucket in memory so every ingress checks keys without a
+// database round trip. It is safe for concurrent use.
+type APIKeys struct {
+	kv     jetstream.KeyValue
+	mu     sync.RWMutex
+	byHash map[string]persistence.APIKey
+	loaded atomic.Bool
+}
+
+// OpenAPIKeys binds the api_keys bucket, which EnsureStreams created.
+func OpenAPIKeys(ctx context.Context, js jetstream.JetStream) (*APIKeys, error) {
+	kv, err := js.KeyValue(ctx, APIKeysKV)
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", APIKeysKV, err)
+	}
+	return &APIKeys{kv: kv, byHash: map[string]persistence.APIKey{}}, nil
+}
+
+// HashAPIKey is the hex SHA-256 under which a key is stored.
+func HashAPIKey(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// PutAPIKey publishes a key's metadata (never the secret) under its hash.
+func (a *APIKeys) PutAPIKey(ctx context.Context, k persistence.APIKey) error {
+	data, err := json.Marshal(k)
+	if err != nil {
+		return fmt.Errorf("encode api key: %w", err)
+	}
+	if _, err := a.kv.Put(ctx, k.Hash, data); err != nil {
+		return fmt.Errorf("put api key %s: %w", k.ID, err)
+	}
+	a.store(k)
+	return nil
+}
+
+func (a *APIKeys) store(k persistence.APIKey) {
+	a.mu.Lock()
+	a.byHash[k.Hash] = k
+	a.mu.Unlock()
+}
+
+// CheckAPIKey reports whether secret is a known key that is not revoked.
+func (a *APIKeys) CheckAPIKey(secret string) (persistence.APIKey, bool) {
+	h := HashAPIKey(secret)
+	a.mu.RLock()
+	k, ok := a.byHash[h]
+	a.mu.RUnlock()
+	if !ok || k.RevokedAt != nil {
+		return persistence.APIKey{}, false
+	}
+	return k, true
+}
+
+// Loaded reports whether the initial values have arrived.
+func (a *APIKeys) Loaded() bool { return a.loaded.Load() }
+
+// Watch keeps the in-memory copy current until ctx ends. Loaded turns true once the
+// bucket's initial values are in.
+func (a *APIKeys) Watch(ctx context.Context, log *slog.Logger) error {
+	w, err := a.kv.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("watch bucket %s: %w", APIKeysKV, err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return fmt.Errorf("watch bucket %s: watcher closed", APIKeysKV)
+			}
+			if e == nil {
+				a.loaded.Store(true)
+				continue
+			}
+			if e.Operation() != jetstream.KeyValuePut {
+				a.mu.Lock()
+				delete(a.byHash, e.Key())
+				a.mu.Unlock()
+				continue
+			}
+			var k persistence.APIKey
+			if err := json.Unmarshal(e.Value(), &k); err != nil {
+				log.Error("api key in KV does not decode; ignored", "err", err)
+				continue
+			}
+			a.store(k)
+		}
+	}
+}

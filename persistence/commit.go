@@ -1,0 +1,262 @@
+package persistence
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// Decision is everything one event changes: the user's new state (Version = the version
+// read + 1), the rewards it grants, and the record that it was processed.
+type Decision struct {
+	EventID   string
+	EventType string
+	StreamSeq int64
+	User      User
+	Rewards   []Reward
+}
+
+// Outcome is what became of one decision in CommitBatch.
+type Outcome int
+
+const (
+	// Committed: effects and processed record are stored.
+	Committed Outcome = iota
+	// Duplicate: the event id was processed before; nothing changed.
+	Duplicate
+	// Fenced: the stored user version was not the one the decision was built on (another
+	// owner moved it); nothing changed and the caller must reload the user.
+	Fenced
+)
+
+// CommitBatch stores many decisions in one transaction. Decisions of distinct users only:
+// at most one decision per user per call. It returns one Outcome per decision, or an error
+// when nothing was committed (the caller retries; a *PermanentError marks data the
+// database will never accept, so retrying the same batch is pointless).
+func (s *Store) CommitBatch(ctx context.Context, ds []Decision) ([]Outcome, error) {
+	outcomes := make([]Outcome, len(ds))
+	pending := make([]int, len(ds)) // indexes into ds still to commit
+	for i := range ds {
+		pending[i] = i
+	}
+	for attempt := 0; len(pending) > 0; attempt++ {
+		if attempt == 3 {
+			return nil, errors.New("commit batch: outcomes keep changing between attempts")
+		}
+		dups, fenced, err := s.commitOnce(ctx, ds, pending)
+		if err != nil {
+			return nil, err
+		}
+		if len(dups) == 0 && len(fenced) == 0 {
+			break
+		}
+		next := pending[:0:0]
+		for _, i := range pending {
+			switch {
+			case dups[ds[i].EventID]:
+				outcomes[i] = Duplicate
+			case fenced[ds[i].User.UserID]:
+				outcomes[i] = Fenced
+			default:
+				next = append(next, i)
+			}
+		}
+		pending = next
+	}
+	return outcomes, nil
+}
+
+// PermanentError is a commit failure caused by the data itself.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// commitOnce tries to commit ds[pending] in one transaction. When some are duplicates or
+// fenced it rolls back and reports them.
+func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (dups map[string]bool, fenced map[string]bool, err error) {
+	n := len(pending)
+	var (
+		evIDs, evUsers, evTypes                    = make([]string, n), make([]string, n), make([]string, n)
+		evSeqs                                     = make([]int64, n)
+		uIDs, uTiers                               = make([]string, n), make([]string, n)
+		uPoints, uLifetime, uPurchases, uSeq, uVer = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		uSpent                                     = make([]float64, n)
+		uFirst                                     = make([]time.Time, n)
+		uLastPurchase                              = make([]pgtype.Timestamptz, n)
+		uEventCounts, uRewardCounts, uRewardDays   = make([]string, n), make([]string, n), make([]string, n)
+		rIDs, rUsers, rCampaigns, rEvents, rTypes  []string
+		rVersions, rPoints                         []int64
+		rPayloads                                  []string
+		rOccurred                                  []time.Time
+	)
+	for j, i := range pending {
+		d := &ds[i]
+		u := &d.User
+		evIDs[j], evUsers[j], evTypes[j], evSeqs[j] = d.EventID, u.UserID, d.EventType, d.StreamSeq
+		uIDs[j], uTiers[j] = u.UserID, u.Tier
+		uPoints[j], uLifetime[j], uPurchases[j], uSeq[j], uVer[j] = u.Points, u.LifetimePoints, u.PurchaseCount, u.LastSeq, u.Version
+		uSpent[j], uFirst[j] = u.TotalSpent, u.FirstSeen
+		if u.LastPurchaseAt != nil {
+			uLastPurchase[j] = pgtype.Timestamptz{Time: *u.LastPurchaseAt, Valid: true}
+		}
+		uEventCounts[j] = mustJSON(u.EventCounts)
+		uRewardCounts[j] = mustJSON(u.RewardCounts)
+		uRewardDays[j] = mustJSON(u.RewardDays)
+		for k := range d.Rewards {
+			r := &d.Rewards[k]
+			rIDs = append(rIDs, r.ID)
+			rUsers = append(rUsers, r.UserID)
+			rCampaigns = append(rCampaigns, r.CampaignID)
+			rVersions = append(rVersions, r.CampaignVersion)
+			rEvents = append(rEvents, r.EventID)
+			rTypes = append(rTypes, r.Type)
+			rPoints = append(rPoints, r.Points)
+			rPayloads = append(rPayloads, mustJSON(r.Payload))
+			rOccurred = append(rOccurred, r.OccurredAt)
+		}
+	}
+
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("commit batch: begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+
+	b := &pgx.Batch{}
+	var inserted, updated []string
+	b.Queue(`INSERT INTO processed_events (event_id, user_id, event_type, stream_seq)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+		ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
+		evIDs, evUsers, evTypes, evSeqs).Query(collectStrings(&inserted))
+	b.Queue(`INSERT INTO users AS u (user_id, tier, points, lifetime_points, purchase_count, total_spent,
+			first_seen, last_purchase_at, event_counts, reward_counts, reward_days, last_seq, version, updated_at)
+		SELECT t.id, t.tier, t.points, t.lifetime, t.purchases, t.spent, t.first, t.last_purchase,
+			t.ec::jsonb, t.rc::jsonb, t.rd::jsonb, t.seq, t.ver, now()
+		FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::float8[],
+			$7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::bigint[])
+			AS t(id, tier, points, lifetime, purchases, spent, first, last_purchase, ec, rc, rd, seq, ver)
+		ON CONFLICT (user_id) DO UPDATE SET tier = excluded.tier, points = excluded.points,
+			lifetime_points = excluded.lifetime_points, purchase_count = excluded.purchase_count,
+			total_spent = excluded.total_spent, first_seen = excluded.first_seen,
+			last_purchase_at = excluded.last_purchase_at, event_counts = excluded.event_counts,
+			reward_counts = excluded.reward_counts, reward_days = excluded.reward_days,
+			last_seq = excluded.last_seq, version = excluded.version, updated_at = now()
+		WHERE u.version = excluded.version - 1
+		RETURNING user_id`,
+		uIDs, uTiers, uPoints, uLifetime, uPurchases, uSpent, uFirst, uLastPurchase,
+		uEventCounts, uRewardCounts, uRewardDays, uSeq, uVer).Query(collectStrings(&updated))
+	if len(rIDs) > 0 {
+		b.Queue(`INSERT INTO rewards (id, user_id, campaign_id, campaign_version, event_id, type, points, payload, occurred_at)
+			SELECT t.id, t.u, t.c, t.v, t.e, t.ty, t.p, t.pl::jsonb, t.o
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::timestamptz[])
+				AS t(id, u, c, v, e, ty, p, pl, o)
+			ON CONFLICT (id) DO NOTHING`,
+			rIDs, rUsers, rCampaigns, rVersions, rEvents, rTypes, rPoints, rPayloads, rOccurred)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, nil, classify("commit batch", err)
+	}
+	if len(inserted) == n && len(updated) == n {
+		if err := tx.Commit(ctx); err != nil {
+			return nil, nil, classify("commit batch: commit", err)
+		}
+		return nil, nil, nil
+	}
+	// Some decisions must not apply: roll back and report them.
+	dups, fenced = map[string]bool{}, map[string]bool{}
+	ok := make(map[string]bool, len(inserted))
+	for _, id := range inserted {
+		ok[id] = true
+	}
+	for _, id := range evIDs {
+		if !ok[id] {
+			dups[id] = true
+		}
+	}
+	upd := make(map[string]bool, len(updated))
+	for _, id := range updated {
+		upd[id] = true
+	}
+	for _, id := range uIDs {
+		if !upd[id] {
+			fenced[id] = true
+		}
+	}
+	return dups, fenced, nil
+}
+
+func collectStrings(dst *[]string) func(pgx.Rows) error {
+	return func(rows pgx.Rows) error {
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				return err
+			}
+			*dst = append(*dst, s)
+		}
+		return rows.Err()
+	}
+}
+
+// classify wraps err, marking data errors (SQLSTATE classes 22 and 23) permanent.
+func classify(what string, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code[:2] == "22" || pe.Code[:2] == "23") {
+		return &PermanentError{Err: fmt.Errorf("%s: %w", what, err)}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "{}" // maps of strings to numbers always encode
+	}
+	if string(b) == "null" {
+		return "{}"
+	}
+	return string(b)
+}
+
+// LoadUsers returns the stored state of the users that exist among ids.
+func (s *Store) LoadUsers(ctx context.Context, ids []string) (map[string]User, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users WHERE user_id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("load users: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]User, len(ids))
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("load users: %w", err)
+		}
+		out[u.UserID] = u
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load users: %w", err)
+	}
+	return out, nil
+}
+
+// RewardsOfEvent returns the rewards an event granted, for republishing after a
+// redelivery.
+func (s *Store) RewardsOfEvent(ctx context.Context, eventID string) ([]Reward, error) {
+	rows, err := s.pool.Query(ctx, `SELECT seq, id, user_id, campaign_id, campaign_version, event_id,
+		type, points, payload, occurred_at, created_at FROM rewards WHERE event_id = $1 ORDER BY seq`, eventID)
+	if err != nil {
+		return nil, fmt.Errorf("rewards of event: %w", err)
+	}
+	rs, err := pgx.CollectRows(rows, scanReward)
+	if err != nil {
+		return nil, fmt.Errorf("rewards of event: %w", err)
+	}
+	return rs, nil
+}

@@ -1,0 +1,30 @@
+package persistence
+
+import (
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Sentinel errors returned by Store methods.
+var (
+	// ErrNotFound: the row asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a row with that key exists already.
+	ErrConflict = errors.New("already exists")
+	// ErrVersionMismatch: the stored version is not the one the caller expected.
+	ErrVersionMismatch = errors.New("version mismatch")
+)
+
+// translate maps driver errors to the package's sentinels.
+func translate(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return errors.Join(ErrConflict, err)
+	}
+	return err
+}
