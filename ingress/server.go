@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/ingress/bus"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
 	"github.com/campaignmanager/campaignmanager/persistence"
 )
@@ -24,10 +25,7 @@ type EventPublisher interface {
 }
 
 // PublishResult is the outcome of storing one event.
-type PublishResult struct {
-	Duplicate bool
-	Err       error
-}
+type PublishResult = bus.PublishResult
 
 // CampaignSink broadcasts campaign changes to every engine (the campaigns KV bucket).
 type CampaignSink interface {
@@ -84,6 +82,8 @@ type Deps struct {
 	Ready      func(ctx context.Context) error
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// Gatherer serves /metrics; nil uses Registerer when it is a Gatherer.
+	Gatherer prometheus.Gatherer
 }
 
 // Server is the Fiber HTTP front: event ingest, admin API, health, metrics and docs.

@@ -186,3 +186,14 @@ func (a *APIKeys) Watch(ctx context.Context, log *slog.Logger) error {
 		}
 	}
 }
+
+// SyncCampaign puts camp unless the bucket already holds that version.
+func (c *Campaigns) SyncCampaign(ctx context.Context, camp *cel.Campaign) error {
+	if e, err := c.kv.Get(ctx, camp.ID); err == nil {
+		var cur cel.Campaign
+		if json.Unmarshal(e.Value(), &cur) == nil && cur.Version == camp.Version {
+			return nil
+		}
+	}
+	return c.PutCampaign(ctx, camp)
+}

@@ -20,6 +20,8 @@ type ServerConfig struct {
 	// server fsyncs every SyncInterval (NATS default: 2 minutes), so an OS crash can lose
 	// acknowledged writes; a process crash cannot.
 	SyncAlways bool
+	// SyncInterval is the fsync interval when SyncAlways is off; 0 keeps NATS's default.
+	SyncInterval time.Duration
 }
 
 // StartServer starts an embedded nats-server with JetStream and waits until it accepts
@@ -40,6 +42,7 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		JetStream:          true,
 		StoreDir:           cfg.StoreDir,
 		SyncAlways:         cfg.SyncAlways,
+		SyncInterval:       cfg.SyncInterval,
 		NoSigs:             true,
 		MaxPayload:         8 << 20,
 		JetStreamMaxMemory: 256 << 20,

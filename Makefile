@@ -1,0 +1,44 @@
+# Campaign Manager. `make run` starts campaignd with an embedded NATS and a private Postgres
+# under ./.data; `make test` runs every test against real servers the tests start.
+GO ?= go
+BIN := bin
+PKGS := ./...
+
+.PHONY: build run test test-race vet fmt fuzz bench clean
+
+# build compiles every binary into ./bin.
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# run builds and starts campaignd in all-in-one mode (Ctrl-C stops it cleanly).
+run: build
+	./$(BIN)/campaignd
+
+# test runs vet, a gofmt check and the whole suite (unit and integration, with -race on the
+# packages that run goroutines).
+test: vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (gofmt -l . && echo "gofmt needed" && exit 1)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# vet runs go vet on every package.
+vet:
+	$(GO) vet $(PKGS)
+
+# fmt formats the code.
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+# fuzz runs each fuzz target for FUZZTIME (default 1m).
+FUZZTIME ?= 1m
+fuzz:
+	$(GO) test ./ingress/event -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ingress/event -run '^$$' -fuzz '^FuzzToken$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./cel -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME)
+
+# bench runs the Go micro-benchmarks.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./cel ./ingress/event ./actors
+
+# clean removes build output (not the data dir).
+clean:
+	rm -rf $(BIN)

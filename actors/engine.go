@@ -1,0 +1,270 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anthdm/hollywood/actor"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/ingress/bus"
+	"github.com/campaignmanager/campaignmanager/persistence"
+)
+
+// Config configures the engine.
+type Config struct {
+	// Partitions is the partition count of EVENTS (as returned by bus.EnsureStreams).
+	Partitions int
+	// Consumer configures each partition's durable consumer.
+	Consumer bus.ConsumerConfig
+	// MaxBatch is the most decisions in one Postgres transaction.
+	MaxBatch int
+	// InboxSize is the initial inbox of a user actor (hollywood's default costs ~28 KB).
+	InboxSize int
+	// CampaignsTimeout bounds the wait for the campaigns bucket's initial values.
+	CampaignsTimeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Partitions == 0 {
+		c.Partitions = 64
+	}
+	if c.Consumer.MaxAckPending == 0 {
+		c.Consumer.MaxAckPending = 256
+	}
+	if c.Consumer.MaxDeliver == 0 {
+		c.Consumer.MaxDeliver = 10
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 500
+	}
+	if c.InboxSize == 0 {
+		c.InboxSize = 4
+	}
+	if c.CampaignsTimeout == 0 {
+		c.CampaignsTimeout = 30 * time.Second
+	}
+}
+
+// Deps are the engine's collaborators; all required but Logger and Registerer.
+type Deps struct {
+	JS         jetstream.JetStream
+	Store      *persistence.Store
+	Campaigns  *bus.Campaigns
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Engine consumes every partition of EVENTS and applies events through per-user actors.
+type Engine struct {
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	metrics *metrics
+
+	rules  atomic.Pointer[cel.RuleSet]
+	loaded chan struct{}
+
+	hw         *actor.Engine
+	loader     *loader
+	writer     *writer
+	partitions []*partition
+
+	watchCancel context.CancelFunc
+	workCancel  context.CancelFunc
+	background  sync.WaitGroup
+	writerDone  chan struct{}
+	pubDone     chan struct{}
+}
+
+// New builds an engine. It does nothing until Start.
+func New(deps Deps, cfg Config) (*Engine, error) {
+	cfg.setDefaults()
+	if deps.JS == nil || deps.Store == nil || deps.Campaigns == nil {
+		return nil, errors.New("actors: JS, Store and Campaigns are required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Registerer == nil {
+		deps.Registerer = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(deps.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, deps: deps, log: deps.Logger.With("component", "engine"), metrics: m, loaded: make(chan struct{})}
+	empty, _ := cel.NewRuleSet(nil)
+	e.rules.Store(empty)
+	return e, nil
+}
+
+// Rules returns the rule set in force. Safe for concurrent use.
+func (e *Engine) Rules() *cel.RuleSet { return e.rules.Load() }
+
+// Ready reports nil once the campaigns are loaded and the partitions consumed.
+func (e *Engine) Ready() error {
+	select {
+	case <-e.loaded:
+	default:
+		return errors.New("campaigns not loaded yet")
+	}
+	if len(e.partitions) == 0 {
+		return errors.New("partitions not consumed yet")
+	}
+	return nil
+}
+
+// Start loads the campaigns (waiting for the KV watcher's initial values, so no event is
+// evaluated against a partial rule set), then starts the writer, the loader and one
+// consumer per partition. It returns once consumption has started.
+func (e *Engine) Start(ctx context.Context) error {
+	hw, err := actor.NewEngine(actor.NewEngineConfig())
+	if err != nil {
+		return fmt.Errorf("start actor engine: %w", err)
+	}
+	e.hw = hw
+
+	watchCtx, watchCancel := context.WithCancel(context.Background())
+	e.watchCancel = watchCancel
+	var once sync.Once
+	e.background.Add(1)
+	go func() {
+		defer e.background.Done()
+		for watchCtx.Err() == nil {
+			err := e.deps.Campaigns.Watch(watchCtx, e.log, func(cs []cel.Campaign) {
+				rs, errs := cel.NewRuleSet(cs)
+				for _, err := range errs {
+					e.log.Error("campaign left out of the rule set", "err", err)
+				}
+				e.rules.Store(rs)
+				e.metrics.rulesLoaded.Set(float64(rs.Len()))
+				e.log.Info("rule set loaded", "active_campaigns", rs.Len(), "campaigns", len(cs))
+				once.Do(func() { close(e.loaded) })
+			})
+			if err != nil && watchCtx.Err() == nil {
+				e.log.Error("campaign watch ended; restarting", "err", err)
+				sleepCtx(watchCtx, time.Second)
+			}
+		}
+	}()
+	wait, cancel := context.WithTimeout(ctx, e.cfg.CampaignsTimeout)
+	defer cancel()
+	select {
+	case <-e.loaded:
+	case <-wait.Done():
+		return fmt.Errorf("load campaigns from KV bucket %s: %w", bus.CampaignsKV, wait.Err())
+	}
+
+	workCtx, workCancel := context.WithCancel(context.Background())
+	e.workCancel = workCancel
+	queue := e.cfg.Partitions*e.cfg.Consumer.MaxAckPending + 1024
+	e.loader = newLoader(e.deps.Store, hw, e.cfg.MaxBatch, queue)
+	e.writer = newWriter(e.deps.Store, e.deps.JS, hw, e.log, e.metrics, e.cfg.MaxBatch, queue)
+	e.writerDone, e.pubDone = make(chan struct{}), make(chan struct{})
+	go func() { defer close(e.writerDone); e.writer.run(workCtx) }()
+	go func() { defer close(e.pubDone); e.writer.publish() }()
+	e.background.Add(1)
+	go func() { defer e.background.Done(); e.loader.run(workCtx) }()
+
+	deps := userDeps{rules: e.Rules, loader: e.loader, writer: e.writer, metrics: e.metrics}
+	parts := make([]*partition, 0, e.cfg.Partitions)
+	for n := 0; n < e.cfg.Partitions; n++ {
+		cons, err := bus.EnsurePartitionConsumer(ctx, e.deps.JS, n, e.cfg.Consumer)
+		if err != nil {
+			e.stopPartitions(parts)
+			return err
+		}
+		iter, err := cons.Messages(jetstream.PullMaxMessages(e.cfg.Consumer.MaxAckPending))
+		if err != nil {
+			e.stopPartitions(parts)
+			return fmt.Errorf("consume partition %d: %w", n, err)
+		}
+		p := &partition{
+			n: n, iter: iter, engine: hw, deps: deps, writer: e.writer, log: e.log, metrics: e.metrics,
+			maxDeliver: uint64(e.cfg.Consumer.MaxDeliver), inboxSize: e.cfg.InboxSize,
+			actors: map[string]*actor.PID{}, stopped: make(chan struct{}),
+		}
+		go p.run()
+		parts = append(parts, p)
+	}
+	e.partitions = parts
+	e.background.Add(1)
+	go func() { defer e.background.Done(); e.watchLag(watchCtx) }()
+	e.log.Info("engine started", "partitions", e.cfg.Partitions, "max_ack_pending", e.cfg.Consumer.MaxAckPending)
+	return nil
+}
+
+func (e *Engine) stopPartitions(parts []*partition) {
+	for _, p := range parts {
+		p.iter.Stop()
+	}
+	for _, p := range parts {
+		<-p.stopped
+	}
+}
+
+// watchLag samples each partition's consumer lag for the metrics.
+func (e *Engine) watchLag(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, p := range e.partitions {
+			c, err := e.deps.JS.Consumer(ctx, bus.EventsStream, bus.ConsumerName(p.n))
+			if err != nil {
+				continue
+			}
+			info := c.CachedInfo()
+			e.metrics.pending.WithLabelValues(strconv.Itoa(p.n)).Set(float64(info.NumPending))
+		}
+	}
+}
+
+// Close stops fetching, lets in-flight events finish (commit, publish, ack) until ctx
+// ends, then stops the writer, the loader, the actors and the campaign watcher. Events not
+// finished by then stay unacked and are delivered again on the next start.
+func (e *Engine) Close(ctx context.Context) error {
+	if e.hw == nil {
+		return nil
+	}
+	e.stopPartitions(e.partitions)
+	drained := make(chan struct{})
+	go func() {
+		for _, p := range e.partitions {
+			p.inflight.Wait()
+		}
+		close(drained)
+	}()
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		err = fmt.Errorf("engine: in-flight events left for redelivery: %w", ctx.Err())
+	}
+	if e.workCancel != nil {
+		e.workCancel()
+		<-e.writerDone
+		<-e.pubDone
+	}
+	for _, p := range e.partitions {
+		for _, pid := range p.actors {
+			e.hw.Poison(pid)
+		}
+	}
+	e.watchCancel()
+	e.background.Wait()
+	return err
+}

@@ -1,0 +1,57 @@
+package actors
+
+import (
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/campaignmanager/campaignmanager/ingress/event"
+	"github.com/campaignmanager/campaignmanager/persistence"
+)
+
+// EventReceived: a partition hands a decoded event to its user's actor.
+type EventReceived struct {
+	Msg           jetstream.Msg
+	Event         event.Event
+	Seq           uint64
+	Partition     int
+	Deliveries    uint64
+	Subject       string
+	CorrelationID string
+	// done is called once the message is acked (or left for redelivery at shutdown).
+	done func()
+}
+
+// UserLoaded: the loader answers a load request.
+type UserLoaded struct {
+	User  persistence.User
+	Found bool
+	Err   error
+}
+
+// DecisionCommitted: the writer answers a submitted decision or parked event.
+type DecisionCommitted struct {
+	Outcome outcome
+	Err     error
+}
+
+// retryEvent: a timer asks the actor to try its blocked event again.
+type retryEvent struct{}
+
+// retryLoad: a timer asks the actor to load its state again.
+type retryLoad struct{}
+
+type outcome int
+
+const (
+	outcomeCommitted outcome = iota
+	outcomeDuplicate
+	outcomeFenced
+	outcomeRejected // the database refused the data: park it
+	outcomeParked   // parked in the DLQ and acked
+)
+
+// finish marks the message as no longer in flight in its partition.
+func (e *EventReceived) finish() {
+	if e.done != nil {
+		e.done()
+	}
+}

@@ -1,0 +1,71 @@
+package actors
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	received       prometheus.Counter
+	rejected       prometheus.Counter
+	processed      *prometheus.CounterVec
+	rewards        *prometheus.CounterVec
+	ruleErrors     *prometheus.CounterVec
+	evalDuration   prometheus.Histogram
+	commitDuration prometheus.Histogram
+	batchSize      prometheus.Histogram
+	commitErrors   prometheus.Counter
+	loadErrors     prometheus.Counter
+	fenced         prometheus.Counter
+	dlq            prometheus.Counter
+	actors         prometheus.Gauge
+	pending        *prometheus.GaugeVec
+	rulesLoaded    prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		received: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "campaign_engine_events_received_total", Help: "Messages the engine received from EVENTS, redeliveries included."}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "campaign_engine_events_invalid_total", Help: "Messages parked in the DLQ before reaching an actor (invalid, token mismatch, too many deliveries)."}),
+		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "campaign_events_processed_total", Help: "Events finished by the engine, by outcome (applied, duplicate, redelivered, parked)."}, []string{"outcome"}),
+		rewards: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "campaign_rewards_total", Help: "Rewards granted, by campaign and reward type."}, []string{"campaign", "type"}),
+		ruleErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "campaign_rule_errors_total", Help: "Rule or points evaluations that failed at run time (counted as no match), by campaign."}, []string{"campaign"}),
+		evalDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "campaign_rule_eval_duration_seconds", Help: "Time to evaluate all active campaigns for one event.",
+			Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10)}),
+		commitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "campaign_commit_duration_seconds", Help: "Postgres batch commit latency.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "campaign_commit_batch_size", Help: "Decisions per committed Postgres batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11)}),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "campaign_commit_errors_total", Help: "Failed Postgres batch commits (retried)."}),
+		loadErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "campaign_user_load_errors_total", Help: "Failed user state loads (retried)."}),
+		fenced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "campaign_commit_fenced_total", Help: "Decisions refused because the stored user version moved (state reloaded)."}),
+		dlq: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "campaign_dlq_parked_total", Help: "Events parked in the DLQ stream."}),
+		actors: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "campaign_actors", Help: "Resident user actors."}),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "campaign_consumer_pending_messages", Help: "Messages of a partition not yet delivered to the engine (consumer lag)."}, []string{"partition"}),
+		rulesLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "campaign_active_campaigns", Help: "Active campaigns in the compiled rule set."}),
+	}
+	for _, c := range []prometheus.Collector{m.received, m.rejected, m.processed, m.rewards, m.ruleErrors,
+		m.evalDuration, m.commitDuration, m.batchSize, m.commitErrors, m.loadErrors, m.fenced, m.dlq,
+		m.actors, m.pending, m.rulesLoaded} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register engine metrics: %w", err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,207 @@
+package actors
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/anthdm/hollywood/actor"
+
+	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/persistence"
+)
+
+// maxRuleAttempts is how often an event whose evaluation panics is tried before it is
+// parked in the DLQ.
+const maxRuleAttempts = 3
+
+// userDeps are what a user actor needs; shared by every actor of the engine.
+type userDeps struct {
+	rules   func() *cel.RuleSet
+	loader  *loader
+	writer  *writer
+	metrics *metrics
+}
+
+// userActor serialises one user's events: it holds the user's committed state, evaluates
+// one event at a time and waits for the writer's answer before the next.
+type userActor struct {
+	deps   userDeps
+	id     string
+	pid    *actor.PID
+	engine *actor.Engine
+
+	state    *persistence.User // committed state; nil until loaded
+	loading  bool
+	queue    []*EventReceived
+	inflight *EventReceived    // submitted or waiting for a retry
+	waiting  bool              // a decision or park is with the writer
+	pending  *persistence.User // state after inflight, adopted once committed
+	attempts int
+	loadFail int
+}
+
+func newUserActor(d userDeps, userID string) actor.Producer {
+	return func() actor.Receiver { return &userActor{deps: d, id: userID} }
+}
+
+// Receive handles one message. It never panics over data: failures are messages.
+func (a *userActor) Receive(c *actor.Context) {
+	switch m := c.Message().(type) {
+	case actor.Initialized:
+		a.pid, a.engine = c.PID(), c.Engine()
+	case actor.Started:
+		a.pid, a.engine = c.PID(), c.Engine()
+	case *EventReceived:
+		a.queue = append(a.queue, m)
+		a.pump()
+	case UserLoaded:
+		a.loaded(m)
+	case DecisionCommitted:
+		a.committed(m)
+	case retryEvent:
+		if a.inflight != nil && !a.waiting {
+			a.process(a.inflight)
+		}
+	case retryLoad:
+		a.pump()
+	}
+}
+
+// pump starts the next step if the actor is free.
+func (a *userActor) pump() {
+	if a.loading || a.inflight != nil || len(a.queue) == 0 {
+		return
+	}
+	if a.state == nil {
+		a.loading = true
+		a.deps.loader.load(a.id, a.pid)
+		return
+	}
+	ev := a.queue[0]
+	a.queue[0] = nil
+	a.queue = a.queue[1:]
+	if len(a.queue) == 0 {
+		a.queue = nil
+	}
+	a.inflight = ev
+	a.attempts = 0
+	a.process(ev)
+}
+
+func (a *userActor) loaded(m UserLoaded) {
+	a.loading = false
+	if m.Err != nil {
+		a.loadFail++
+		delay := backoff(a.loadFail, 50*time.Millisecond, 5*time.Second)
+		a.deps.metrics.loadErrors.Inc()
+		time.AfterFunc(delay, func() { a.engine.Send(a.pid, retryLoad{}) })
+		return
+	}
+	a.loadFail = 0
+	u := m.User
+	if !m.Found {
+		u = newUser(a.id)
+	}
+	a.state = &u
+	if a.inflight != nil && !a.waiting {
+		a.process(a.inflight)
+		return
+	}
+	a.pump()
+}
+
+// process evaluates ev against the current rules and submits the decision.
+func (a *userActor) process(ev *EventReceived) {
+	if a.state == nil {
+		// State was dropped (fenced or rejected commit): reload, then come back here.
+		a.loading = true
+		a.deps.loader.load(a.id, a.pid)
+		return
+	}
+	if int64(ev.Seq) <= a.state.LastSeq {
+		// Already applied (a redelivery after a crash): republish its rewards, ack.
+		a.waiting = true
+		a.deps.writer.submit(job{kind: jobRedelivered, ev: ev, pid: a.pid})
+		return
+	}
+	rules := a.deps.rules()
+	day := ev.Event.OccurredAt.UTC().Format("2006-01-02")
+	view := ruleView(a.state, day)
+	start := time.Now()
+	matches, ruleErrs, err := rules.Evaluate(&cel.Input{Event: &ev.Event, User: &view})
+	a.deps.metrics.evalDuration.Observe(time.Since(start).Seconds())
+	for _, re := range ruleErrs {
+		a.deps.metrics.ruleErrors.WithLabelValues(re.CampaignID).Inc()
+	}
+	if err != nil {
+		a.attempts++
+		if a.attempts < maxRuleAttempts {
+			delay := backoff(a.attempts, 20*time.Millisecond, time.Second)
+			time.AfterFunc(delay, func() { a.engine.Send(a.pid, retryEvent{}) })
+			return
+		}
+		a.park(ev, fmt.Sprintf("rule evaluation failed %d times: %v", a.attempts, err))
+		return
+	}
+	next, rewards := apply(a.state, &ev.Event, ev.Seq, matches)
+	a.pending = &next
+	a.waiting = true
+	a.deps.writer.submit(job{kind: jobCommit, ev: ev, pid: a.pid, decision: persistence.Decision{
+		EventID:   ev.Event.ID,
+		EventType: ev.Event.Type,
+		StreamSeq: int64(ev.Seq),
+		User:      next,
+		Rewards:   rewards,
+	}})
+}
+
+func (a *userActor) park(ev *EventReceived, reason string) {
+	a.waiting = true
+	a.deps.writer.submit(job{kind: jobPark, ev: ev, pid: a.pid, reason: reason})
+}
+
+func (a *userActor) committed(m DecisionCommitted) {
+	a.waiting = false
+	ev := a.inflight
+	if ev == nil {
+		return
+	}
+	switch m.Outcome {
+	case outcomeCommitted, outcomeDuplicate, outcomeParked:
+		if m.Outcome == outcomeCommitted && a.pending != nil {
+			a.state = a.pending
+		}
+		a.pending = nil
+		a.inflight = nil
+		a.pump()
+	case outcomeFenced:
+		a.pending = nil
+		// Another owner moved the user: drop what we hold and build on the stored state.
+		a.state = nil
+		a.process(ev)
+	case outcomeRejected:
+		a.pending = nil
+		a.state = nil
+		a.park(ev, fmt.Sprintf("database refused the event's effects: %v", m.Err))
+	}
+}
+
+// backoff is an exponential delay for attempt n (1-based), capped.
+func backoff(n int, base, limit time.Duration) time.Duration {
+	d := base << min(n-1, 20)
+	if d > limit || d <= 0 {
+		d = limit
+	}
+	return d
+}
+
+// recovered restores a consistent actor after a panic in Receive: the state is dropped
+// (it is reloaded from Postgres) and the event being handled is parked.
+func (a *userActor) recovered(reason string) {
+	a.state, a.pending, a.loading = nil, nil, false
+	if a.inflight != nil && !a.waiting {
+		a.park(a.inflight, "handler panicked: "+reason)
+		return
+	}
+	a.pump()
+}

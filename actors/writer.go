@@ -1,0 +1,291 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/anthdm/hollywood/actor"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/campaignmanager/campaignmanager/ingress/bus"
+	"github.com/campaignmanager/campaignmanager/ingress/event"
+	"github.com/campaignmanager/campaignmanager/persistence"
+)
+
+type jobKind int
+
+const (
+	jobCommit      jobKind = iota // commit a decision
+	jobRedelivered                // an applied event came again: republish its rewards, ack
+	jobPark                       // park the event in the DLQ, ack
+)
+
+// job is one unit of work for the writer. pid, when set, gets a DecisionCommitted.
+type job struct {
+	kind     jobKind
+	ev       *EventReceived
+	pid      *actor.PID
+	decision persistence.Decision
+	reason   string
+}
+
+// pubJob is committed work waiting for its rewards to be published and its message acked.
+type pubJob struct {
+	ev      *EventReceived
+	rewards []persistence.Reward
+}
+
+// writer batches decisions from every actor into Postgres transactions, then hands the
+// committed ones to the publisher, which publishes rewards and acks. It retries transient
+// failures until its context ends, so the engine pauses while Postgres is away and goes
+// on by itself when it returns.
+type writer struct {
+	store    *persistence.Store
+	js       jetstream.JetStream
+	engine   *actor.Engine
+	log      *slog.Logger
+	metrics  *metrics
+	maxBatch int
+
+	in   chan job
+	pubs chan []pubJob
+	side sync.WaitGroup
+}
+
+func newWriter(store *persistence.Store, js jetstream.JetStream, engine *actor.Engine, log *slog.Logger, m *metrics, maxBatch, queue int) *writer {
+	return &writer{
+		store: store, js: js, engine: engine, log: log, metrics: m, maxBatch: maxBatch,
+		in:   make(chan job, queue),
+		pubs: make(chan []pubJob, 64),
+	}
+}
+
+// submit queues j. It blocks only when the queue is full, which the partitions' bounded
+// in-flight work prevents.
+func (w *writer) submit(j job) { w.in <- j }
+
+// run commits batches until ctx ends.
+func (w *writer) run(ctx context.Context) {
+	defer close(w.pubs)
+	batch := make([]job, 0, w.maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			w.side.Wait()
+			return
+		case j := <-w.in:
+			batch = append(batch, j)
+		}
+	fill:
+		for len(batch) < w.maxBatch {
+			select {
+			case j := <-w.in:
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		commits := make([]job, 0, len(batch))
+		for _, j := range batch {
+			if j.kind == jobCommit {
+				commits = append(commits, j)
+				continue
+			}
+			w.side.Add(1)
+			go func() {
+				defer w.side.Done()
+				w.handleSide(ctx, j)
+			}()
+		}
+		if len(commits) > 0 {
+			w.commit(ctx, commits)
+		}
+	}
+}
+
+// commit stores the decisions of jobs, retrying transient failures with back-off.
+func (w *writer) commit(ctx context.Context, jobs []job) {
+	ds := make([]persistence.Decision, len(jobs))
+	for i := range jobs {
+		ds[i] = jobs[i].decision
+	}
+	var outs []persistence.Outcome
+	lastProgress := time.Now()
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		var err error
+		outs, err = w.store.CommitBatch(ctx, ds)
+		w.metrics.commitDuration.Observe(time.Since(start).Seconds())
+		if err == nil {
+			break
+		}
+		var pe *persistence.PermanentError
+		if errors.As(err, &pe) {
+			if len(jobs) == 1 {
+				w.reply(jobs[0], DecisionCommitted{Outcome: outcomeRejected, Err: err})
+				return
+			}
+			// Find the culprit: commit one by one.
+			for _, j := range jobs {
+				w.commit(ctx, []job{j})
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			return // shutting down: the messages stay unacked and come again
+		}
+		w.metrics.commitErrors.Inc()
+		w.log.Warn("commit failed; retrying", "attempt", attempt, "batch", len(jobs), "err", err)
+		if time.Since(lastProgress) > 10*time.Second {
+			for _, j := range jobs {
+				_ = j.ev.Msg.InProgress()
+			}
+			lastProgress = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(jitter(backoff(attempt, 50*time.Millisecond, 5*time.Second))):
+		}
+	}
+	w.metrics.batchSize.Observe(float64(len(jobs)))
+	pubs := make([]pubJob, 0, len(jobs))
+	for i, j := range jobs {
+		switch outs[i] {
+		case persistence.Committed:
+			w.metrics.processed.WithLabelValues("applied").Inc()
+			for _, r := range j.decision.Rewards {
+				w.metrics.rewards.WithLabelValues(r.CampaignID, r.Type).Inc()
+			}
+			pubs = append(pubs, pubJob{ev: j.ev, rewards: j.decision.Rewards})
+			w.reply(j, DecisionCommitted{Outcome: outcomeCommitted})
+		case persistence.Duplicate:
+			w.metrics.processed.WithLabelValues("duplicate").Inc()
+			pubs = append(pubs, pubJob{ev: j.ev})
+			w.reply(j, DecisionCommitted{Outcome: outcomeDuplicate})
+		case persistence.Fenced:
+			w.metrics.fenced.Inc()
+			w.reply(j, DecisionCommitted{Outcome: outcomeFenced})
+		}
+	}
+	if len(pubs) > 0 {
+		w.pubs <- pubs
+	}
+}
+
+func (w *writer) reply(j job, m DecisionCommitted) {
+	if j.pid != nil {
+		w.engine.Send(j.pid, m)
+	}
+}
+
+// handleSide runs the rare jobs: redeliveries and parking.
+func (w *writer) handleSide(ctx context.Context, j job) {
+	switch j.kind {
+	case jobRedelivered:
+		var rewards []persistence.Reward
+		for attempt := 1; ; attempt++ {
+			var err error
+			rewards, err = w.store.RewardsOfEvent(ctx, j.ev.Event.ID)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			w.log.Warn("load rewards of redelivered event; retrying", "event_id", j.ev.Event.ID, "err", err)
+			sleepCtx(ctx, backoff(attempt, 50*time.Millisecond, 5*time.Second))
+		}
+		w.metrics.processed.WithLabelValues("redelivered").Inc()
+		w.reply(j, DecisionCommitted{Outcome: outcomeDuplicate})
+		w.pubs <- []pubJob{{ev: j.ev, rewards: rewards}}
+	case jobPark:
+		entry := bus.DLQEntry{
+			Partition:  j.ev.Partition,
+			StreamSeq:  j.ev.Seq,
+			Subject:    j.ev.Subject,
+			Deliveries: j.ev.Deliveries,
+			Reason:     j.reason,
+			Data:       j.ev.Msg.Data(),
+			Header:     j.ev.Msg.Headers(),
+		}
+		for attempt := 1; ; attempt++ {
+			err := bus.PublishDLQ(ctx, w.js, entry)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			w.log.Warn("park event in DLQ; retrying", "partition", j.ev.Partition, "seq", j.ev.Seq, "err", err)
+			sleepCtx(ctx, backoff(attempt, 50*time.Millisecond, 5*time.Second))
+		}
+		w.log.Warn("event parked in DLQ", "event_id", j.ev.Event.ID, "user_id", j.ev.Event.UserID,
+			"partition", j.ev.Partition, "seq", j.ev.Seq, "reason", j.reason, "correlation_id", j.ev.CorrelationID)
+		w.metrics.processed.WithLabelValues("parked").Inc()
+		w.metrics.dlq.Inc()
+		_ = j.ev.Msg.Ack()
+		j.ev.finish()
+		w.reply(j, DecisionCommitted{Outcome: outcomeParked})
+	}
+}
+
+// publish publishes rewards and acks messages, batch by batch, until the writer closes
+// its channel. A message whose rewards could not be published is not acked: JetStream
+// delivers it again and the redelivery path republishes them.
+func (w *writer) publish() {
+	for pubs := range w.pubs {
+		var futures []jetstream.PubAckFuture
+		failed := make([]bool, len(pubs))
+		owner := make([]int, 0)
+		for i, p := range pubs {
+			token := event.Token(p.ev.Event.UserID)
+			for k := range p.rewards {
+				r := &p.rewards[k]
+				data, err := json.Marshal(r)
+				if err != nil {
+					failed[i] = true
+					continue
+				}
+				f, err := w.js.PublishMsgAsync(bus.RewardMsg(r, token, p.ev.CorrelationID, data))
+				if err != nil {
+					w.log.Error("publish reward", "reward_id", r.ID, "err", err)
+					failed[i] = true
+					continue
+				}
+				futures = append(futures, f)
+				owner = append(owner, i)
+			}
+		}
+		for k, f := range futures {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				w.log.Error("publish reward", "err", err)
+				failed[owner[k]] = true
+			case <-time.After(10 * time.Second):
+				failed[owner[k]] = true
+			}
+		}
+		for i, p := range pubs {
+			if !failed[i] {
+				_ = p.ev.Msg.Ack()
+			}
+			p.ev.finish()
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,70 @@
+// Command campaignd is the Campaign Manager server: HTTP ingress, the rewards engine, or
+// both (the default), with an embedded NATS server and a private Postgres when no
+// external ones are configured.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run starts campaignd and blocks until ctx ends; it returns the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := loadConfig(args, getenv, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "campaignd: bad configuration:\n%v\n", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+	slog.SetDefault(log)
+	app := newApp(cfg, log, stdout)
+	if err := app.Start(ctx); err != nil {
+		fmt.Fprintf(stderr, "campaignd: start: %v\n", err)
+		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		_ = app.Close(closeCtx)
+		return 1
+	}
+	printBanner(stdout, app)
+	<-ctx.Done()
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := app.Close(closeCtx); err != nil {
+		log.Error("shutdown", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func printBanner(w io.Writer, a *App) {
+	base := "http://" + a.http.Addr()
+	fmt.Fprintf(w, "campaignd is up (mode %s)\n", a.cfg.Mode)
+	fmt.Fprintf(w, "  API      %s/v1\n  Docs     %s/docs  (OpenAPI: %s/openapi.json)\n  Metrics  %s/metrics\n  NATS     %s\n",
+		base, base, base, base, a.NATSURL)
+	if a.pg != nil {
+		fmt.Fprintf(w, "  Postgres private cluster in %s\n", a.cfg.DataDir)
+	}
+}

@@ -1,0 +1,25 @@
+package ingress
+
+import (
+	"context"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+func (s *Server) healthz(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	if s.deps.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+		defer cancel()
+		if err := s.deps.Ready(ctx); err != nil {
+			p := problemf(fiber.StatusServiceUnavailable, err.Error())
+			p.RetryAfter = 1
+			return p
+		}
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}

@@ -1,0 +1,88 @@
+package ingress
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+type metrics struct {
+	accepted  prometheus.Counter
+	duplicate prometheus.Counter
+	rejected  *prometheus.CounterVec
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "campaign_events_accepted_total", Help: "Events stored in JetStream through HTTP."}),
+		duplicate: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "campaign_events_duplicate_total", Help: "Events refused by JetStream's dedup window as already accepted."}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "campaign_events_rejected_total", Help: "Events refused at ingress, by reason."}, []string{"reason"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "campaign_http_requests_total", Help: "HTTP requests by route, method and status."}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "campaign_http_request_duration_seconds", Help: "HTTP request latency by route and method.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 14)}, []string{"route", "method"}),
+	}
+	for _, c := range []prometheus.Collector{m.accepted, m.duplicate, m.rejected, m.requests, m.latency} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+const correlationKey = "correlation_id"
+
+// correlationID is the request's correlation id (from X-Request-ID or generated).
+func correlationID(c *fiber.Ctx) string {
+	if v, ok := c.Locals(correlationKey).(string); ok {
+		return v
+	}
+	return ""
+}
+
+// observe assigns the correlation id and records metrics for every request.
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	cid := c.Get("X-Request-ID")
+	if cid == "" || len(cid) > 128 {
+		cid = uuid.NewString()
+	}
+	c.Locals(correlationKey, cid)
+	c.Set("X-Request-ID", cid)
+	err := c.Next()
+	if err != nil {
+		if herr := c.App().Config().ErrorHandler(c, err); herr != nil {
+			_ = c.SendStatus(fiber.StatusInternalServerError)
+		}
+	}
+	route := c.Route().Path
+	if route == "" || route == "/" {
+		route = "unmatched"
+	}
+	s.metrics.requests.WithLabelValues(route, c.Method(), strconv.Itoa(c.Response().StatusCode())).Inc()
+	s.metrics.latency.WithLabelValues(route, c.Method()).Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func (s *Server) metricsHandler() fiber.Handler {
+	g := s.deps.Gatherer
+	if g == nil {
+		if r, ok := s.deps.Registerer.(prometheus.Gatherer); ok {
+			g = r
+		} else {
+			g = prometheus.DefaultGatherer
+		}
+	}
+	return adaptor.HTTPHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+}
