@@ -7,6 +7,7 @@ import (
 
 	celgo "github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
+	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 )
 
@@ -17,8 +18,12 @@ import (
 const MaxCost = 10_000
 
 // runtimeCostLimit stops an evaluation whose actual cost runs away (inputs bigger than
-// the estimate assumed). Going over it is an evaluation error, not a panic.
-const runtimeCostLimit = 10 * MaxCost
+// the estimate assumed). Going over it is an evaluation error, not a panic. It is kept
+// low because cel-go's cost tracker is quadratic in the number of comprehension steps.
+// Cost tracking also makes evaluation about four times slower, so it is only enabled for
+// expressions with a comprehension (all, exists, map, filter, ...): without one, cost is
+// linear in the size of the event, which ingress caps at 64 KiB.
+const runtimeCostLimit = 2 * MaxCost
 
 // Fields named by CompileError and FieldError.
 const (
@@ -118,7 +123,15 @@ func (p *Points) String() string { return p.src }
 // Cost returns the expression's estimated maximum cost, at most MaxCost.
 func (p *Points) Cost() uint64 { return p.cost }
 
-func compile(field, src string, want *types.Type, wrongType string) (celgo.Program, uint64, error) {
+func compile(field, src string, want *types.Type, wrongType string) (prg celgo.Program, cost uint64, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			prg, cost = nil, 0
+			err = &CompileError{Field: field, Issues: []Issue{{
+				Message: fmt.Sprintf("internal error while compiling: %v", p), Line: 1, Column: 1,
+			}}}
+		}
+	}()
 	if strings.TrimSpace(src) == "" {
 		return nil, 0, &CompileError{Field: field, Issues: []Issue{{Message: "expression is empty", Line: 1, Column: 1}}}
 	}
@@ -143,18 +156,29 @@ func compile(field, src string, want *types.Type, wrongType string) (celgo.Progr
 			Line:    1, Column: 1,
 		}}}
 	}
-	prg, err := celEnv.Program(ast,
-		celgo.EvalOptions(celgo.OptOptimize),
-		celgo.CostLimit(runtimeCostLimit),
-	)
+	opts := []celgo.ProgramOption{celgo.EvalOptions(celgo.OptOptimize)}
+	if hasComprehension(ast) {
+		opts = append(opts, celgo.CostLimit(runtimeCostLimit))
+	}
+	prg, err = celEnv.Program(ast, opts...)
 	if err != nil {
 		return nil, 0, &CompileError{Field: field, Issues: []Issue{{Message: err.Error(), Line: 1, Column: 1}}}
 	}
 	return prg, est.Max, nil
 }
 
+func hasComprehension(a *celgo.Ast) bool {
+	found := false
+	celast.PreOrderVisit(a.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() == celast.ComprehensionKind {
+			found = true
+		}
+	}))
+	return found
+}
+
 func costString(c uint64) string {
-	if c == ^uint64(0) {
+	if c >= 1<<62 {
 		return "(unbounded)"
 	}
 	return fmt.Sprint(c)
@@ -194,6 +218,10 @@ func (sizeEstimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
 		obj = userObject
 	case "now":
 		return nil
+	}
+	if obj != nil && len(path) == 1 {
+		// The whole event or user, e.g. compared with ==: bounded by its field count.
+		return &checker.SizeEstimate{Min: 0, Max: uint64(len(obj.names))}
 	}
 	if obj != nil && len(path) == 2 {
 		if s, ok := obj.sizes[path[1]]; ok {

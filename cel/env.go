@@ -249,7 +249,6 @@ func withObjectTypes(env *celgo.Env) (*celgo.Env, error) {
 // celEnv is the one environment every rule and points expression compiles in.
 var celEnv = func() *celgo.Env {
 	env, err := celgo.NewEnv(
-		withObjectTypes,
 		celgo.Variable("event", eventType),
 		celgo.Variable("user", userType),
 		celgo.Variable("now", celgo.TimestampType),
@@ -259,6 +258,8 @@ var celEnv = func() *celgo.Env {
 		celgo.ParserExpressionSizeLimit(maxSourceChars),
 		ext.Strings(),
 		ext.Math(),
+		// Last: libraries above register types, which needs the default registry.
+		withObjectTypes,
 	)
 	if err != nil {
 		panic(fmt.Sprintf("cel: build environment: %v", err))

@@ -1,0 +1,142 @@
+package cel
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Compiled is a valid campaign with its rule and points expression compiled.
+type Compiled struct {
+	Campaign Campaign
+	rule     *Rule
+	points   *Points
+}
+
+// Rule returns the compiled rule.
+func (c *Compiled) Rule() *Rule { return c.rule }
+
+// Points returns the compiled points expression, or nil when the reward is not points.
+func (c *Compiled) Points() *Points { return c.points }
+
+// RuleSet is the active campaigns, compiled and in evaluation order (priority
+// descending, then id ascending). It is immutable after NewRuleSet and safe for
+// concurrent use; build a new one when campaigns change.
+type RuleSet struct {
+	compiled []Compiled
+}
+
+// NewRuleSet validates and compiles every campaign in cs and keeps the active ones.
+// Campaigns that fail are left out and each is reported as an error naming the campaign
+// and wrapping its *CampaignError; a later campaign with an already seen id is left out
+// too. The set never fails as a whole: it holds every good active campaign.
+func NewRuleSet(cs []Campaign) (*RuleSet, []error) {
+	rs := &RuleSet{}
+	var errs []error
+	seen := make(map[string]bool, len(cs))
+	for i := range cs {
+		c := &cs[i]
+		if seen[c.ID] {
+			errs = append(errs, fmt.Errorf("campaign %s: duplicate id, left out", c.ID))
+			continue
+		}
+		seen[c.ID] = true
+		comp, err := compileCampaign(c)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("campaign %q: %w", c.ID, err))
+			continue
+		}
+		if c.Status == StatusActive {
+			rs.compiled = append(rs.compiled, *comp)
+		}
+	}
+	slices.SortFunc(rs.compiled, func(a, b Compiled) int {
+		if a.Campaign.Priority != b.Campaign.Priority {
+			return cmp.Compare(b.Campaign.Priority, a.Campaign.Priority)
+		}
+		return cmp.Compare(a.Campaign.ID, b.Campaign.ID)
+	})
+	return rs, errs
+}
+
+// Len returns the number of active campaigns in the set.
+func (rs *RuleSet) Len() int { return len(rs.compiled) }
+
+// Campaigns returns copies of the active campaigns in evaluation order.
+func (rs *RuleSet) Campaigns() []Campaign {
+	out := make([]Campaign, len(rs.compiled))
+	for i := range rs.compiled {
+		out[i] = rs.compiled[i].Campaign
+	}
+	return out
+}
+
+// Match is a campaign whose rule matched an event. Campaign points into the RuleSet and
+// must not be modified. Points is set for points rewards only.
+type Match struct {
+	Campaign *Campaign
+	Points   int64
+}
+
+// Evaluate runs the active campaigns against in, in evaluation order, and returns those
+// that match. A campaign is skipped when in.Event.OccurredAt is before its starts_at or
+// at or after its ends_at, when limits.per_user is set and User.Rewards[id] has reached
+// it, or when limits.per_user_per_day is set and User.RewardsToday[id] has reached it.
+// A runtime error in a rule or points expression means no match and is reported in
+// ruleErrs. When an exclusive campaign matches, lower campaigns are not evaluated.
+// Budgets (limits.total_rewards, limits.total_points) are not checked here.
+//
+// err is set, with matches and ruleErrs nil, when in has no event or when evaluation
+// panicked (the error wraps ErrPanic): the event should go to the dead-letter stream.
+// Evaluate is safe for concurrent use.
+func (rs *RuleSet) Evaluate(in *Input) (matches []Match, ruleErrs []EvalError, err error) {
+	act, err := newActivation(in)
+	if err != nil {
+		return nil, nil, err
+	}
+	t := act.ev.OccurredAt
+	for i := range rs.compiled {
+		c := &rs.compiled[i]
+		camp := &c.Campaign
+		if camp.StartsAt != nil && t.Before(*camp.StartsAt) {
+			continue
+		}
+		if camp.EndsAt != nil && !t.Before(*camp.EndsAt) {
+			continue
+		}
+		if l := camp.Limits.PerUser; l > 0 && act.user.Rewards[camp.ID] >= l {
+			continue
+		}
+		if l := camp.Limits.PerUserPerDay; l > 0 && act.user.RewardsToday[camp.ID] >= l {
+			continue
+		}
+		ok, err := c.rule.eval(act)
+		if err != nil {
+			if errors.Is(err, ErrPanic) {
+				return nil, nil, fmt.Errorf("campaign %s: %w", camp.ID, err)
+			}
+			ruleErrs = append(ruleErrs, EvalError{CampaignID: camp.ID, Err: err})
+			continue
+		}
+		if !ok {
+			continue
+		}
+		m := Match{Campaign: camp}
+		if c.points != nil {
+			m.Points, err = c.points.eval(act)
+			if err != nil {
+				if errors.Is(err, ErrPanic) {
+					return nil, nil, fmt.Errorf("campaign %s: %w", camp.ID, err)
+				}
+				ruleErrs = append(ruleErrs, EvalError{CampaignID: camp.ID, Err: err})
+				continue
+			}
+		}
+		matches = append(matches, m)
+		if camp.Exclusive {
+			break
+		}
+	}
+	return matches, ruleErrs, nil
+}
