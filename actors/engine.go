@@ -78,6 +78,9 @@ type Engine struct {
 	writer     *writer
 	partitions []*partition
 
+	// evaluate replaces rule evaluation in tests that inject faults.
+	evaluate func(in *cel.Input) ([]cel.Match, []cel.EvalError, error)
+
 	watchCancel context.CancelFunc
 	workCancel  context.CancelFunc
 	background  sync.WaitGroup
@@ -175,7 +178,11 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.background.Add(1)
 	go func() { defer e.background.Done(); e.loader.run(workCtx) }()
 
-	deps := userDeps{rules: e.Rules, loader: e.loader, writer: e.writer, metrics: e.metrics}
+	evaluate := e.evaluate
+	if evaluate == nil {
+		evaluate = func(in *cel.Input) ([]cel.Match, []cel.EvalError, error) { return e.Rules().Evaluate(in) }
+	}
+	deps := userDeps{evaluate: evaluate, loader: e.loader, writer: e.writer, metrics: e.metrics}
 	parts := make([]*partition, 0, e.cfg.Partitions)
 	for n := 0; n < e.cfg.Partitions; n++ {
 		cons, err := bus.EnsurePartitionConsumer(ctx, e.deps.JS, n, e.cfg.Consumer)

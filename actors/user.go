@@ -16,7 +16,8 @@ const maxRuleAttempts = 3
 
 // userDeps are what a user actor needs; shared by every actor of the engine.
 type userDeps struct {
-	rules   func() *cel.RuleSet
+	// evaluate runs the rule set in force against one event.
+	evaluate func(in *cel.Input) ([]cel.Match, []cel.EvalError, error)
 	loader  *loader
 	writer  *writer
 	metrics *metrics
@@ -124,11 +125,10 @@ func (a *userActor) process(ev *EventReceived) {
 		a.deps.writer.submit(job{kind: jobRedelivered, ev: ev, pid: a.pid})
 		return
 	}
-	rules := a.deps.rules()
 	day := ev.Event.OccurredAt.UTC().Format("2006-01-02")
 	view := ruleView(a.state, day)
 	start := time.Now()
-	matches, ruleErrs, err := rules.Evaluate(&cel.Input{Event: &ev.Event, User: &view})
+	matches, ruleErrs, err := a.deps.evaluate(&cel.Input{Event: &ev.Event, User: &view})
 	a.deps.metrics.evalDuration.Observe(time.Since(start).Seconds())
 	for _, re := range ruleErrs {
 		a.deps.metrics.ruleErrors.WithLabelValues(re.CampaignID).Inc()

@@ -1,0 +1,233 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/ingress/bus"
+	"github.com/campaignmanager/campaignmanager/ingress/bus/bustest"
+	"github.com/campaignmanager/campaignmanager/ingress/event"
+	"github.com/campaignmanager/campaignmanager/persistence"
+	"github.com/campaignmanager/campaignmanager/persistence/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+type harness struct {
+	t      *testing.T
+	js     jetstream.JetStream
+	store  *persistence.Store
+	engine *Engine
+	pub    *bus.Publisher
+}
+
+// newHarness runs an engine over a real embedded JetStream and a throwaway database, with
+// one active campaign granting a point per purchase. evaluate, when set, wraps rule
+// evaluation to inject faults.
+func newHarness(t *testing.T, evaluate func(rs *cel.RuleSet, in *cel.Input) ([]cel.Match, []cel.EvalError, error)) *harness {
+	t.Helper()
+	ctx := context.Background()
+	ns := bustest.Start(t)
+	nc, err := nats.Connect(ns.ClientURL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	parts, err := bus.EnsureStreams(ctx, js, bus.StreamsConfig{Partitions: 4})
+	require.NoError(t, err)
+	store, err := persistence.Open(ctx, pgtest.New(t))
+	require.NoError(t, err)
+	t.Cleanup(store.Close)
+	campaigns, err := bus.OpenCampaigns(ctx, js)
+	require.NoError(t, err)
+	require.NoError(t, campaigns.PutCampaign(ctx, &cel.Campaign{
+		ID: "point", Name: "a point per purchase", Status: cel.StatusActive, Version: 1,
+		Rule: `event.type == "purchase"`, Reward: cel.Reward{Type: cel.RewardPoints, Points: "1"},
+	}))
+	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	eng, err := New(Deps{JS: js, Store: store, Campaigns: campaigns, Logger: log, Registerer: prometheus.NewRegistry()},
+		Config{Partitions: parts, Consumer: bus.ConsumerConfig{MaxAckPending: 64}})
+	require.NoError(t, err)
+	if evaluate != nil {
+		eng.evaluate = func(in *cel.Input) ([]cel.Match, []cel.EvalError, error) { return evaluate(eng.Rules(), in) }
+	}
+	require.NoError(t, eng.Start(ctx))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		require.NoError(t, eng.Close(ctx))
+	})
+	return &harness{t: t, js: js, store: store, engine: eng, pub: bus.NewPublisher(js)}
+}
+
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
+func (h *harness) publish(evs ...*event.Event) {
+	h.t.Helper()
+	for _, ev := range evs {
+		if ev.OccurredAt.IsZero() {
+			ev.OccurredAt = time.Now().UTC()
+		}
+	}
+	for _, r := range h.pub.PublishEvents(context.Background(), evs, "") {
+		require.NoError(h.t, r.Err)
+	}
+}
+
+func (h *harness) waitEvents(userID string, n int64) persistence.User {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		u, err := h.store.GetUser(context.Background(), userID)
+		var total int64
+		for _, c := range u.EventCounts {
+			total += c
+		}
+		if err == nil && total >= n {
+			return u
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("user %s: %d of %d events applied within 20s (err %v)", userID, total, n, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (h *harness) dlq(n int) []*jetstream.RawStreamMsg {
+	h.t.Helper()
+	s, err := h.js.Stream(context.Background(), bus.DLQStream)
+	require.NoError(h.t, err)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		info, err := s.Info(context.Background())
+		require.NoError(h.t, err)
+		if info.State.Msgs >= uint64(n) {
+			break
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("DLQ holds %d of %d entries after 20s", info.State.Msgs, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := uint64(1); len(out) < n; seq++ {
+		m, err := s.GetMsg(context.Background(), seq)
+		require.NoError(h.t, err)
+		out = append(out, m)
+	}
+	return out
+}
+
+func purchase(id, user string) *event.Event {
+	return &event.Event{ID: id, UserID: user, Type: "purchase", Amount: 10}
+}
+
+func TestPanickingRuleParksEventAndLaterEventsApply(t *testing.T) {
+	var attempts sync.Map
+	h := newHarness(t, func(rs *cel.RuleSet, in *cel.Input) ([]cel.Match, []cel.EvalError, error) {
+		if in.Event.ID == "bad" {
+			n, _ := attempts.LoadOrStore("bad", new(int))
+			*n.(*int)++
+			return nil, nil, fmt.Errorf("rule %q: %w", "point", cel.ErrPanic)
+		}
+		return rs.Evaluate(in)
+	})
+	h.publish(purchase("good-1", "u1"), purchase("bad", "u1"), purchase("good-2", "u1"))
+	u := h.waitEvents("u1", 2)
+	require.Equal(t, int64(2), u.Points)
+	entries := h.dlq(1)
+	require.Contains(t, entries[0].Header.Get(bus.HeaderDLQReason), "rule evaluation failed 3 times")
+	var parked event.Event
+	require.NoError(t, json.Unmarshal(entries[0].Data, &parked))
+	require.Equal(t, "bad", parked.ID)
+	n, _ := attempts.Load("bad")
+	require.Equal(t, maxRuleAttempts, *n.(*int))
+}
+
+func TestPanickingHandlerDoesNotStopTheProcess(t *testing.T) {
+	h := newHarness(t, func(rs *cel.RuleSet, in *cel.Input) ([]cel.Match, []cel.EvalError, error) {
+		if in.Event.ID == "boom" {
+			panic("boom")
+		}
+		return rs.Evaluate(in)
+	})
+	h.publish(purchase("boom", "u2"), purchase("after", "u2"))
+	u := h.waitEvents("u2", 1)
+	require.Equal(t, int64(1), u.Points)
+	entries := h.dlq(1)
+	require.Contains(t, entries[0].Header.Get(bus.HeaderDLQReason), "handler panicked: boom")
+}
+
+func TestUserEventsApplyInStreamOrder(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string][]string{}
+	h := newHarness(t, func(rs *cel.RuleSet, in *cel.Input) ([]cel.Match, []cel.EvalError, error) {
+		mu.Lock()
+		seen[in.Event.UserID] = append(seen[in.Event.UserID], in.Event.ID)
+		mu.Unlock()
+		return rs.Evaluate(in)
+	})
+	const users, per = 12, 40
+	var evs []*event.Event
+	for i := 0; i < per; i++ {
+		for u := 0; u < users; u++ {
+			evs = append(evs, purchase(fmt.Sprintf("o-%d-%03d", u, i), fmt.Sprintf("user-%d", u)))
+		}
+	}
+	h.publish(evs...)
+	for u := 0; u < users; u++ {
+		require.Equal(t, int64(per), h.waitEvents(fmt.Sprintf("user-%d", u), per).Points)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for u := 0; u < users; u++ {
+		ids := seen[fmt.Sprintf("user-%d", u)]
+		require.Len(t, ids, per)
+		for i, id := range ids {
+			require.Equal(t, fmt.Sprintf("o-%d-%03d", u, i), id)
+		}
+	}
+}
+
+func TestCommitBatchReportsDuplicatesAndFencing(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	u := newUser("fence")
+	next, _ := apply(&u, purchase("f1", "fence"), 1, nil)
+	outs, err := h.store.CommitBatch(ctx, []persistence.Decision{{EventID: "f1", EventType: "purchase", StreamSeq: 1, User: next}})
+	require.NoError(t, err)
+	require.Equal(t, []persistence.Outcome{persistence.Committed}, outs)
+	// Same event id again: duplicate. A decision built on the old version: fenced.
+	other := newUser("fence2")
+	n2, _ := apply(&other, purchase("f2", "fence2"), 2, nil)
+	stale, _ := apply(&u, purchase("f3", "fence"), 3, nil) // built on version 0, stored is 1
+	dup, _ := apply(&next, purchase("f1", "fence"), 4, nil)
+	dup.UserID = "fence3"
+	outs, err = h.store.CommitBatch(ctx, []persistence.Decision{
+		{EventID: "f2", EventType: "purchase", StreamSeq: 2, User: n2},
+		{EventID: "f3", EventType: "purchase", StreamSeq: 3, User: stale},
+		{EventID: "f1", EventType: "purchase", StreamSeq: 4, User: dup},
+	})
+	require.NoError(t, err)
+	require.Equal(t, []persistence.Outcome{persistence.Committed, persistence.Fenced, persistence.Duplicate}, outs)
+	got, err := h.store.GetUser(ctx, "fence")
+	require.NoError(t, err)
+	require.Equal(t, int64(1), got.Version)
+	_, err = h.store.GetUser(ctx, "fence3")
+	require.True(t, errors.Is(err, persistence.ErrNotFound))
+}
