@@ -1,0 +1,618 @@
+package ingress
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/ingress/event"
+	"github.com/campaignmanager/campaignmanager/persistence"
+	"github.com/campaignmanager/campaignmanager/persistence/pgtest"
+)
+
+// TestMain lowers the bcrypt cost for speed and shares one throwaway Postgres cluster.
+func TestMain(m *testing.M) {
+	BcryptCost = bcrypt.MinCost
+	pgtest.Main(m)
+}
+
+// fakePublisher accepts every event.
+type fakePublisher struct{}
+
+func (fakePublisher) PublishEvents(_ context.Context, evs []*event.Event, _ string) []PublishResult {
+	return make([]PublishResult, len(evs))
+}
+
+// fakeKeys is the api_keys bucket in memory: KeySink and KeyChecker at once.
+type fakeKeys struct {
+	mu     sync.Mutex
+	byHash map[string]persistence.APIKey
+	fail   error
+}
+
+func (f *fakeKeys) PutAPIKey(_ context.Context, k persistence.APIKey) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return f.fail
+	}
+	f.byHash[k.Hash] = k
+	return nil
+}
+
+func (f *fakeKeys) CheckAPIKey(secret string) (persistence.APIKey, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k, ok := f.byHash[persistence.HashAPIKeySecret(secret)]
+	return k, ok && k.RevokedAt == nil
+}
+
+// fakeCampaigns is the campaigns bucket in memory.
+type fakeCampaigns struct {
+	mu   sync.Mutex
+	byID map[string]cel.Campaign
+	fail error
+}
+
+func (f *fakeCampaigns) PutCampaign(_ context.Context, c *cel.Campaign) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return f.fail
+	}
+	f.byID[c.ID] = *c
+	return nil
+}
+
+func (f *fakeCampaigns) get(id string) (cel.Campaign, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.byID[id]
+	return c, ok
+}
+
+type testEnv struct {
+	srv       *Server
+	store     *persistence.Store
+	dbURL     string
+	keys      *fakeKeys
+	campaigns *fakeCampaigns
+	tokens    map[string]string // role -> bearer token of an admin with that role
+}
+
+const testPassword = "s3cret-passw0rd"
+
+func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	url := pgtest.New(t)
+	store, err := persistence.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	env := &testEnv{store: store, dbURL: url,
+		keys:      &fakeKeys{byHash: map[string]persistence.APIKey{}},
+		campaigns: &fakeCampaigns{byID: map[string]cel.Campaign{}},
+		tokens:    map[string]string{},
+	}
+	env.srv, err = New(Deps{Publisher: fakePublisher{}, Keys: env.keys, KeySink: env.keys, Store: store, Campaigns: env.campaigns,
+		Logger: slog.New(slog.DiscardHandler)},
+		Config{JWTSecret: testSecret, TokenTTL: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := HashPassword(testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []string{persistence.RoleAdmin, persistence.RoleEditor, persistence.RoleViewer} {
+		if err := store.CreateAdmin(ctx, role+"-user", hash, role); err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := env.srv.tokens.issue(role+"-user", role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.tokens[role] = "Bearer " + tok
+	}
+	return env
+}
+
+// do sends a request; body is JSON-encoded unless it is a string. headers alternate
+// name, value.
+func (e *testEnv) do(t *testing.T, method, path, auth string, body any, headers ...string) (*http.Response, map[string]any) {
+	t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(data)
+	}
+	req := httptest.NewRequest(method, path, r)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := e.srv.App().Test(req, 10_000)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var out map[string]any
+	if len(data) > 0 && data[0] == '{' {
+		if err := json.Unmarshal(data, &out); err != nil {
+			t.Fatalf("%s %s: body %s: %v", method, path, data, err)
+		}
+	}
+	return resp, out
+}
+
+func (e *testEnv) expect(t *testing.T, want int, method, path, auth string, body any, headers ...string) map[string]any {
+	t.Helper()
+	resp, out := e.do(t, method, path, auth, body, headers...)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s = %d %v, want %d", method, path, resp.StatusCode, out, want)
+	}
+	return out
+}
+
+func TestTokenEndpointChecksCredentials(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	if err := env.store.SetAdminDisabled(t.Context(), "viewer-user", true); err != nil {
+		t.Fatal(err)
+	}
+	out := env.expect(t, 200, "POST", "/v1/auth/token", "", map[string]string{"username": "editor-user", "password": testPassword})
+	if out["token_type"] != "Bearer" || out["expires_in"] != float64(600) || out["access_token"] == "" {
+		t.Fatalf("token answer = %v", out)
+	}
+	env.expect(t, 200, "GET", "/v1/campaigns", "Bearer "+out["access_token"].(string), nil)
+
+	tests := []struct {
+		name string
+		body any
+		ct   string
+		want int
+	}{
+		{"wrong password is 401", map[string]string{"username": "editor-user", "password": "nope"}, "", 401},
+		{"unknown user is 401", map[string]string{"username": "ghost", "password": testPassword}, "", 401},
+		{"disabled admin is 401", map[string]string{"username": "viewer-user", "password": testPassword}, "", 401},
+		{"malformed JSON is 400", `{"username":`, "", 400},
+		{"unknown field is 400", map[string]string{"username": "x", "password": "y", "otp": "1"}, "", 400},
+		{"non-JSON content type is 415", "username=x", "application/x-www-form-urlencoded", 415},
+	}
+	var details []string
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hs []string
+			if tt.ct != "" {
+				hs = []string{"Content-Type", tt.ct}
+			}
+			out := env.expect(t, tt.want, "POST", "/v1/auth/token", "", tt.body, hs...)
+			if tt.want == 401 {
+				details = append(details, out["detail"].(string))
+			}
+		})
+	}
+	for _, d := range details[1:] {
+		if d != details[0] {
+			t.Fatalf("401 details differ, leaking which usernames exist: %q", details)
+		}
+	}
+}
+
+func TestAccessBoundaries(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	ctx := t.Context()
+	key, secret, err := env.store.CreateAPIKey(ctx, "shop", "admin-user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.keys.PutAPIKey(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	hash, _ := HashPassword(testPassword)
+	for _, name := range []string{"gone-admin", "demoted-admin"} {
+		if err := env.store.CreateAdmin(ctx, name, hash, persistence.RoleAdmin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	disabledTok, _, _ := env.srv.tokens.issue("gone-admin", "admin")
+	demotedTok, _, _ := env.srv.tokens.issue("demoted-admin", "admin")
+	if err := env.store.SetAdminDisabled(ctx, "gone-admin", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.store.SetAdminRole(ctx, "demoted-admin", persistence.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	ghostTok, _, _ := env.srv.tokens.issue("ghost", "admin")
+	other, _ := newTokenIssuer([]byte(strings.Repeat("z", 40)), time.Minute)
+	otherTok, _, _ := other.issue("admin-user", "admin")
+	expiredIssuer, _ := newTokenIssuer(testSecret, time.Minute)
+	expiredIssuer.now = func() time.Time { return time.Now().Add(-time.Hour) }
+	expiredTok, _, _ := expiredIssuer.issue("admin-user", "admin")
+	adminTok := env.tokens["admin"]
+	tampered := adminTok[:len(adminTok)-4] + "AAAA"
+	campaign := map[string]any{"name": "x", "rule": "true", "reward": map[string]any{"type": "coupon"}}
+	event := `{"id":"e1","user_id":"u1","type":"purchase","amount":1,"currency":"USD","occurred_at":"2024-01-01T00:00:00Z"}`
+
+	tests := []struct {
+		name    string
+		method  string
+		path    string
+		auth    string
+		body    any
+		headers []string
+		want    int
+	}{
+		{"no token is 401", "GET", "/v1/campaigns", "", nil, nil, 401},
+		{"tampered token is 401", "GET", "/v1/campaigns", tampered, nil, nil, 401},
+		{"token of another key is 401", "GET", "/v1/campaigns", "Bearer " + otherTok, nil, nil, 401},
+		{"expired token is 401", "GET", "/v1/campaigns", "Bearer " + expiredTok, nil, nil, 401},
+		{"token of a disabled admin is 401", "GET", "/v1/campaigns", "Bearer " + disabledTok, nil, nil, 401},
+		{"token of a deleted admin is 401", "GET", "/v1/campaigns", "Bearer " + ghostTok, nil, nil, 401},
+		{"the stored role wins over the token's", "GET", "/v1/audit", "Bearer " + demotedTok, nil, nil, 403},
+		{"API key in Authorization cannot reach admin routes", "GET", "/v1/api-keys", "ApiKey " + secret, nil, nil, 401},
+		{"API key in X-API-Key cannot reach admin routes", "GET", "/v1/campaigns", "", nil, []string{"X-API-Key", secret}, 401},
+		{"viewer may read campaigns", "GET", "/v1/campaigns", env.tokens["viewer"], nil, nil, 200},
+		{"viewer cannot create a campaign", "POST", "/v1/campaigns", env.tokens["viewer"], campaign, nil, 403},
+		{"editor may create a campaign", "POST", "/v1/campaigns", env.tokens["editor"], campaign, nil, 201},
+		{"editor cannot create an API key", "POST", "/v1/api-keys", env.tokens["editor"], map[string]string{"name": "k"}, nil, 403},
+		{"editor cannot read the audit log", "GET", "/v1/audit", env.tokens["editor"], nil, nil, 403},
+		{"admin may read the audit log", "GET", "/v1/audit", adminTok, nil, nil, 200},
+		{"admin token cannot ingest events", "POST", "/v1/events", adminTok, event, nil, 401},
+		{"API key may ingest events", "POST", "/v1/events", "ApiKey " + secret, event, nil, 202},
+		{"X-API-Key may ingest events", "POST", "/v1/events", "", event, []string{"X-API-Key", secret}, 202},
+		{"unknown API key is 401", "POST", "/v1/events", "ApiKey cmk_nope", event, nil, 401},
+		{"token endpoint is public", "POST", "/v1/auth/token", "", map[string]string{"username": "admin-user", "password": testPassword}, nil, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, out := env.do(t, tt.method, tt.path, tt.auth, tt.body, tt.headers...)
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status = %d %v, want %d", resp.StatusCode, out, tt.want)
+			}
+			if tt.want >= 400 && !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") {
+				t.Fatalf("error content type = %q", resp.Header.Get("Content-Type"))
+			}
+		})
+	}
+}
+
+func TestAPIKeyLifecycle(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	admin := env.tokens["admin"]
+	event := `{"id":"e1","user_id":"u1","type":"purchase","amount":1,"currency":"USD","occurred_at":"2024-01-01T00:00:00Z"}`
+
+	created := env.expect(t, 201, "POST", "/v1/api-keys", admin, map[string]string{"name": "web shop"})
+	secret, _ := created["key"].(string)
+	id, _ := created["id"].(string)
+	if !strings.HasPrefix(secret, "cmk_") || created["name"] != "web shop" || created["prefix"] != secret[:8] || created["created_at"] == nil {
+		t.Fatalf("created = %v", created)
+	}
+	if _, ok := created["hash"]; ok {
+		t.Fatal("the answer holds the hash")
+	}
+	env.expect(t, 202, "POST", "/v1/events", "ApiKey "+secret, event)
+
+	list := env.expect(t, 200, "GET", "/v1/api-keys", admin, nil)
+	keys := list["api_keys"].([]any)
+	if len(keys) != 1 {
+		t.Fatalf("api_keys = %v", keys)
+	}
+	k := keys[0].(map[string]any)
+	if _, ok := k["key"]; ok {
+		t.Fatal("list shows the secret")
+	}
+	if _, ok := k["hash"]; ok {
+		t.Fatal("list shows the hash")
+	}
+
+	revoked := env.expect(t, 200, "DELETE", "/v1/api-keys/"+id, admin, nil)
+	if revoked["revoked_at"] == nil {
+		t.Fatalf("revoked = %v", revoked)
+	}
+	env.expect(t, 401, "POST", "/v1/events", "ApiKey "+secret, event)
+	env.expect(t, 404, "DELETE", "/v1/api-keys/key_missing", admin, nil)
+	env.expect(t, 400, "POST", "/v1/api-keys", admin, map[string]string{"name": ""})
+
+	audit := env.expect(t, 200, "GET", "/v1/audit?target_type=api_key", admin, nil)
+	var actions []string
+	for _, e := range audit["entries"].([]any) {
+		actions = append(actions, e.(map[string]any)["action"].(string))
+	}
+	if strings.Join(actions, ",") != "api_key.create,api_key.revoke" {
+		t.Fatalf("audit actions = %v", actions)
+	}
+
+	env.keys.fail = errors.New("kv down")
+	env.expect(t, 503, "POST", "/v1/api-keys", admin, map[string]string{"name": "other"})
+}
+
+func TestCampaignLifecycle(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	editor, viewer := env.tokens["editor"], env.tokens["viewer"]
+	body := map[string]any{
+		"name": "Big Spender! Q3", "rule": `event.type == "purchase" && event.amount > 50.0`,
+		"reward": map[string]any{"type": "points", "points": 100}, "limits": map[string]any{"per_user": 1},
+	}
+	resp, created := env.do(t, "POST", "/v1/campaigns", editor, body)
+	if resp.StatusCode != 201 {
+		t.Fatalf("create = %d %v", resp.StatusCode, created)
+	}
+	id, _ := created["id"].(string)
+	if !strings.HasPrefix(id, "big-spender-q3-") || created["version"] != float64(1) || created["status"] != "draft" {
+		t.Fatalf("created = %v", created)
+	}
+	if resp.Header.Get("ETag") != `"1"` {
+		t.Fatalf("ETag = %q", resp.Header.Get("ETag"))
+	}
+	if c, ok := env.campaigns.get(id); !ok || c.Version != 1 {
+		t.Fatalf("campaign not published: %+v", c)
+	}
+
+	resp, got := env.do(t, "GET", "/v1/campaigns/"+id, viewer, nil)
+	if resp.StatusCode != 200 || got["name"] != "Big Spender! Q3" || resp.Header.Get("ETag") != `"1"` {
+		t.Fatalf("get = %d %v %s", resp.StatusCode, got, resp.Header.Get("ETag"))
+	}
+
+	body["name"] = "Renamed"
+	updated := env.expect(t, 200, "PUT", "/v1/campaigns/"+id, editor, body, "If-Match", `"1"`)
+	if updated["version"] != float64(2) || updated["name"] != "Renamed" || updated["status"] != "draft" {
+		t.Fatalf("updated = %v", updated)
+	}
+	env.expect(t, 412, "PUT", "/v1/campaigns/"+id, editor, body, "If-Match", "1")
+	body["id"] = "someone-else"
+	env.expect(t, 400, "PUT", "/v1/campaigns/"+id, editor, body)
+	delete(body, "id")
+
+	active := env.expect(t, 200, "POST", "/v1/campaigns/"+id+"/activate", editor, nil, "If-Match", "2")
+	if active["status"] != "active" || active["version"] != float64(3) {
+		t.Fatalf("activate = %v", active)
+	}
+	again := env.expect(t, 200, "POST", "/v1/campaigns/"+id+"/activate", editor, nil)
+	if again["version"] != float64(3) {
+		t.Fatalf("activating an active campaign made a version: %v", again)
+	}
+	// PUT without status keeps the stored one.
+	kept := env.expect(t, 200, "PUT", "/v1/campaigns/"+id, editor, body)
+	if kept["status"] != "active" || kept["version"] != float64(4) {
+		t.Fatalf("PUT without status = %v", kept)
+	}
+	paused := env.expect(t, 200, "POST", "/v1/campaigns/"+id+"/pause", editor, nil)
+	if paused["status"] != "paused" {
+		t.Fatalf("pause = %v", paused)
+	}
+	archived := env.expect(t, 200, "DELETE", "/v1/campaigns/"+id, editor, nil)
+	if archived["status"] != "archived" || archived["version"] != float64(6) {
+		t.Fatalf("archive = %v", archived)
+	}
+	if c, _ := env.campaigns.get(id); c.Status != cel.StatusArchived || c.Version != 6 {
+		t.Fatalf("bucket holds %+v", c)
+	}
+	env.expect(t, 409, "POST", "/v1/campaigns/"+id+"/activate", editor, nil)
+	env.expect(t, 409, "POST", "/v1/campaigns/"+id+"/pause", editor, nil)
+
+	versions := env.expect(t, 200, "GET", "/v1/campaigns/"+id+"/versions", viewer, nil)["versions"].([]any)
+	if len(versions) != 6 || versions[0].(map[string]any)["created_by"] != "editor-user" {
+		t.Fatalf("versions = %v", versions)
+	}
+	list := env.expect(t, 200, "GET", "/v1/campaigns", viewer, nil)["campaigns"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("campaigns = %v", list)
+	}
+
+	audit := env.expect(t, 200, "GET", "/v1/audit?target_id="+id+"&limit=2", env.tokens["admin"], nil)
+	entries := audit["entries"].([]any)
+	if len(entries) != 2 || audit["next_cursor"] == nil || entries[0].(map[string]any)["actor"] != "editor-user" {
+		t.Fatalf("audit page = %v", audit)
+	}
+	rest := env.expect(t, 200, "GET", "/v1/audit?target_id="+id+"&cursor="+audit["next_cursor"].(string), env.tokens["admin"], nil)
+	if n := len(rest["entries"].([]any)); n != 4 {
+		t.Fatalf("second audit page has %d entries, want 4", n)
+	}
+
+	explicit := map[string]any{"id": "summer", "name": "Summer", "status": "active", "rule": "true", "reward": map[string]any{"type": "free_shipping"}}
+	if c := env.expect(t, 201, "POST", "/v1/campaigns", editor, explicit); c["id"] != "summer" || c["status"] != "active" {
+		t.Fatalf("explicit create = %v", c)
+	}
+	env.expect(t, 409, "POST", "/v1/campaigns", editor, explicit)
+}
+
+func TestCampaignRequestProblems(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	editor := env.tokens["editor"]
+	good := func() map[string]any {
+		return map[string]any{"name": "x", "rule": "true", "reward": map[string]any{"type": "coupon"}}
+	}
+	badRule := good()
+	badRule["rule"] = "event.amount >\n  user.nope"
+	unknown := good()
+	unknown["colour"] = "red"
+	badID := good()
+	badID["id"] = "Not A Slug"
+
+	tests := []struct {
+		name  string
+		body  any
+		ct    string
+		want  int
+		field string
+	}{
+		{"invalid rule is 400 with line and column", badRule, "", 400, "rule"},
+		{"unknown field is 400 naming it", unknown, "", 400, "colour"},
+		{"bad id is 400", badID, "", 400, "id"},
+		{"malformed JSON is 400", `{"name": "x",`, "", 400, ""},
+		{"two documents are 400", `{"name":"x"} {}`, "", 400, ""},
+		{"non-JSON is 415", `name=x`, "text/plain", 415, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hs []string
+			if tt.ct != "" {
+				hs = []string{"Content-Type", tt.ct}
+			}
+			out := env.expect(t, tt.want, "POST", "/v1/campaigns", editor, tt.body, hs...)
+			if tt.field != "" && out["field"] != tt.field {
+				t.Fatalf("field = %v, want %s (%v)", out["field"], tt.field, out)
+			}
+		})
+	}
+
+	out := env.expect(t, 400, "POST", "/v1/campaigns", editor, badRule)
+	errs, _ := out["errors"].([]any)
+	if len(errs) == 0 {
+		t.Fatalf("no errors array: %v", out)
+	}
+	first := errs[0].(map[string]any)
+	if first["field"] != "rule" || first["message"] == "" || first["line"] != float64(2) || first["column"].(float64) < 1 {
+		t.Fatalf("first error = %v", first)
+	}
+
+	env.expect(t, 404, "GET", "/v1/campaigns/nope", editor, nil)
+	env.expect(t, 404, "PUT", "/v1/campaigns/nope", editor, good())
+	env.expect(t, 404, "POST", "/v1/campaigns/nope/activate", editor, nil)
+	env.expect(t, 404, "GET", "/v1/campaigns/nope/versions", editor, nil)
+	env.expect(t, 400, "PUT", "/v1/campaigns/nope", editor, good(), "If-Match", "abc")
+}
+
+func TestCampaignPublishFailureIs503AfterCommit(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	env.campaigns.fail = errors.New("kv down")
+	out := env.expect(t, 503, "POST", "/v1/campaigns", env.tokens["editor"],
+		map[string]any{"id": "kept", "name": "x", "rule": "true", "reward": map[string]any{"type": "coupon"}})
+	if out["detail"] == nil {
+		t.Fatalf("503 without detail: %v", out)
+	}
+	if _, err := env.store.GetCampaign(t.Context(), "kept"); err != nil {
+		t.Fatalf("campaign not in Postgres after 503: %v", err)
+	}
+}
+
+func TestValidateRule(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	viewer := env.tokens["viewer"]
+	tests := []struct {
+		name  string
+		body  any
+		want  int
+		field string
+	}{
+		{"a boolean rule is valid", map[string]any{"rule": `event.amount > 50 && user.tier == "gold"`}, 200, ""},
+		{"rule and integer points are valid", map[string]any{"rule": "true", "points": "int(event.amount * 0.1)"}, 200, ""},
+		{"a JSON integer is a constant points expression", map[string]any{"rule": "true", "points": 5}, 200, ""},
+		{"a syntax error is 400", map[string]any{"rule": "event.amount >"}, 400, "rule"},
+		{"a non-boolean rule is 400", map[string]any{"rule": "event.amount"}, 400, "rule"},
+		{"double points are 400", map[string]any{"rule": "true", "points": "event.amount * 0.1"}, 400, "reward.points"},
+		{"nothing to validate is 400", map[string]any{}, 400, "rule"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := env.expect(t, tt.want, "POST", "/v1/rules/validate", viewer, tt.body)
+			if tt.want == 200 {
+				if cost, ok := out["cost"].(float64); out["valid"] != true || !ok || cost < 0 {
+					t.Fatalf("answer = %v", out)
+				}
+				return
+			}
+			if out["field"] != tt.field {
+				t.Fatalf("field = %v, want %s", out["field"], tt.field)
+			}
+			errs, _ := out["errors"].([]any)
+			if tt.field != "rule" || len(errs) == 0 {
+				return
+			}
+			e := errs[0].(map[string]any)
+			if e["line"].(float64) < 1 || e["column"].(float64) < 1 || e["message"] == "" {
+				t.Fatalf("error = %v", e)
+			}
+		})
+	}
+}
+
+func TestAdminManagementTakesEffectAtOnce(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	admin := env.tokens["admin"]
+	created := env.expect(t, 201, "POST", "/v1/admins", admin, map[string]string{"username": "new-editor", "password": "longenough", "role": "editor"})
+	if created["role"] != "editor" || created["password_hash"] != nil {
+		t.Fatalf("created = %v", created)
+	}
+	env.expect(t, 409, "POST", "/v1/admins", admin, map[string]string{"username": "new-editor", "password": "longenough", "role": "editor"})
+	env.expect(t, 400, "POST", "/v1/admins", admin, map[string]string{"username": "x", "password": "longenough", "role": "root"})
+	env.expect(t, 403, "POST", "/v1/admins", env.tokens["editor"], map[string]string{"username": "y", "password": "longenough", "role": "admin"})
+
+	tok := env.expect(t, 200, "POST", "/v1/auth/token", "", map[string]string{"username": "new-editor", "password": "longenough"})
+	bearer := "Bearer " + tok["access_token"].(string)
+	env.expect(t, 200, "GET", "/v1/campaigns", bearer, nil)
+
+	env.expect(t, 200, "PATCH", "/v1/admins/new-editor", admin, map[string]any{"disabled": true})
+	env.expect(t, 401, "GET", "/v1/campaigns", bearer, nil)
+	env.expect(t, 200, "PATCH", "/v1/admins/new-editor", admin, map[string]any{"disabled": false, "role": "viewer", "password": "changed-pw"})
+	env.expect(t, 403, "POST", "/v1/campaigns", bearer, map[string]any{"name": "x", "rule": "true", "reward": map[string]any{"type": "coupon"}})
+	env.expect(t, 401, "POST", "/v1/auth/token", "", map[string]string{"username": "new-editor", "password": "longenough"})
+	env.expect(t, 200, "POST", "/v1/auth/token", "", map[string]string{"username": "new-editor", "password": "changed-pw"})
+	env.expect(t, 404, "PATCH", "/v1/admins/ghost", admin, map[string]any{"disabled": true})
+
+	list := env.expect(t, 200, "GET", "/v1/admins", admin, nil)["admins"].([]any)
+	if len(list) != 4 {
+		t.Fatalf("admins = %v", list)
+	}
+	audit := env.expect(t, 200, "GET", "/v1/audit?target_type=admin&target_id=new-editor", admin, nil)["entries"].([]any)
+	if len(audit) != 3 {
+		t.Fatalf("admin audit = %v", audit)
+	}
+}
+
+func TestOpenAPIDescribesAdminRoutes(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	resp, doc := env.do(t, "GET", "/openapi.json", "", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status = %d", resp.StatusCode)
+	}
+	paths := doc["paths"].(map[string]any)
+	for _, p := range []string{"/v1/auth/token", "/v1/campaigns/{id}", "/v1/users/{id}/rewards", "/v1/api-keys/{id}", "/v1/audit"} {
+		if paths[p] == nil {
+			t.Errorf("path %s missing", p)
+		}
+	}
+	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	for _, s := range []string{"Campaign", "Token", "APIKeyCreated", "RewardList"} {
+		if schemas[s] == nil {
+			t.Errorf("schema %s missing", s)
+		}
+	}
+}
