@@ -41,7 +41,7 @@ type Config struct {
 
 type setting struct {
 	env, flag, def, help string
-	set                 func(c *Config, v string) error
+	set                  func(c *Config, v string) error
 }
 
 func str(dst func(*Config) *string) func(*Config, string) error {
