@@ -75,7 +75,10 @@ func newHarness(t *testing.T, evaluate func(rs *cel.RuleSet, in *cel.Input) ([]c
 
 type testLog struct{ t *testing.T }
 
-func (w testLog) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 func (h *harness) publish(evs ...*event.Event) {
 	h.t.Helper()

@@ -68,4 +68,3 @@ func (l *loader) run(ctx context.Context) {
 func jitter(d time.Duration) time.Duration {
 	return d - d/5 + time.Duration(rand.Int64N(int64(d)*2/5+1))
 }
-

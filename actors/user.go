@@ -18,9 +18,9 @@ const maxRuleAttempts = 3
 type userDeps struct {
 	// evaluate runs the rule set in force against one event.
 	evaluate func(in *cel.Input) ([]cel.Match, []cel.EvalError, error)
-	loader  *loader
-	writer  *writer
-	metrics *metrics
+	loader   *loader
+	writer   *writer
+	metrics  *metrics
 }
 
 // userActor serialises one user's events: it holds the user's committed state, evaluates

@@ -38,7 +38,9 @@ func requireJSON(c *fiber.Ctx) error {
 	return nil
 }
 
-func hasSuffix(s, suffix string) bool { return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix }
+func hasSuffix(s, suffix string) bool {
+	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
+}
 
 // decodeProblem turns an event decoding error into the problem the client gets.
 func decodeProblem(err error) *Problem {
