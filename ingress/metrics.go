@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -54,7 +55,7 @@ func correlationID(c *fiber.Ctx) string {
 // observe assigns the correlation id and records metrics for every request.
 func (s *Server) observe(c *fiber.Ctx) error {
 	start := time.Now()
-	cid := c.Get("X-Request-ID")
+	cid := strings.Clone(c.Get("X-Request-ID"))
 	if cid == "" || len(cid) > 128 {
 		cid = uuid.NewString()
 	}
@@ -66,12 +67,14 @@ func (s *Server) observe(c *fiber.Ctx) error {
 			_ = c.SendStatus(fiber.StatusInternalServerError)
 		}
 	}
-	route := c.Route().Path
+	// Fiber's strings point into buffers it reuses: copy what outlives the request.
+	route := strings.Clone(c.Route().Path)
 	if route == "" || route == "/" {
 		route = "unmatched"
 	}
-	s.metrics.requests.WithLabelValues(route, c.Method(), strconv.Itoa(c.Response().StatusCode())).Inc()
-	s.metrics.latency.WithLabelValues(route, c.Method()).Observe(time.Since(start).Seconds())
+	method := strings.Clone(c.Method())
+	s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(c.Response().StatusCode())).Inc()
+	s.metrics.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 	return nil
 }
 

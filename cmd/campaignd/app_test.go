@@ -472,6 +472,14 @@ func TestBadEventsGetProblemDetails(t *testing.T) {
 	}
 	status, _ := e.raw("GET", "/healthz", "", nil)
 	require.Equal(t, http.StatusOK, status)
+	// Metrics stay scrapeable after many requests (label values must not alias Fiber's
+	// reused buffers) and count the rejections by reason.
+	for i := 0; i < 3; i++ {
+		status, body := e.raw("GET", "/metrics", "", nil)
+		require.Equal(t, http.StatusOK, status, string(body))
+		require.Contains(t, string(body), `campaign_events_rejected_total{reason="invalid"} 4`)
+		require.Contains(t, string(body), `campaign_http_requests_total{method="POST",route="/v1/events",status="400"} 4`)
+	}
 	eventually(t, func() bool { s, _ := e.raw("GET", "/readyz", "", nil); return s == http.StatusOK })
 }
 
