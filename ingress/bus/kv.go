@@ -2,8 +2,6 @@ package bus
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -48,11 +46,6 @@ func (c *Campaigns) PutCampaign(ctx context.Context, camp *cel.Campaign) error {
 // Values that fail to decode are logged and left out. onChange runs on Watch's goroutine.
 // Watch blocks until ctx ends.
 func (c *Campaigns) Watch(ctx context.Context, log *slog.Logger, onChange func([]cel.Campaign)) error {
-	w, err := c.kv.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("watch bucket %s: %w", CampaignsKV, err)
-	}
-	defer w.Stop()
 	byID := map[string]cel.Campaign{}
 	initialised := false
 	emit := func() {
@@ -62,33 +55,52 @@ func (c *Campaigns) Watch(ctx context.Context, log *slog.Logger, onChange func([
 		}
 		onChange(all)
 	}
+	return watchBucket(ctx, c.kv, CampaignsKV, log, func(key string, camp *cel.Campaign) {
+		if camp == nil {
+			delete(byID, key)
+		} else {
+			byID[key] = *camp
+		}
+		if initialised {
+			emit()
+		}
+	}, func() {
+		initialised = true
+		emit()
+	})
+}
+
+// watchBucket decodes every value of kv as T and calls onEntry (with nil for a deleted
+// key), and onInit once at the watcher's nil marker. It blocks until ctx ends.
+func watchBucket[T any](ctx context.Context, kv jetstream.KeyValue, bucket string, log *slog.Logger,
+	onEntry func(key string, v *T), onInit func()) error {
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("watch bucket %s: %w", bucket, err)
+	}
+	defer w.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case e, ok := <-w.Updates():
 			if !ok {
-				return fmt.Errorf("watch bucket %s: watcher closed", CampaignsKV)
+				return fmt.Errorf("watch bucket %s: watcher closed", bucket)
 			}
 			if e == nil {
-				initialised = true
-				emit()
+				onInit()
 				continue
 			}
-			switch e.Operation() {
-			case jetstream.KeyValueDelete, jetstream.KeyValuePurge:
-				delete(byID, e.Key())
-			default:
-				var camp cel.Campaign
-				if err := json.Unmarshal(e.Value(), &camp); err != nil {
-					log.Error("campaign in KV does not decode; ignored", "campaign_id", e.Key(), "err", err)
-					continue
-				}
-				byID[e.Key()] = camp
+			if e.Operation() != jetstream.KeyValuePut {
+				onEntry(e.Key(), nil)
+				continue
 			}
-			if initialised {
-				emit()
+			v := new(T)
+			if err := json.Unmarshal(e.Value(), v); err != nil {
+				log.Error("value in KV does not decode; ignored", "bucket", bucket, "key", e.Key(), "err", err)
+				continue
 			}
+			onEntry(e.Key(), v)
 		}
 	}
 }
@@ -109,12 +121,6 @@ func OpenAPIKeys(ctx context.Context, js jetstream.JetStream) (*APIKeys, error) 
 		return nil, fmt.Errorf("open bucket %s: %w", APIKeysKV, err)
 	}
 	return &APIKeys{kv: kv, byHash: map[string]persistence.APIKey{}}, nil
-}
-
-// HashAPIKey is the hex SHA-256 under which a key is stored.
-func HashAPIKey(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:])
 }
 
 // PutAPIKey publishes a key's metadata (never the secret) under its hash.
@@ -138,7 +144,7 @@ func (a *APIKeys) store(k persistence.APIKey) {
 
 // CheckAPIKey reports whether secret is a known key that is not revoked.
 func (a *APIKeys) CheckAPIKey(secret string) (persistence.APIKey, bool) {
-	h := HashAPIKey(secret)
+	h := persistence.HashAPIKeySecret(secret)
 	a.mu.RLock()
 	k, ok := a.byHash[h]
 	a.mu.RUnlock()
@@ -154,37 +160,15 @@ func (a *APIKeys) Loaded() bool { return a.loaded.Load() }
 // Watch keeps the in-memory copy current until ctx ends. Loaded turns true once the
 // bucket's initial values are in.
 func (a *APIKeys) Watch(ctx context.Context, log *slog.Logger) error {
-	w, err := a.kv.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("watch bucket %s: %w", APIKeysKV, err)
-	}
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-w.Updates():
-			if !ok {
-				return fmt.Errorf("watch bucket %s: watcher closed", APIKeysKV)
-			}
-			if e == nil {
-				a.loaded.Store(true)
-				continue
-			}
-			if e.Operation() != jetstream.KeyValuePut {
-				a.mu.Lock()
-				delete(a.byHash, e.Key())
-				a.mu.Unlock()
-				continue
-			}
-			var k persistence.APIKey
-			if err := json.Unmarshal(e.Value(), &k); err != nil {
-				log.Error("api key in KV does not decode; ignored", "err", err)
-				continue
-			}
-			a.store(k)
+	return watchBucket(ctx, a.kv, APIKeysKV, log, func(key string, k *persistence.APIKey) {
+		if k == nil {
+			a.mu.Lock()
+			delete(a.byHash, key)
+			a.mu.Unlock()
+			return
 		}
-	}
+		a.store(*k)
+	}, func() { a.loaded.Store(true) })
 }
 
 // SyncCampaign puts camp unless the bucket already holds that version.
