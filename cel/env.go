@@ -32,6 +32,10 @@ type User struct {
 	// event's UTC day. It drives limits.per_user_per_day and is not visible to rules.
 	// It may be nil.
 	RewardsToday map[string]int64
+	// History is the daily activity, oldest first, at most HistoryDays days (see DayStat).
+	History []DayStat
+
+	now time.Time // the event's time, set for each evaluation
 }
 
 // Input is what a rule is evaluated against. Event must be set; a nil User is treated as
@@ -258,6 +262,7 @@ var celEnv = func() *celgo.Env {
 		celgo.ParserExpressionSizeLimit(maxSourceChars),
 		ext.Strings(),
 		ext.Math(),
+		celgo.Lib(historyLib{}),
 		// Last: libraries above register types, which needs the default registry.
 		withObjectTypes,
 	)
@@ -277,11 +282,13 @@ func newActivation(in *Input) (*activation, error) {
 	if in == nil || in.Event == nil {
 		return nil, fmt.Errorf("evaluate rule: input has no event")
 	}
-	u := in.User
-	if u == nil {
-		u = emptyUser
+	u := emptyUser
+	if in.User != nil {
+		u = in.User
 	}
-	return &activation{ev: in.Event, user: u}, nil
+	uc := *u // shallow: the history functions need the event's time
+	uc.now = in.Event.OccurredAt
+	return &activation{ev: in.Event, user: &uc}, nil
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
@@ -297,3 +304,9 @@ func (a *activation) ResolveName(name string) (any, bool) {
 }
 
 func (a *activation) Parent() interpreter.Activation { return nil }
+
+// historyLib installs the history member functions of user.
+type historyLib struct{}
+
+func (historyLib) CompileOptions() []celgo.EnvOption     { return historyFunctions() }
+func (historyLib) ProgramOptions() []celgo.ProgramOption { return nil }
