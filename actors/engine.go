@@ -182,7 +182,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if evaluate == nil {
 		evaluate = func(in *cel.Input) ([]cel.Match, []cel.EvalError, error) { return e.Rules().Evaluate(in) }
 	}
-	deps := userDeps{evaluate: evaluate, loader: e.loader, writer: e.writer, metrics: e.metrics}
+	deps := userDeps{evaluate: evaluate, store: e.deps.Store, loader: e.loader, writer: e.writer, metrics: e.metrics}
 	parts := make([]*partition, 0, e.cfg.Partitions)
 	for n := 0; n < e.cfg.Partitions; n++ {
 		cons, err := bus.EnsurePartitionConsumer(ctx, e.deps.JS, n, e.cfg.Consumer)

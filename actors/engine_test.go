@@ -211,15 +211,15 @@ func TestCommitBatchReportsDuplicatesAndFencing(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx := context.Background()
 	u := newUser("fence")
-	next, _ := apply(&u, purchase("f1", "fence"), 1, nil)
+	next := decided(&u, purchase("f1", "fence"), 1)
 	outs, err := h.store.CommitBatch(ctx, []persistence.Decision{{EventID: "f1", EventType: "purchase", StreamSeq: 1, User: next}})
 	require.NoError(t, err)
 	require.Equal(t, []persistence.Outcome{persistence.Committed}, outs)
 	// Same event id again: duplicate. A decision built on the old version: fenced.
 	other := newUser("fence2")
-	n2, _ := apply(&other, purchase("f2", "fence2"), 2, nil)
-	stale, _ := apply(&u, purchase("f3", "fence"), 3, nil) // built on version 0, stored is 1
-	dup, _ := apply(&next, purchase("f1", "fence"), 4, nil)
+	n2 := decided(&other, purchase("f2", "fence2"), 2)
+	stale := decided(&u, purchase("f3", "fence"), 3) // built on version 0, stored is 1
+	dup := decided(&next, purchase("f1", "fence"), 4)
 	dup.UserID = "fence3"
 	outs, err = h.store.CommitBatch(ctx, []persistence.Decision{
 		{EventID: "f2", EventType: "purchase", StreamSeq: 2, User: n2},
@@ -233,4 +233,11 @@ func TestCommitBatchReportsDuplicatesAndFencing(t *testing.T) {
 	require.Equal(t, int64(1), got.Version)
 	_, err = h.store.GetUser(ctx, "fence3")
 	require.True(t, errors.Is(err, persistence.ErrNotFound))
+}
+
+// decided is the state after ev when no campaign matches.
+func decided(u *persistence.User, ev *event.Event, seq uint64) persistence.User {
+	st := prepare(u, ev)
+	st.apply(ev, seq, nil, nil, u)
+	return st.user
 }

@@ -4,11 +4,25 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
+	"fmt"
 	"maps"
+	"math"
+	"slices"
+	"time"
 
 	"github.com/campaignmanager/campaignmanager/cel"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
 	"github.com/campaignmanager/campaignmanager/persistence"
+)
+
+// Event types with a meaning in the loyalty model. Types starting with "points." are the
+// engine's own (admin adjustments, expiry sweeps); HTTP ingest refuses them.
+const (
+	typePurchase = "purchase"
+	typeRefund   = "refund"
+	typeRedeem   = "redeem"
+	typeAdjust   = "points.adjust"
+	typeExpire   = "points.expire"
 )
 
 // newUser is the state of a user never seen before.
@@ -27,6 +41,7 @@ func ruleView(u *persistence.User, day string) cel.User {
 		FirstSeen:      u.FirstSeen,
 		EventCounts:    u.EventCounts,
 		Rewards:        u.RewardCounts,
+		History:        u.History,
 	}
 	if u.LastPurchaseAt != nil {
 		v.LastPurchaseAt = *u.LastPurchaseAt
@@ -42,46 +57,193 @@ func ruleView(u *persistence.User, day string) cel.User {
 	return v
 }
 
-// apply returns the state after ev and the rewards granted by matches. u is not changed:
-// the caller adopts the result only once it is committed.
-func apply(u *persistence.User, ev *event.Event, seq uint64, matches []cel.Match) (persistence.User, []persistence.Reward) {
+// step is what one event does to a user: the new state and what the writer stores.
+type step struct {
+	user     persistence.User
+	rewards  []persistence.Reward
+	ledger   []persistence.LedgerEntry
+	effect   *persistence.EventEffect
+	refund   *persistence.RefundApplied
+	rejected string
+}
+
+// prepare starts a step for ev from the committed state u: a copy that the step may
+// change (u itself is never changed), with the points that expired by the event's time
+// taken out. Rules see the state prepare returns.
+func prepare(u *persistence.User, ev *event.Event) *step {
 	next := *u
-	next.EventCounts = maps.Clone(u.EventCounts)
-	if next.EventCounts == nil {
-		next.EventCounts = map[string]int64{}
+	next.EventCounts = cloneMap(u.EventCounts)
+	next.RewardCounts = cloneMap(u.RewardCounts)
+	next.RewardDays = cloneMap(u.RewardDays)
+	next.History = slices.Clone(u.History) // buckets' maps are copied when written
+	next.Lots = slices.Clone(u.Lots)
+	s := &step{user: next}
+	s.expire(ev)
+	return s
+}
+
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return map[K]V{}
 	}
-	next.RewardCounts = maps.Clone(u.RewardCounts)
-	if next.RewardCounts == nil {
-		next.RewardCounts = map[string]int64{}
-	}
-	next.RewardDays = maps.Clone(u.RewardDays)
-	if next.RewardDays == nil {
-		next.RewardDays = map[string]persistence.DayCount{}
-	}
+	return maps.Clone(m)
+}
+
+// expire takes out the lots whose expiry is at or before the event's time, oldest first.
+func (s *step) expire(ev *event.Event) {
+	u := &s.user
 	at := ev.OccurredAt.UTC()
-	if next.FirstSeen.IsZero() || at.Before(next.FirstSeen) {
-		next.FirstSeen = at
+	n := 0
+	for n < len(u.Lots) && u.Lots[n].ExpiresAt != nil && !u.Lots[n].ExpiresAt.After(at) {
+		lot := u.Lots[n]
+		u.Points -= lot.Points
+		s.ledger = append(s.ledger, persistence.LedgerEntry{
+			Kind: persistence.LedgerExpire, Points: -lot.Points, BalanceAfter: u.Points,
+			EventID: ev.ID, ExpiresAt: lot.ExpiresAt, OccurredAt: *lot.ExpiresAt, Reason: "points expired",
+		})
+		n++
 	}
-	next.EventCounts[ev.Type]++
-	if ev.Type == "purchase" {
-		next.PurchaseCount++
-		next.TotalSpent += ev.Amount
-		if next.LastPurchaseAt == nil || at.After(*next.LastPurchaseAt) {
-			next.LastPurchaseAt = &at
+	u.Lots = u.Lots[n:]
+	s.setNextExpiry()
+}
+
+func (s *step) setNextExpiry() {
+	s.user.NextExpiry = nil
+	if len(s.user.Lots) > 0 && s.user.Lots[0].ExpiresAt != nil {
+		t := *s.user.Lots[0].ExpiresAt
+		s.user.NextExpiry = &t
+	}
+}
+
+// originalEventID is the event a refund names.
+func originalEventID(ev *event.Event) string {
+	id, _ := ev.Attributes["original_event_id"].(string)
+	return id
+}
+
+// wholePoints reads a whole number of points from a JSON number.
+func wholePoints(v any) (int64, bool) {
+	f, ok := v.(float64)
+	if !ok || f != math.Trunc(f) || math.Abs(f) > 1e15 {
+		return 0, false
+	}
+	return int64(f), true
+}
+
+// refundAmount is the amount a refund takes back: its amount, or all that is left.
+func refundAmount(ev *event.Event, orig *persistence.EventEffect) float64 {
+	if ev.Amount > 0 {
+		return ev.Amount
+	}
+	return orig.Amount - orig.RefundedAmount
+}
+
+// refusal says why ev cannot apply to the prepared state, or "" when it can. orig is the
+// effect of the event a refund names (nil when unknown).
+func (s *step) refusal(ev *event.Event, orig *persistence.EventEffect) string {
+	u := &s.user
+	switch ev.Type {
+	case typeRedeem:
+		p, ok := wholePoints(ev.Amount)
+		if !ok || p <= 0 {
+			return "redeem: amount must be a whole number of points greater than 0"
+		}
+		if p > u.Points {
+			return fmt.Sprintf("redeem: cannot redeem %d points, the balance is %d", p, u.Points)
+		}
+	case typeRefund:
+		id := originalEventID(ev)
+		switch {
+		case id == "":
+			return "refund: attributes.original_event_id is required"
+		case orig == nil || orig.UserID != ev.UserID:
+			return fmt.Sprintf("refund: unknown event %q for this user", id)
+		case orig.Amount <= 0:
+			return fmt.Sprintf("refund: event %q had no amount to refund", id)
+		case orig.Amount-orig.RefundedAmount <= 1e-9:
+			return fmt.Sprintf("refund: event %q is already fully refunded", id)
+		case refundAmount(ev, orig) > orig.Amount-orig.RefundedAmount+1e-9:
+			return fmt.Sprintf("refund: %.2f exceeds the %.2f left to refund of event %q",
+				refundAmount(ev, orig), orig.Amount-orig.RefundedAmount, id)
+		}
+	case typeAdjust:
+		p, ok := wholePoints(ev.Attributes["points"])
+		if !ok || p == 0 {
+			return "points.adjust: attributes.points must be a whole number other than 0"
+		}
+		if u.Points+p < 0 {
+			return fmt.Sprintf("points.adjust: %d would take the balance %d below zero", p, u.Points)
 		}
 	}
-	var rewards []persistence.Reward
-	day := at.Format("2006-01-02")
+	return ""
+}
+
+// reject records that ev was refused: nothing changes but the last rejection.
+func (s *step) reject(ev *event.Event, seq uint64, reason string, base *persistence.User) {
+	s.rejected = reason
+	s.user.LastRejection = &persistence.Rejection{EventID: ev.ID, Type: ev.Type, Reason: reason, At: ev.OccurredAt.UTC()}
+	s.user.LastSeq = int64(seq)
+	s.user.Version = base.Version + 1
+}
+
+// day returns the history bucket of day d for writing, creating it in order.
+func (s *step) day(d int32) *cel.DayStat {
+	h := s.user.History
+	i, found := slices.BinarySearchFunc(h, d, func(b cel.DayStat, d int32) int { return int(b.Day - d) })
+	if !found {
+		h = slices.Insert(h, i, cel.DayStat{Day: d})
+	}
+	h[i].Counts = cloneMap(h[i].Counts) // copy on write: the committed state shares it
+	s.user.History = h
+	return &h[i]
+}
+
+// apply adds ev and the rewards of matches to the prepared state.
+func (s *step) apply(ev *event.Event, seq uint64, matches []cel.Match, orig *persistence.EventEffect, base *persistence.User) {
+	u := &s.user
+	at := ev.OccurredAt.UTC()
+	if u.FirstSeen.IsZero() || at.Before(u.FirstSeen) {
+		u.FirstSeen = at
+	}
+	u.EventCounts[ev.Type]++
+	today := s.day(cel.DayOf(at))
+	today.Counts[ev.Type]++
+	switch ev.Type {
+	case typePurchase:
+		u.PurchaseCount++
+		u.TotalSpent += ev.Amount
+		today.Spent += ev.Amount
+		if u.LastPurchaseAt == nil || at.After(*u.LastPurchaseAt) {
+			u.LastPurchaseAt = &at
+		}
+	case typeRefund:
+		s.applyRefund(ev, orig)
+	case typeRedeem:
+		p, _ := wholePoints(ev.Amount)
+		s.debit(p)
+		s.ledger = append(s.ledger, persistence.LedgerEntry{Kind: persistence.LedgerRedeem, Points: -p,
+			BalanceAfter: u.Points, EventID: ev.ID, OccurredAt: at})
+	case typeAdjust:
+		p, _ := wholePoints(ev.Attributes["points"])
+		if p > 0 {
+			s.credit(p, nil)
+		} else {
+			s.debit(-p)
+		}
+		admin, _ := ev.Attributes["admin"].(string)
+		reason, _ := ev.Attributes["reason"].(string)
+		s.ledger = append(s.ledger, persistence.LedgerEntry{Kind: persistence.LedgerAdjust, Points: p,
+			BalanceAfter: u.Points, EventID: ev.ID, Actor: admin, Reason: reason, OccurredAt: at})
+	}
+
+	var earned int64
+	var byCampaign map[string]int64
+	dayKey := at.Format("2006-01-02")
 	for _, m := range matches {
 		c := m.Campaign
 		r := persistence.Reward{
-			ID:              rewardID(ev.ID, c.ID),
-			UserID:          u.UserID,
-			CampaignID:      c.ID,
-			CampaignVersion: c.Version,
-			EventID:         ev.ID,
-			Type:            c.Reward.Type,
-			OccurredAt:      at,
+			ID: rewardID(ev.ID, c.ID), UserID: u.UserID, CampaignID: c.ID, CampaignVersion: c.Version,
+			EventID: ev.ID, Type: c.Reward.Type, OccurredAt: at,
 		}
 		payload := map[string]any{}
 		if len(c.Reward.Data) > 0 {
@@ -90,24 +252,135 @@ func apply(u *persistence.User, ev *event.Event, seq uint64, matches []cel.Match
 		switch c.Reward.Type {
 		case cel.RewardPoints:
 			r.Points = m.Points
-			next.Points += m.Points
-			next.LifetimePoints += m.Points
+			if m.Points > 0 {
+				var exp *time.Time
+				if d, err := time.ParseDuration(c.Reward.ExpiresIn); err == nil && d > 0 {
+					t := at.Add(d)
+					exp = &t
+					payload["expires_at"] = t
+				}
+				s.credit(m.Points, exp)
+				u.LifetimePoints += m.Points
+				earned += m.Points
+				if byCampaign == nil {
+					byCampaign = map[string]int64{}
+				}
+				byCampaign[c.ID] += m.Points
+				s.ledger = append(s.ledger, persistence.LedgerEntry{Kind: persistence.LedgerEarn, Points: m.Points,
+					BalanceAfter: u.Points, EventID: ev.ID, RewardID: r.ID, CampaignID: c.ID,
+					CampaignVersion: c.Version, ExpiresAt: exp, OccurredAt: at})
+			}
 		case cel.RewardCoupon:
 			payload["coupon_code"] = couponCode(r.ID)
 		}
 		r.Payload = payload
-		next.RewardCounts[c.ID]++
-		dc := next.RewardDays[c.ID]
-		if dc.Day != day {
-			dc = persistence.DayCount{Day: day}
+		u.RewardCounts[c.ID]++
+		dc := u.RewardDays[c.ID]
+		if dc.Day != dayKey {
+			dc = persistence.DayCount{Day: dayKey}
 		}
 		dc.Count++
-		next.RewardDays[c.ID] = dc
-		rewards = append(rewards, r)
+		u.RewardDays[c.ID] = dc
+		s.rewards = append(s.rewards, r)
 	}
-	next.LastSeq = int64(seq)
-	next.Version = u.Version + 1
-	return next, rewards
+	if (ev.Type == typePurchase && ev.Amount > 0) || earned > 0 {
+		f := &persistence.EventEffect{EventID: ev.ID, UserID: u.UserID, EventType: ev.Type,
+			Points: earned, CampaignPoints: byCampaign, OccurredAt: at}
+		if ev.Type == typePurchase {
+			f.Amount = ev.Amount
+		}
+		s.effect = f
+	}
+	s.pruneHistory(at)
+	s.setNextExpiry()
+	u.LastSeq = int64(seq)
+	u.Version = base.Version + 1
+}
+
+// applyRefund reverses the refunded share of the original event: points in proportion
+// (all that is left on the last refund), spend, and on a full refund the purchase count.
+func (s *step) applyRefund(ev *event.Event, orig *persistence.EventEffect) {
+	u := &s.user
+	amt := refundAmount(ev, orig)
+	left := orig.Amount - orig.RefundedAmount
+	final := amt >= left-1e-9
+	reversed := orig.Points - orig.RefundedPoints
+	if !final {
+		reversed = min(reversed, int64(math.Round(float64(orig.Points)*amt/orig.Amount)))
+	}
+	u.TotalSpent -= amt
+	if day := cel.DayOf(orig.OccurredAt); day >= cel.DayOf(ev.OccurredAt)-cel.HistoryDays {
+		b := s.day(day)
+		b.Spent -= amt
+		if final && orig.EventType == typePurchase && b.Counts[typePurchase] > 0 {
+			b.Counts[typePurchase]--
+		}
+	}
+	if final && orig.EventType == typePurchase && u.PurchaseCount > 0 {
+		u.PurchaseCount--
+	}
+	if reversed > 0 {
+		s.debit(reversed)
+		s.ledger = append(s.ledger, persistence.LedgerEntry{Kind: persistence.LedgerReverse, Points: -reversed,
+			BalanceAfter: u.Points, EventID: ev.ID, Reason: "refund of " + orig.EventID, OccurredAt: ev.OccurredAt.UTC()})
+	}
+	s.refund = &persistence.RefundApplied{EventID: orig.EventID, Amount: amt, Points: reversed}
+}
+
+// credit adds p points in a lot expiring at exp (nil: never). Points first pay back a
+// negative balance (left by reversing points already spent); only the rest is a lot.
+func (s *step) credit(p int64, exp *time.Time) {
+	u := &s.user
+	lot := p
+	if u.Points < 0 {
+		lot = max(0, p+u.Points)
+	}
+	u.Points += p
+	if lot == 0 {
+		return
+	}
+	lots := u.Lots
+	i := 0
+	for i < len(lots) && lots[i].ExpiresAt != nil && (exp == nil || !lots[i].ExpiresAt.After(*exp)) {
+		if exp != nil && lots[i].ExpiresAt.Equal(*exp) {
+			lots[i].Points += lot
+			return
+		}
+		i++
+	}
+	if exp == nil && i < len(lots) && lots[i].ExpiresAt == nil {
+		lots[i].Points += lot
+		return
+	}
+	u.Lots = slices.Insert(lots, i, persistence.Lot{Points: lot, ExpiresAt: exp})
+}
+
+// debit takes p points, from the soonest-expiring lots first. The balance may go below
+// zero only when reversing points that were already spent.
+func (s *step) debit(p int64) {
+	u := &s.user
+	u.Points -= p
+	for p > 0 && len(u.Lots) > 0 {
+		take := min(p, u.Lots[0].Points)
+		u.Lots[0].Points -= take
+		p -= take
+		if u.Lots[0].Points == 0 {
+			u.Lots = u.Lots[1:]
+		}
+	}
+}
+
+// pruneHistory drops days older than the history keeps.
+func (s *step) pruneHistory(at time.Time) {
+	oldest := cel.DayOf(at) - cel.HistoryDays + 1
+	h := s.user.History
+	n := 0
+	for n < len(h) && h[n].Day < oldest {
+		n++
+	}
+	if n > 0 {
+		s.user.History = h[n:]
+	}
 }
 
 // rewardID is derived from the event and the campaign, so a reprocessed event yields the

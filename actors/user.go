@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -18,6 +20,7 @@ const maxRuleAttempts = 3
 type userDeps struct {
 	// evaluate runs the rule set in force against one event.
 	evaluate func(in *cel.Input) ([]cel.Match, []cel.EvalError, error)
+	store    *persistence.Store
 	loader   *loader
 	writer   *writer
 	metrics  *metrics
@@ -125,8 +128,30 @@ func (a *userActor) process(ev *EventReceived) {
 		a.deps.writer.submit(job{kind: jobRedelivered, ev: ev, pid: a.pid})
 		return
 	}
-	day := ev.Event.OccurredAt.UTC().Format("2006-01-02")
-	view := ruleView(a.state, day)
+	st := prepare(a.state, &ev.Event)
+	var orig *persistence.EventEffect
+	if ev.Event.Type == typeRefund {
+		if id := originalEventID(&ev.Event); id != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			e, err := a.deps.store.GetEventEffect(ctx, id)
+			cancel()
+			switch {
+			case err == nil:
+				orig = &e
+			case !errors.Is(err, persistence.ErrNotFound):
+				a.deps.metrics.loadErrors.Inc()
+				a.attempts++
+				time.AfterFunc(backoff(a.attempts, 50*time.Millisecond, 5*time.Second), func() { a.engine.Send(a.pid, retryEvent{}) })
+				return
+			}
+		}
+	}
+	if reason := st.refusal(&ev.Event, orig); reason != "" {
+		st.reject(&ev.Event, ev.Seq, reason, a.state)
+		a.submit(ev, st)
+		return
+	}
+	view := ruleView(&st.user, ev.Event.OccurredAt.UTC().Format("2006-01-02"))
 	start := time.Now()
 	matches, ruleErrs, err := a.deps.evaluate(&cel.Input{Event: &ev.Event, User: &view})
 	a.deps.metrics.evalDuration.Observe(time.Since(start).Seconds())
@@ -143,15 +168,24 @@ func (a *userActor) process(ev *EventReceived) {
 		a.park(ev, fmt.Sprintf("rule evaluation failed %d times: %v", a.attempts, err))
 		return
 	}
-	next, rewards := apply(a.state, &ev.Event, ev.Seq, matches)
-	a.pending = &next
+	st.apply(&ev.Event, ev.Seq, matches, orig, a.state)
+	a.submit(ev, st)
+}
+
+// submit hands the step's decision to the writer and waits for its answer.
+func (a *userActor) submit(ev *EventReceived, st *step) {
+	a.pending = &st.user
 	a.waiting = true
 	a.deps.writer.submit(job{kind: jobCommit, ev: ev, pid: a.pid, decision: persistence.Decision{
 		EventID:   ev.Event.ID,
 		EventType: ev.Event.Type,
 		StreamSeq: int64(ev.Seq),
-		User:      next,
-		Rewards:   rewards,
+		User:      st.user,
+		Rewards:   st.rewards,
+		Ledger:    st.ledger,
+		Effect:    st.effect,
+		Refund:    st.refund,
+		Rejected:  st.rejected,
 	}})
 }
 

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
@@ -37,6 +39,11 @@ type job struct {
 type pubJob struct {
 	ev      *EventReceived
 	rewards []persistence.Reward
+	// expired are the expiry ledger entries to announce on LOYALTY.
+	expired []persistence.LedgerEntry
+	// park, when set, is why the (committed as rejected) event goes to the DLQ before
+	// its ack.
+	park string
 }
 
 // writer batches decisions from every actor into Postgres transactions, then hands the
@@ -158,11 +165,21 @@ func (w *writer) commit(ctx context.Context, jobs []job) {
 	for i, j := range jobs {
 		switch outs[i] {
 		case persistence.Committed:
-			w.metrics.processed.WithLabelValues("applied").Inc()
+			if j.decision.Rejected != "" {
+				w.metrics.processed.WithLabelValues("rejected").Inc()
+			} else {
+				w.metrics.processed.WithLabelValues("applied").Inc()
+			}
 			for _, r := range j.decision.Rewards {
 				w.metrics.rewards.WithLabelValues(r.CampaignID, r.Type).Inc()
 			}
-			pubs = append(pubs, pubJob{ev: j.ev, rewards: j.decision.Rewards})
+			pj := pubJob{ev: j.ev, rewards: j.decision.Rewards, park: j.decision.Rejected}
+			for _, l := range j.decision.Ledger {
+				if l.Kind == persistence.LedgerExpire {
+					pj.expired = append(pj.expired, l)
+				}
+			}
+			pubs = append(pubs, pj)
 			w.reply(j, DecisionCommitted{Outcome: outcomeCommitted})
 		case persistence.Duplicate:
 			w.metrics.processed.WithLabelValues("duplicate").Inc()
@@ -189,9 +206,20 @@ func (w *writer) handleSide(ctx context.Context, j job) {
 	switch j.kind {
 	case jobRedelivered:
 		var rewards []persistence.Reward
+		var park string
 		for attempt := 1; ; attempt++ {
 			var err error
 			rewards, err = w.store.RewardsOfEvent(ctx, j.ev.Event.ID)
+			if err == nil {
+				var outcome string
+				outcome, park, err = w.store.ProcessedOutcome(ctx, j.ev.Event.ID)
+				if errors.Is(err, persistence.ErrNotFound) {
+					err = nil // a duplicate id: nothing of its own was recorded
+				}
+				if outcome != "rejected" {
+					park = ""
+				}
+			}
 			if err == nil {
 				break
 			}
@@ -203,17 +231,9 @@ func (w *writer) handleSide(ctx context.Context, j job) {
 		}
 		w.metrics.processed.WithLabelValues("redelivered").Inc()
 		w.reply(j, DecisionCommitted{Outcome: outcomeDuplicate})
-		w.pubs <- []pubJob{{ev: j.ev, rewards: rewards}}
+		w.pubs <- []pubJob{{ev: j.ev, rewards: rewards, park: park}}
 	case jobPark:
-		entry := bus.DLQEntry{
-			Partition:  j.ev.Partition,
-			StreamSeq:  j.ev.Seq,
-			Subject:    j.ev.Subject,
-			Deliveries: j.ev.Deliveries,
-			Reason:     j.reason,
-			Data:       j.ev.Msg.Data(),
-			Header:     j.ev.Msg.Headers(),
-		}
+		entry := w.dlqEntry(j.ev, j.reason)
 		for attempt := 1; ; attempt++ {
 			err := bus.PublishDLQ(ctx, w.js, entry)
 			if err == nil {
@@ -262,6 +282,23 @@ func (w *writer) publish() {
 				owner = append(owner, i)
 			}
 		}
+		for i, p := range pubs {
+			token := event.Token(p.ev.Event.UserID)
+			for k := range p.expired {
+				l := &p.expired[k]
+				data, _ := json.Marshal(map[string]any{"type": "points_expired", "user_id": p.ev.Event.UserID,
+					"points": -l.Points, "expired_at": l.OccurredAt, "event_id": l.EventID, "balance_after": l.BalanceAfter})
+				msg := &nats.Msg{Subject: "loyalty.points_expired." + token, Data: data, Header: nats.Header{}}
+				msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("exp_%s_%d", l.EventID, k))
+				f, err := w.js.PublishMsgAsync(msg)
+				if err != nil {
+					failed[i] = true
+					continue
+				}
+				futures = append(futures, f)
+				owner = append(owner, i)
+			}
+		}
 		for k, f := range futures {
 			select {
 			case <-f.Ok():
@@ -273,6 +310,16 @@ func (w *writer) publish() {
 			}
 		}
 		for i, p := range pubs {
+			if p.park != "" && !failed[i] {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if err := bus.PublishDLQ(ctx, w.js, w.dlqEntry(p.ev, p.park)); err != nil {
+					w.log.Error("park rejected event in DLQ", "event_id", p.ev.Event.ID, "err", err)
+					failed[i] = true
+				} else {
+					w.metrics.dlq.Inc()
+				}
+				cancel()
+			}
 			if !failed[i] {
 				_ = p.ev.Msg.Ack()
 			}
@@ -287,5 +334,17 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-t.C:
+	}
+}
+
+func (w *writer) dlqEntry(ev *EventReceived, reason string) bus.DLQEntry {
+	return bus.DLQEntry{
+		Partition:  ev.Partition,
+		StreamSeq:  ev.Seq,
+		Subject:    ev.Subject,
+		Deliveries: ev.Deliveries,
+		Reason:     reason,
+		Data:       ev.Msg.Data(),
+		Header:     ev.Msg.Headers(),
 	}
 }

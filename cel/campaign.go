@@ -47,6 +47,9 @@ type Reward struct {
 	Type string `json:"type"`
 	// Points is an integer CEL expression, for points rewards.
 	Points PointsExpr `json:"points,omitempty"`
+	// ExpiresIn, for points rewards, is how long granted points stay valid (a Go duration
+	// such as 8760h); empty means they never expire.
+	ExpiresIn string `json:"expires_in,omitempty"`
 	// Data is free-form payload passed to downstream senders (coupon template, message).
 	Data map[string]any `json:"data,omitempty"`
 }

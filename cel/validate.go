@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 )
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
@@ -85,6 +86,15 @@ func compileCampaign(c *Campaign) (*Compiled, error) {
 		}
 	default:
 		add("reward.type", "must be one of %s, %s, %s, %s; got %q", RewardPoints, RewardCoupon, RewardFreeShipping, RewardNotification, c.Reward.Type)
+	}
+	if c.Reward.ExpiresIn != "" {
+		d, err := time.ParseDuration(c.Reward.ExpiresIn)
+		switch {
+		case c.Reward.Type != RewardPoints:
+			add("reward.expires_in", "is only allowed for %s rewards", RewardPoints)
+		case err != nil || d < time.Hour:
+			add("reward.expires_in", "must be a duration of at least 1h such as 8760h; got %q", c.Reward.ExpiresIn)
+		}
 	}
 	if c.StartsAt != nil && c.EndsAt != nil && !c.StartsAt.Before(*c.EndsAt) {
 		add("ends_at", "must be after starts_at")

@@ -20,7 +20,7 @@ import (
 // adminRoutes lists the admin API: token exchange, admins, API keys, campaigns, rules,
 // loyalty users and the audit log. routeTable adds them when the admin API is enabled.
 func (s *Server) adminRoutes() []route {
-	return []route{
+	return append([]route{
 		{method: "POST", path: "/v1/auth/token", access: accessPublic, summary: "Exchange username and password for an admin access token", handler: s.postToken, request: "TokenRequest", response: "Token"},
 
 		{method: "GET", path: "/v1/admins", access: accessAdmin, summary: "List admins", handler: s.listAdmins, response: "AdminList"},
@@ -41,12 +41,13 @@ func (s *Server) adminRoutes() []route {
 		{method: "GET", path: "/v1/campaigns/:id/versions", access: accessViewer, summary: "Every saved version of a campaign, oldest first", handler: s.listCampaignVersions, response: "CampaignVersionList"},
 
 		{method: "POST", path: "/v1/rules/validate", access: accessViewer, summary: "Compile and type-check a rule and points expression", handler: s.validateRule, request: "RuleValidate", response: "RuleValidation"},
+		{method: "POST", path: "/v1/rules/test", access: accessViewer, summary: "Evaluate a rule (and points) against an event and a user state, without side effects", handler: s.testRule, request: "RuleTest", response: "RuleTestResult"},
 
 		{method: "GET", path: "/v1/users/:id", access: accessViewer, summary: "A user's loyalty state", handler: s.getUser, response: "User"},
 		{method: "GET", path: "/v1/users/:id/rewards", access: accessViewer, summary: "A user's rewards, oldest first (limit, cursor)", handler: s.listUserRewards, response: "RewardList"},
 
 		{method: "GET", path: "/v1/audit", access: accessAdmin, summary: "The audit log, oldest first (actor, target_type, target_id, limit, cursor)", handler: s.listAudit, response: "AuditList"},
-	}
+	}, append(s.dlqRoutes(), s.loyaltyRoutes()...)...)
 }
 
 // dbTimeout bounds one admin request's database work.
@@ -212,7 +213,7 @@ var adminSchemas = func() fiber.Map {
 		"CampaignVersionList": obj(nil, fiber.Map{"versions": fiber.Map{"type": "array", "items": obj(nil, fiber.Map{
 			"version": integer, "created_by": str(), "created_at": dateTime, "campaign": ref("Campaign")})}}),
 		"RuleValidate":   obj(nil, fiber.Map{"rule": str(), "points": fiber.Map{"type": []string{"string", "integer"}}}),
-		"RuleValidation": obj(nil, fiber.Map{"valid": boolean, "cost": integer}),
+		"RuleValidation": obj(nil, fiber.Map{"valid": boolean, "cost": integer, "cost_limit": integer}),
 		"User": obj(nil, fiber.Map{"user_id": str(), "tier": str(), "points": integer, "lifetime_points": integer,
 			"purchase_count": integer, "total_spent": fiber.Map{"type": "number"}, "first_seen": dateTime, "last_purchase_at": dateTime,
 			"event_counts": fiber.Map{"type": "object"}, "reward_counts": fiber.Map{"type": "object"}, "version": integer, "updated_at": dateTime}),

@@ -78,6 +78,9 @@ func (s *Server) postEvent(c *fiber.Ctx) error {
 		return decodeProblem(event.ErrTooLarge)
 	}
 	ev, err := event.Decode(body, time.Now().UTC())
+	if err == nil {
+		err = refuseSystemType(&ev)
+	}
 	if err != nil {
 		s.metrics.rejected.WithLabelValues("invalid").Inc()
 		return decodeProblem(err)
@@ -121,6 +124,9 @@ func (s *Server) postEventBatch(c *fiber.Ctx) error {
 	idx := make([]int, 0, len(req.Events))
 	for i, raw := range req.Events {
 		ev, err := event.Decode(raw, now)
+		if err == nil {
+			err = refuseSystemType(&ev)
+		}
 		if err != nil {
 			s.metrics.rejected.WithLabelValues("invalid").Inc()
 			p := decodeProblem(err)

@@ -20,6 +20,22 @@ type Decision struct {
 	StreamSeq int64
 	User      User
 	Rewards   []Reward
+	// Ledger holds the points changes, in order; their sum is the change of User.Points.
+	Ledger []LedgerEntry
+	// Effect, when set, records what the event did for later refunds.
+	Effect *EventEffect
+	// Refund, when set, counts a refund against an earlier event's effect.
+	Refund *RefundApplied
+	// Rejected, when not empty, is why the event was refused: it is recorded as processed
+	// with that reason and changes nothing but User.LastRejection.
+	Rejected string
+}
+
+// RefundApplied is the part of an earlier event a refund reversed.
+type RefundApplied struct {
+	EventID string
+	Amount  float64
+	Points  int64
 }
 
 // Outcome is what became of one decision in CommitBatch.
@@ -95,11 +111,32 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (d
 		rVersions, rPoints                         []int64
 		rPayloads                                  []string
 		rOccurred                                  []time.Time
+		evOutcomes, evReasons                      = make([]string, n), make([]*string, n)
+		uHistory, uLots                            = make([]string, n), make([]string, n)
+		uRejections                                = make([]*string, n)
+		uNextExpiry                                = make([]pgtype.Timestamptz, n)
+		lUsers, lKinds, lEvents                    []string
+		lPoints, lBalances                         []int64
+		lRewards, lCampaigns, lActors, lReasons    []*string
+		lVersions                                  []*int64
+		lExpires                                   []pgtype.Timestamptz
+		lOccurred                                  []time.Time
+		fIDs, fUsers, fTypes, fCampaignPoints      []string
+		fAmounts                                   []float64
+		fPoints                                    []int64
+		fOccurred                                  []time.Time
+		xIDs                                       []string
+		xAmounts                                   []float64
+		xPoints                                    []int64
 	)
 	for j, i := range pending {
 		d := &ds[i]
 		u := &d.User
 		evIDs[j], evUsers[j], evTypes[j], evSeqs[j] = d.EventID, u.UserID, d.EventType, d.StreamSeq
+		evOutcomes[j] = "applied"
+		if d.Rejected != "" {
+			evOutcomes[j], evReasons[j] = "rejected", &d.Rejected
+		}
 		uIDs[j], uTiers[j] = u.UserID, u.Tier
 		uPoints[j], uLifetime[j], uPurchases[j], uSeq[j], uVer[j] = u.Points, u.LifetimePoints, u.PurchaseCount, u.LastSeq, u.Version
 		uSpent[j], uFirst[j] = u.TotalSpent, u.FirstSeen
@@ -109,6 +146,52 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (d
 		uEventCounts[j] = mustJSON(u.EventCounts)
 		uRewardCounts[j] = mustJSON(u.RewardCounts)
 		uRewardDays[j] = mustJSON(u.RewardDays)
+		uHistory[j] = mustJSONList(u.History)
+		uLots[j] = mustJSONList(u.Lots)
+		if u.NextExpiry != nil {
+			uNextExpiry[j] = pgtype.Timestamptz{Time: *u.NextExpiry, Valid: true}
+		}
+		if u.LastRejection != nil {
+			r := mustJSON(u.LastRejection)
+			uRejections[j] = &r
+		}
+		for k := range d.Ledger {
+			l := &d.Ledger[k]
+			lUsers = append(lUsers, u.UserID)
+			lKinds = append(lKinds, l.Kind)
+			lEvents = append(lEvents, d.EventID)
+			lPoints = append(lPoints, l.Points)
+			lBalances = append(lBalances, l.BalanceAfter)
+			lRewards = append(lRewards, nonEmpty(l.RewardID))
+			lCampaigns = append(lCampaigns, nonEmpty(l.CampaignID))
+			lActors = append(lActors, nonEmpty(l.Actor))
+			lReasons = append(lReasons, nonEmpty(l.Reason))
+			var v *int64
+			if l.CampaignID != "" {
+				v = &l.CampaignVersion
+			}
+			lVersions = append(lVersions, v)
+			var x pgtype.Timestamptz
+			if l.ExpiresAt != nil {
+				x = pgtype.Timestamptz{Time: *l.ExpiresAt, Valid: true}
+			}
+			lExpires = append(lExpires, x)
+			lOccurred = append(lOccurred, l.OccurredAt)
+		}
+		if f := d.Effect; f != nil {
+			fIDs = append(fIDs, f.EventID)
+			fUsers = append(fUsers, u.UserID)
+			fTypes = append(fTypes, f.EventType)
+			fCampaignPoints = append(fCampaignPoints, mustJSON(f.CampaignPoints))
+			fAmounts = append(fAmounts, f.Amount)
+			fPoints = append(fPoints, f.Points)
+			fOccurred = append(fOccurred, f.OccurredAt)
+		}
+		if x := d.Refund; x != nil {
+			xIDs = append(xIDs, x.EventID)
+			xAmounts = append(xAmounts, x.Amount)
+			xPoints = append(xPoints, x.Points)
+		}
 		for k := range d.Rewards {
 			r := &d.Rewards[k]
 			rIDs = append(rIDs, r.ID)
@@ -131,27 +214,52 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (d
 
 	b := &pgx.Batch{}
 	var inserted, updated []string
-	b.Queue(`INSERT INTO processed_events (event_id, user_id, event_type, stream_seq)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+	b.Queue(`INSERT INTO processed_events (event_id, user_id, event_type, stream_seq, outcome, reason)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])
 		ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
-		evIDs, evUsers, evTypes, evSeqs).Query(collectStrings(&inserted))
+		evIDs, evUsers, evTypes, evSeqs, evOutcomes, evReasons).Query(collectStrings(&inserted))
 	b.Queue(`INSERT INTO users AS u (user_id, tier, points, lifetime_points, purchase_count, total_spent,
-			first_seen, last_purchase_at, event_counts, reward_counts, reward_days, last_seq, version, updated_at)
+			first_seen, last_purchase_at, event_counts, reward_counts, reward_days, history, lots, next_expiry,
+			last_rejection, last_seq, version, updated_at)
 		SELECT t.id, t.tier, t.points, t.lifetime, t.purchases, t.spent, t.first, t.last_purchase,
-			t.ec::jsonb, t.rc::jsonb, t.rd::jsonb, t.seq, t.ver, now()
+			t.ec::jsonb, t.rc::jsonb, t.rd::jsonb, t.h::jsonb, t.l::jsonb, t.nx, t.rj::jsonb, t.seq, t.ver, now()
 		FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::float8[],
-			$7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::bigint[])
-			AS t(id, tier, points, lifetime, purchases, spent, first, last_purchase, ec, rc, rd, seq, ver)
+			$7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::bigint[],
+			$14::text[], $15::text[], $16::timestamptz[], $17::text[])
+			AS t(id, tier, points, lifetime, purchases, spent, first, last_purchase, ec, rc, rd, seq, ver, h, l, nx, rj)
 		ON CONFLICT (user_id) DO UPDATE SET tier = excluded.tier, points = excluded.points,
 			lifetime_points = excluded.lifetime_points, purchase_count = excluded.purchase_count,
 			total_spent = excluded.total_spent, first_seen = excluded.first_seen,
 			last_purchase_at = excluded.last_purchase_at, event_counts = excluded.event_counts,
 			reward_counts = excluded.reward_counts, reward_days = excluded.reward_days,
-			last_seq = excluded.last_seq, version = excluded.version, updated_at = now()
+			history = excluded.history, lots = excluded.lots, next_expiry = excluded.next_expiry,
+			last_rejection = excluded.last_rejection, last_seq = excluded.last_seq, version = excluded.version, updated_at = now()
 		WHERE u.version = excluded.version - 1
 		RETURNING user_id`,
 		uIDs, uTiers, uPoints, uLifetime, uPurchases, uSpent, uFirst, uLastPurchase,
-		uEventCounts, uRewardCounts, uRewardDays, uSeq, uVer).Query(collectStrings(&updated))
+		uEventCounts, uRewardCounts, uRewardDays, uSeq, uVer,
+		uHistory, uLots, uNextExpiry, uRejections).Query(collectStrings(&updated))
+	if len(lUsers) > 0 {
+		b.Queue(`INSERT INTO points_ledger (user_id, kind, points, balance_after, event_id, reward_id,
+				campaign_id, campaign_version, actor, reason, expires_at, occurred_at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
+				$7::text[], $8::bigint[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[])`,
+			lUsers, lKinds, lPoints, lBalances, lEvents, lRewards, lCampaigns, lVersions, lActors, lReasons, lExpires, lOccurred)
+	}
+	if len(fIDs) > 0 {
+		b.Queue(`INSERT INTO event_effects (event_id, user_id, event_type, campaign_points, amount, points, occurred_at)
+			SELECT t.id, t.u, t.ty, t.cp::jsonb, t.a, t.p, t.o
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::bigint[], $7::timestamptz[])
+				AS t(id, u, ty, cp, a, p, o)
+			ON CONFLICT (event_id) DO NOTHING`,
+			fIDs, fUsers, fTypes, fCampaignPoints, fAmounts, fPoints, fOccurred)
+	}
+	if len(xIDs) > 0 {
+		b.Queue(`UPDATE event_effects e SET refunded_amount = e.refunded_amount + t.a,
+				refunded_points = e.refunded_points + t.p
+			FROM unnest($1::text[], $2::float8[], $3::bigint[]) AS t(id, a, p) WHERE e.event_id = t.id`,
+			xIDs, xAmounts, xPoints)
+	}
 	if len(rIDs) > 0 {
 		b.Queue(`INSERT INTO rewards (id, user_id, campaign_id, campaign_version, event_id, type, points, payload, occurred_at)
 			SELECT t.id, t.u, t.c, t.v, t.e, t.ty, t.p, t.pl::jsonb, t.o
@@ -214,6 +322,22 @@ func classify(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// mustJSONList encodes a slice, nil as [].
+func mustJSONList(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil || string(b) == "null" {
+		return "[]"
+	}
+	return string(b)
+}
+
 func mustJSON(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -259,4 +383,18 @@ func (s *Store) RewardsOfEvent(ctx context.Context, eventID string) ([]Reward, e
 		return nil, fmt.Errorf("rewards of event: %w", err)
 	}
 	return rs, nil
+}
+
+// ProcessedOutcome returns how an event was processed ("applied" or "rejected") and the
+// reason of a rejection, or ErrNotFound.
+func (s *Store) ProcessedOutcome(ctx context.Context, eventID string) (outcome, reason string, err error) {
+	var r *string
+	err = s.pool.QueryRow(ctx, `SELECT outcome, reason FROM processed_events WHERE event_id = $1`, eventID).Scan(&outcome, &r)
+	if err != nil {
+		return "", "", fmt.Errorf("processed outcome: %w", translate(err))
+	}
+	if r != nil {
+		reason = *r
+	}
+	return outcome, reason, nil
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/campaignmanager/campaignmanager/cel"
 )
 
 // User is a customer's loyalty state as stored.
@@ -22,11 +24,74 @@ type User struct {
 	RewardCounts   map[string]int64 `json:"reward_counts"`
 	// RewardDays counts rewards per campaign on one UTC day (for per-day limits).
 	RewardDays map[string]DayCount `json:"reward_days,omitempty"`
+	// History is the daily activity (only active days, oldest first, 400 days at most).
+	History []cel.DayStat `json:"history"`
+	// Lots are the unspent earned points, soonest-expiring first (no expiry last).
+	Lots []Lot `json:"lots"`
+	// NextExpiry is when the first lot expires; nil when none expires.
+	NextExpiry *time.Time `json:"next_expiry,omitempty"`
+	// LastRejection is the last event of this user that was refused (e.g. an over-redeem).
+	LastRejection *Rejection `json:"last_rejection,omitempty"`
 	// LastSeq is the EVENTS stream sequence of the last event applied for this user.
 	LastSeq int64 `json:"-"`
 	// Version moves by one with every commit; it fences a stale owner.
 	Version   int64     `json:"version"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Lot is a quantity of unspent earned points with its expiry.
+type Lot struct {
+	Points    int64      `json:"points"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// Rejection says why an event of the user was refused.
+type Rejection struct {
+	EventID string    `json:"event_id"`
+	Type    string    `json:"type"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+}
+
+// LedgerEntry is one change of a user's points.
+type LedgerEntry struct {
+	ID              int64      `json:"id"`
+	UserID          string     `json:"user_id"`
+	Kind            string     `json:"kind"` // earn, redeem, expire, reverse, adjust
+	Points          int64      `json:"points"`
+	BalanceAfter    int64      `json:"balance_after"`
+	EventID         string     `json:"event_id"`
+	RewardID        string     `json:"reward_id,omitempty"`
+	CampaignID      string     `json:"campaign_id,omitempty"`
+	CampaignVersion int64      `json:"campaign_version,omitempty"`
+	Actor           string     `json:"actor,omitempty"`
+	Reason          string     `json:"reason,omitempty"`
+	ExpiresAt       *time.Time `json:"expires_at,omitempty"`
+	OccurredAt      time.Time  `json:"occurred_at"`
+	CreatedAt       time.Time  `json:"created_at"`
+}
+
+// Ledger kinds.
+const (
+	LedgerEarn    = "earn"
+	LedgerRedeem  = "redeem"
+	LedgerExpire  = "expire"
+	LedgerReverse = "reverse"
+	LedgerAdjust  = "adjust"
+)
+
+// EventEffect is what an event with an amount or points did, kept so a refund can reverse
+// it proportionally and only once.
+type EventEffect struct {
+	EventID        string           `json:"event_id"`
+	UserID         string           `json:"user_id"`
+	EventType      string           `json:"event_type"`
+	Amount         float64          `json:"amount"`
+	Points         int64            `json:"points"`
+	CampaignPoints map[string]int64 `json:"campaign_points,omitempty"`
+	RefundedAmount float64          `json:"refunded_amount"`
+	RefundedPoints int64            `json:"refunded_points"`
+	OccurredAt     time.Time        `json:"occurred_at"`
 }
 
 // DayCount is a count on one day (YYYY-MM-DD).
@@ -51,12 +116,13 @@ type Reward struct {
 }
 
 const userColumns = `user_id, tier, points, lifetime_points, purchase_count, total_spent,
-	first_seen, last_purchase_at, event_counts, reward_counts, reward_days, last_seq, version, updated_at`
+	first_seen, last_purchase_at, event_counts, reward_counts, reward_days, history, lots, next_expiry, last_rejection, last_seq, version, updated_at`
 
 func scanUser(row pgx.Row) (User, error) {
 	var u User
 	err := row.Scan(&u.UserID, &u.Tier, &u.Points, &u.LifetimePoints, &u.PurchaseCount,
 		&u.TotalSpent, &u.FirstSeen, &u.LastPurchaseAt, &u.EventCounts, &u.RewardCounts, &u.RewardDays,
+		&u.History, &u.Lots, &u.NextExpiry, &u.LastRejection,
 		&u.LastSeq, &u.Version, &u.UpdatedAt)
 	if err != nil {
 		return User{}, translate(err)
@@ -94,4 +160,50 @@ func scanReward(r pgx.CollectableRow) (Reward, error) {
 	err := r.Scan(&rw.Seq, &rw.ID, &rw.UserID, &rw.CampaignID, &rw.CampaignVersion, &rw.EventID,
 		&rw.Type, &rw.Points, &rw.Payload, &rw.OccurredAt, &rw.CreatedAt)
 	return rw, err
+}
+
+// GetEventEffect returns what an event did, or ErrNotFound.
+func (s *Store) GetEventEffect(ctx context.Context, eventID string) (EventEffect, error) {
+	var e EventEffect
+	err := s.pool.QueryRow(ctx, `SELECT event_id, user_id, event_type, amount, points, campaign_points,
+		refunded_amount, refunded_points, occurred_at FROM event_effects WHERE event_id = $1`, eventID).
+		Scan(&e.EventID, &e.UserID, &e.EventType, &e.Amount, &e.Points, &e.CampaignPoints,
+			&e.RefundedAmount, &e.RefundedPoints, &e.OccurredAt)
+	if err != nil {
+		return EventEffect{}, fmt.Errorf("get event effect: %w", translate(err))
+	}
+	return e, nil
+}
+
+// ListLedger returns up to limit ledger entries of a user after the cursor afterID,
+// oldest first.
+func (s *Store) ListLedger(ctx context.Context, userID string, afterID int64, limit int) ([]LedgerEntry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, user_id, kind, points, balance_after, event_id,
+		coalesce(reward_id, ''), coalesce(campaign_id, ''), coalesce(campaign_version, 0),
+		coalesce(actor, ''), coalesce(reason, ''), expires_at, occurred_at, created_at
+		FROM points_ledger WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3`, userID, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list ledger: %w", err)
+	}
+	entries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LedgerEntry, error) {
+		var e LedgerEntry
+		err := r.Scan(&e.ID, &e.UserID, &e.Kind, &e.Points, &e.BalanceAfter, &e.EventID, &e.RewardID,
+			&e.CampaignID, &e.CampaignVersion, &e.Actor, &e.Reason, &e.ExpiresAt, &e.OccurredAt, &e.CreatedAt)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list ledger: %w", err)
+	}
+	return entries, nil
+}
+
+// LedgerSum returns the sum of a user's ledger entries, which always equals the stored
+// balance.
+func (s *Store) LedgerSum(ctx context.Context, userID string) (int64, error) {
+	var sum int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(points), 0) FROM points_ledger WHERE user_id = $1`, userID).Scan(&sum)
+	if err != nil {
+		return 0, fmt.Errorf("ledger sum: %w", err)
+	}
+	return sum, nil
 }

@@ -15,6 +15,8 @@ const (
 	EventsStream  = "EVENTS"
 	RewardsStream = "REWARDS"
 	DLQStream     = "DLQ"
+	// LoyaltyStream carries loyalty notices: loyalty.points_expired.<token>, ...
+	LoyaltyStream = "LOYALTY"
 	CampaignsKV   = "campaigns"
 	APIKeysKV     = "api_keys"
 
@@ -96,6 +98,15 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 			Name:        RewardsStream,
 			Description: "Granted rewards for downstream senders",
 			Subjects:    []string{"rewards.>"},
+			Storage:     jetstream.FileStorage,
+			Duplicates:  cfg.DuplicateWindow,
+			MaxAge:      cfg.MaxAge,
+			Replicas:    cfg.Replicas,
+		},
+		{
+			Name:        LoyaltyStream,
+			Description: "Loyalty notices (points expired) for downstream senders",
+			Subjects:    []string{"loyalty.>"},
 			Storage:     jetstream.FileStorage,
 			Duplicates:  cfg.DuplicateWindow,
 			MaxAge:      cfg.MaxAge,

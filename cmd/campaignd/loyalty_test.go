@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/campaignmanager/campaignmanager/ingress/bus"
+	"github.com/campaignmanager/campaignmanager/ingress/event"
+)
+
+// loyaltyUser is the user state with the loyalty fields the tests look at.
+type loyaltyUser struct {
+	Points         int64   `json:"points"`
+	LifetimePoints int64   `json:"lifetime_points"`
+	PurchaseCount  int64   `json:"purchase_count"`
+	TotalSpent     float64 `json:"total_spent"`
+	LastRejection  *struct {
+		EventID string `json:"event_id"`
+		Reason  string `json:"reason"`
+	} `json:"last_rejection"`
+	EventCounts map[string]int64 `json:"event_counts"`
+}
+
+func (e *env) loyalty(id string) loyaltyUser {
+	e.t.Helper()
+	var u loyaltyUser
+	status, data := e.raw("GET", "/v1/users/"+url.PathEscape(id), e.token, nil)
+	if status == http.StatusNotFound {
+		return u // not seen yet
+	}
+	require.Equal(e.t, http.StatusOK, status, string(data))
+	require.NoError(e.t, json.Unmarshal(data, &u))
+	return u
+}
+
+// ledger returns the kinds of a user's ledger entries and checks the balance invariant:
+// the stored points equal the sum of the ledger.
+func (e *env) ledger(id string) []string {
+	e.t.Helper()
+	var out struct {
+		Entries []struct {
+			Kind   string `json:"kind"`
+			Points int64  `json:"points"`
+		} `json:"entries"`
+	}
+	e.do("GET", "/v1/users/"+url.PathEscape(id)+"/ledger", e.token, nil, http.StatusOK, &out)
+	var kinds []string
+	var sum int64
+	for _, en := range out.Entries {
+		kinds = append(kinds, en.Kind)
+		sum += en.Points
+	}
+	u := e.loyalty(id)
+	require.Equal(e.t, u.Points, sum, "balance must equal the ledger sum")
+	dbSum, err := e.app.store.LedgerSum(context.Background(), id)
+	require.NoError(e.t, err)
+	require.Equal(e.t, u.Points, dbSum)
+	return kinds
+}
+
+func (e *env) waitRejection(id, eventID string) string {
+	e.t.Helper()
+	var reason string
+	eventually(e.t, func() bool {
+		u := e.loyalty(id)
+		if u.LastRejection != nil && u.LastRejection.EventID == eventID {
+			reason = u.LastRejection.Reason
+			return true
+		}
+		return false
+	})
+	return reason
+}
+
+func (e *env) dlqReasons(n int) []string {
+	e.t.Helper()
+	js := e.js()
+	s, err := js.Stream(context.Background(), bus.DLQStream)
+	require.NoError(e.t, err)
+	eventually(e.t, func() bool {
+		info, err := s.Info(context.Background())
+		return err == nil && info.State.Msgs >= uint64(n)
+	})
+	var out []string
+	info, _ := s.Info(context.Background())
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(context.Background(), seq)
+		if err == nil {
+			out = append(out, m.Header.Get(bus.HeaderDLQReason))
+		}
+	}
+	return out
+}
+
+func TestRedeemDebitsPointsAndOverRedeemIsRefused(t *testing.T) {
+	e := newEnv(t)
+	e.createCampaign(tenPercent)
+	e.postEvent(map[string]any{"id": "buy-1", "user_id": "r1", "type": "purchase", "amount": 200}, http.StatusAccepted)
+	e.postEvent(map[string]any{"id": "use-1", "user_id": "r1", "type": "redeem", "amount": 5}, http.StatusAccepted)
+	e.postEvent(map[string]any{"id": "use-2", "user_id": "r1", "type": "redeem", "amount": 100}, http.StatusAccepted)
+	reason := e.waitRejection("r1", "use-2")
+	require.Contains(t, reason, "cannot redeem 100 points, the balance is 15")
+	u := e.loyalty("r1")
+	require.Equal(t, int64(15), u.Points)
+	require.Equal(t, int64(20), u.LifetimePoints)
+	require.Equal(t, []string{"earn", "redeem"}, e.ledger("r1"))
+	require.Contains(t, strings.Join(e.dlqReasons(1), "\n"), "cannot redeem 100 points")
+	// Replaying the refused event changes nothing.
+	out := e.postEvent(map[string]any{"id": "use-2", "user_id": "r1", "type": "redeem", "amount": 100}, http.StatusOK)
+	require.Equal(t, true, out["duplicate"])
+}
+
+func TestRefundsReversePointsProportionallyAndOnlyOnce(t *testing.T) {
+	e := newEnv(t)
+	e.createCampaign(tenPercent)
+	e.postEvent(map[string]any{"id": "o-1", "user_id": "f1", "type": "purchase", "amount": 100}, http.StatusAccepted)
+	e.postEvent(map[string]any{"id": "rf-1", "user_id": "f1", "type": "refund", "amount": 40,
+		"attributes": map[string]any{"original_event_id": "o-1"}}, http.StatusAccepted)
+	e.postEvent(map[string]any{"id": "rf-2", "user_id": "f1", "type": "refund",
+		"attributes": map[string]any{"original_event_id": "o-1"}}, http.StatusAccepted)
+	e.waitUser("f1", 3)
+	u := e.loyalty("f1")
+	require.Equal(t, int64(0), u.Points)
+	require.Equal(t, int64(0), u.PurchaseCount)
+	require.InDelta(t, 0.0, u.TotalSpent, 1e-9)
+	require.Equal(t, int64(10), u.LifetimePoints, "lifetime points record what was earned")
+	require.Equal(t, []string{"earn", "reverse", "reverse"}, e.ledger("f1"))
+
+	e.postEvent(map[string]any{"id": "rf-3", "user_id": "f1", "type": "refund",
+		"attributes": map[string]any{"original_event_id": "o-1"}}, http.StatusAccepted)
+	require.Contains(t, e.waitRejection("f1", "rf-3"), `event "o-1" is already fully refunded`)
+	e.postEvent(map[string]any{"id": "rf-4", "user_id": "f1", "type": "refund",
+		"attributes": map[string]any{"original_event_id": "nope"}}, http.StatusAccepted)
+	require.Contains(t, e.waitRejection("f1", "rf-4"), `unknown event "nope"`)
+	require.Equal(t, int64(0), e.loyalty("f1").Points)
+	reasons := strings.Join(e.dlqReasons(2), "\n")
+	require.Contains(t, reasons, "already fully refunded")
+	require.Contains(t, reasons, "unknown event")
+}
+
+func TestAdminAdjustmentsAreLedgeredAndCannotGoNegative(t *testing.T) {
+	e := newEnv(t)
+	var acc struct {
+		EventID string `json:"event_id"`
+	}
+	e.do("POST", "/v1/users/"+url.PathEscape("a 1")+"/adjustments", e.token, map[string]any{"points": 50, "reason": "goodwill"}, http.StatusAccepted, &acc)
+	require.NotEmpty(t, acc.EventID)
+	eventually(t, func() bool { u, ok := e.user("a 1"); return ok && u.Points == 50 })
+	e.do("POST", "/v1/users/"+url.PathEscape("a 1")+"/adjustments", e.token, map[string]any{"points": -80, "reason": "oops"}, http.StatusAccepted, &acc)
+	require.Contains(t, e.waitRejection("a 1", acc.EventID), "below zero")
+	require.Equal(t, []string{"adjust"}, e.ledger("a 1"))
+	// Storefronts cannot send the engine's own event types.
+	var p struct{ Field string }
+	e.do("POST", "/v1/events", "key:"+e.apiKey, map[string]any{"id": "x", "user_id": "a 1", "type": "points.adjust"}, http.StatusBadRequest, &p)
+	require.Equal(t, "type", p.Field)
+	// Audited.
+	var audit struct {
+		Entries []struct{ Action string } `json:"entries"`
+	}
+	e.do("GET", "/v1/audit?target_type=user", e.token, nil, http.StatusOK, &audit)
+	require.Len(t, audit.Entries, 2)
+	require.Equal(t, "user.adjust_points", audit.Entries[0].Action)
+}
+
+func TestPointsExpireOldestFirstAndAreAnnounced(t *testing.T) {
+	e := newEnv(t)
+	e.createCampaign(map[string]any{
+		"id": "short-lived", "name": "points valid one day", "status": "active",
+		"rule":   `event.type == "purchase"`,
+		"reward": map[string]any{"type": "points", "points": "int(event.amount)", "expires_in": "24h"},
+	})
+	now := time.Now().UTC()
+	at := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339Nano) }
+	e.postEvent(map[string]any{"id": "x-1", "user_id": "x1", "type": "purchase", "amount": 10, "occurred_at": at(-72 * time.Hour)}, http.StatusAccepted)
+	e.postEvent(map[string]any{"id": "x-2", "user_id": "x1", "type": "purchase", "amount": 7, "occurred_at": at(-30 * time.Hour)}, http.StatusAccepted)
+	e.postEvent(map[string]any{"id": "x-3", "user_id": "x1", "type": "redeem", "amount": 3, "occurred_at": at(-29 * time.Hour)}, http.StatusAccepted)
+	e.postEvent(map[string]any{"id": "x-4", "user_id": "x1", "type": "page.view", "occurred_at": at(0)}, http.StatusAccepted)
+	eventually(t, func() bool { return e.loyalty("x1").EventCounts["page.view"] == 1 })
+	// x-1's 10 points expired before x-2; x-3 took 3 of x-2's 7; the other 4 expired by x-4.
+	require.Equal(t, int64(0), e.loyalty("x1").Points)
+	require.Equal(t, []string{"earn", "expire", "earn", "redeem", "expire"}, e.ledger("x1"))
+	js := e.js()
+	s, err := js.Stream(context.Background(), bus.LoyaltyStream)
+	require.NoError(t, err)
+	eventually(t, func() bool { info, err := s.Info(context.Background()); return err == nil && info.State.Msgs == 2 })
+	m, err := s.GetLastMsgForSubject(context.Background(), "loyalty.points_expired."+event.Token("x1"))
+	require.NoError(t, err)
+	require.Contains(t, string(m.Data), `"points":4`)
+}
+
+func TestRulesSeeRecentHistoryWindows(t *testing.T) {
+	e := newEnv(t)
+	e.createCampaign(map[string]any{
+		"id": "third-in-a-month", "name": "third purchase within 30 days", "status": "active",
+		"rule":   `event.type == "purchase" && user.count_within("purchase", duration("720h")) >= 2 && user.spent_within(duration("720h")) > 50.0`,
+		"reward": map[string]any{"type": "points", "points": 100},
+	})
+	now := time.Now().UTC()
+	at := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339Nano) }
+	post := func(id string, amount float64, ago time.Duration) {
+		e.postEvent(map[string]any{"id": id, "user_id": "h1", "type": "purchase", "amount": amount, "occurred_at": at(-ago)}, http.StatusAccepted)
+	}
+	post("h-1", 40, 60*24*time.Hour) // outside the window
+	post("h-2", 30, 10*24*time.Hour)
+	post("h-3", 10, 5*24*time.Hour) // two in window but spend 30 (h-2 only before h-3)
+	post("h-4", 10, 0)              // window: h-2, h-3 = 2 purchases, spend 40: no
+	post("h-5", 10, 0)              // window: h-2, h-3, h-4 = 3, spend 50: no (not > 50)
+	post("h-6", 10, 0)              // spend 60: yes
+	e.waitUser("h1", 6)
+	rs := e.rewards("h1")
+	require.Len(t, rs, 1)
+	require.Equal(t, "h-6", rs[0].EventID)
+	var u struct {
+		History []struct{ D int32 } `json:"history"`
+	}
+	e.do("GET", "/v1/users/h1", e.token, nil, http.StatusOK, &u)
+	require.Len(t, u.History, 4, "one bucket per active day")
+}
