@@ -29,6 +29,9 @@ type Config struct {
 	MaxBatch int
 	// InboxSize is the initial inbox of a user actor (hollywood's default costs ~28 KB).
 	InboxSize int
+	// ExpirySweep is how often users with points due to expire are looked for; negative
+	// turns the sweep off.
+	ExpirySweep time.Duration
 	// CampaignsTimeout bounds the wait for the campaigns bucket's initial values.
 	CampaignsTimeout time.Duration
 }
@@ -48,6 +51,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.InboxSize == 0 {
 		c.InboxSize = 4
+	}
+	if c.ExpirySweep == 0 {
+		c.ExpirySweep = time.Minute
 	}
 	if c.CampaignsTimeout == 0 {
 		c.CampaignsTimeout = 30 * time.Second
@@ -206,6 +212,8 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.partitions = parts
 	e.background.Add(1)
 	go func() { defer e.background.Done(); e.watchLag(watchCtx) }()
+	e.background.Add(1)
+	go func() { defer e.background.Done(); e.sweepExpiry(watchCtx) }()
 	e.log.Info("engine started", "partitions", e.cfg.Partitions, "max_ack_pending", e.cfg.Consumer.MaxAckPending)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/campaignmanager/campaignmanager/cel"
@@ -205,9 +206,12 @@ func (s *step) apply(ev *event.Event, seq uint64, matches []cel.Match, orig *per
 	if u.FirstSeen.IsZero() || at.Before(u.FirstSeen) {
 		u.FirstSeen = at
 	}
-	u.EventCounts[ev.Type]++
-	today := s.day(cel.DayOf(at))
-	today.Counts[ev.Type]++
+	var today *cel.DayStat
+	if !strings.HasPrefix(ev.Type, "points.") { // the engine's own events are not activity
+		today = s.day(cel.DayOf(at))
+		u.EventCounts[ev.Type]++
+		today.Counts[ev.Type]++
+	}
 	switch ev.Type {
 	case typePurchase:
 		u.PurchaseCount++

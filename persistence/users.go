@@ -207,3 +207,28 @@ func (s *Store) LedgerSum(ctx context.Context, userID string) (int64, error) {
 	}
 	return sum, nil
 }
+
+// DueExpiry is a user with points expiring at NextExpiry.
+type DueExpiry struct {
+	UserID     string
+	NextExpiry time.Time
+}
+
+// DueExpiries returns up to limit users whose next points expiry is at or before now,
+// soonest first.
+func (s *Store) DueExpiries(ctx context.Context, now time.Time, limit int) ([]DueExpiry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT user_id, next_expiry FROM users
+		WHERE next_expiry IS NOT NULL AND next_expiry <= $1 ORDER BY next_expiry LIMIT $2`, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("due expiries: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DueExpiry, error) {
+		var d DueExpiry
+		err := r.Scan(&d.UserID, &d.NextExpiry)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("due expiries: %w", err)
+	}
+	return out, nil
+}

@@ -125,7 +125,8 @@ func (a *App) Start(ctx context.Context) error {
 
 	if a.cfg.Mode != modeIngress {
 		eng, err := actors.New(actors.Deps{JS: js, Store: a.store, Campaigns: campaigns, Logger: a.log, Registerer: a.reg},
-			actors.Config{Partitions: partitions, Consumer: bus.ConsumerConfig{MaxAckPending: a.cfg.MaxAckPending}})
+			actors.Config{Partitions: partitions, Consumer: bus.ConsumerConfig{MaxAckPending: a.cfg.MaxAckPending},
+				ExpirySweep: a.cfg.ExpirySweep})
 		if err != nil {
 			return err
 		}
@@ -149,6 +150,7 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	if a.store != nil {
 		deps.Store, deps.Campaigns, deps.KeySink = a.store, campaigns, keys
+		deps.DLQ = bus.NewDLQ(js)
 	}
 	srv, err := ingress.New(deps, ingress.Config{Addr: a.cfg.HTTPAddr, JWTSecret: secret})
 	if err != nil {

@@ -69,6 +69,7 @@ func (e *env) start() {
 		"CAMPAIGN_JWT_SECRET":     testSecret,
 		"CAMPAIGN_ADMIN_PASSWORD": "admin-password-1",
 		"CAMPAIGN_PARTITIONS":     "8",
+		"CAMPAIGN_EXPIRY_SWEEP":   "200ms",
 	}
 	cfg, err := loadConfig(nil, func(k string) string { return vars[k] }, io.Discard)
 	require.NoError(e.t, err)

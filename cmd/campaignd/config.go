@@ -34,6 +34,7 @@ type Config struct {
 	SyncAlways      bool
 	SyncInterval    time.Duration
 	MaxAckPending   int
+	ExpirySweep     time.Duration
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
@@ -135,6 +136,7 @@ var settings = []setting{
 	}},
 	{"CAMPAIGN_SYNC_INTERVAL", "sync-interval", "1s", "embedded JetStream fsync interval when sync-always is off", duration(func(c *Config) *time.Duration { return &c.SyncInterval })},
 	{"CAMPAIGN_MAX_ACK_PENDING", "max-ack-pending", "256", "events of one partition in flight at once (back-pressure)", positiveInt(func(c *Config) *int { return &c.MaxAckPending })},
+	{"CAMPAIGN_EXPIRY_SWEEP", "expiry-sweep", "1m", "how often users with points due to expire are looked for", duration(func(c *Config) *time.Duration { return &c.ExpirySweep })},
 	{"CAMPAIGN_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long SIGTERM waits for in-flight work", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"CAMPAIGN_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(c *Config, v string) error {
 		switch strings.ToLower(v) {

@@ -223,3 +223,29 @@ func TestRulesSeeRecentHistoryWindows(t *testing.T) {
 	e.do("GET", "/v1/users/h1", e.token, nil, http.StatusOK, &u)
 	require.Len(t, u.History, 4, "one bucket per active day")
 }
+
+func TestPointsOfIdleUsersExpireWithoutNewEvents(t *testing.T) {
+	e := newEnv(t)
+	e.createCampaign(map[string]any{
+		"id": "one-hour", "name": "points valid one hour", "status": "active",
+		"rule":   `event.type == "purchase"`,
+		"reward": map[string]any{"type": "points", "points": 5, "expires_in": "1h"},
+	})
+	e.postEvent(map[string]any{"id": "i-1", "user_id": "idle", "type": "purchase", "amount": 1,
+		"occurred_at": time.Now().UTC().Add(-90 * time.Minute).Format(time.RFC3339Nano)}, http.StatusAccepted)
+	e.postEvent(map[string]any{"id": "i-2", "user_id": "idle", "type": "purchase", "amount": 1}, http.StatusAccepted)
+	e.waitUser("idle", 2)
+	// i-1's points were already gone when i-2 came; i-2's expire in an hour: not yet.
+	require.Equal(t, int64(5), e.loyalty("idle").Points)
+	require.Equal(t, []string{"earn", "expire", "earn"}, e.ledger("idle"))
+
+	e.postEvent(map[string]any{"id": "j-1", "user_id": "sleeper", "type": "purchase", "amount": 1,
+		"occurred_at": time.Now().UTC().Add(-61 * time.Minute).Format(time.RFC3339Nano)}, http.StatusAccepted)
+	// The sweep finds the due points and expires them with no further event of the user.
+	eventually(t, func() bool {
+		u, ok := e.user("sleeper")
+		return ok && u.LifetimePoints == 5 && u.Points == 0
+	})
+	require.Equal(t, []string{"earn", "expire"}, e.ledger("sleeper"))
+	require.Equal(t, map[string]int64{"purchase": 1}, e.loyalty("sleeper").EventCounts)
+}
