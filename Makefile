@@ -14,11 +14,13 @@ build:
 run: build
 	./$(BIN)/campaignd
 
-# test runs vet, a gofmt check and the whole suite (unit and integration, with -race on the
-# packages that run goroutines).
+# test runs vet, a gofmt check, the whole suite (unit and integration, with -race; the
+# crash, outage and promtool tests included), then each fuzz target for FUZZSMOKE.
+FUZZSMOKE ?= 10s
 test: vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (gofmt -l . && echo "gofmt needed" && exit 1)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZSMOKE)
 
 # vet runs go vet on every package.
 vet:
@@ -28,12 +30,13 @@ vet:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-# fuzz runs each fuzz target for FUZZTIME (default 1m).
+# fuzz runs each fuzz target for FUZZTIME (default 1m); new crashers land in testdata/fuzz.
 FUZZTIME ?= 1m
+FUZZFLAGS = -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 fuzz:
-	$(GO) test ./ingress/event -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./ingress/event -run '^$$' -fuzz '^FuzzToken$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./cel -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ingress/event $(FUZZFLAGS) -fuzz '^FuzzDecode$$'
+	$(GO) test ./ingress/event $(FUZZFLAGS) -fuzz '^FuzzToken$$'
+	$(GO) test ./cel $(FUZZFLAGS) -fuzz '^FuzzCompile$$'
 
 # bench runs the Go micro-benchmarks.
 bench:

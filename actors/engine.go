@@ -79,6 +79,7 @@ type Engine struct {
 	rules  atomic.Pointer[cel.RuleSet]
 	loaded chan struct{}
 
+	budgets    *budgets
 	hw         *actor.Engine
 	loader     *loader
 	writer     *writer
@@ -173,6 +174,10 @@ func (e *Engine) Start(ctx context.Context) error {
 		return fmt.Errorf("load campaigns from KV bucket %s: %w", bus.CampaignsKV, wait.Err())
 	}
 
+	e.budgets = newBudgets()
+	if err := e.budgets.load(ctx, e.deps.Store); err != nil {
+		return err
+	}
 	workCtx, workCancel := context.WithCancel(context.Background())
 	e.workCancel = workCancel
 	queue := e.cfg.Partitions*e.cfg.Consumer.MaxAckPending + 1024
@@ -188,7 +193,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if evaluate == nil {
 		evaluate = func(in *cel.Input) ([]cel.Match, []cel.EvalError, error) { return e.Rules().Evaluate(in) }
 	}
-	deps := userDeps{evaluate: evaluate, store: e.deps.Store, loader: e.loader, writer: e.writer, metrics: e.metrics}
+	deps := userDeps{evaluate: evaluate, store: e.deps.Store, budgets: e.budgets, loader: e.loader, writer: e.writer, metrics: e.metrics}
 	parts := make([]*partition, 0, e.cfg.Partitions)
 	for n := 0; n < e.cfg.Partitions; n++ {
 		cons, err := bus.EnsurePartitionConsumer(ctx, e.deps.JS, n, e.cfg.Consumer)

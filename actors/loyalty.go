@@ -65,6 +65,7 @@ type step struct {
 	ledger   []persistence.LedgerEntry
 	effect   *persistence.EventEffect
 	refund   *persistence.RefundApplied
+	budget   map[string]persistence.BudgetDelta
 	rejected string
 }
 
@@ -329,6 +330,24 @@ func (s *step) applyRefund(ev *event.Event, orig *persistence.EventEffect) {
 			BalanceAfter: u.Points, EventID: ev.ID, Reason: "refund of " + orig.EventID, OccurredAt: ev.OccurredAt.UTC()})
 	}
 	s.refund = &persistence.RefundApplied{EventID: orig.EventID, Amount: amt, Points: reversed}
+	// Give the reversed points back to the campaigns' budgets, in proportion.
+	if reversed > 0 && orig.Points > 0 {
+		if s.budget == nil {
+			s.budget = map[string]persistence.BudgetDelta{}
+		}
+		left := reversed
+		ids := slices.Sorted(maps.Keys(orig.CampaignPoints))
+		for k, id := range ids {
+			share := reversed * orig.CampaignPoints[id] / orig.Points
+			if k == len(ids)-1 {
+				share = left
+			}
+			left -= share
+			d := s.budget[id]
+			d.Points -= share
+			s.budget[id] = d
+		}
+	}
 }
 
 // credit adds p points in a lot expiring at exp (nil: never). Points first pay back a

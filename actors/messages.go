@@ -45,6 +45,7 @@ const (
 	outcomeCommitted outcome = iota
 	outcomeDuplicate
 	outcomeFenced
+	outcomeOverBudget
 	outcomeRejected // the database refused the data: park it
 	outcomeParked   // parked in the DLQ and acked
 )

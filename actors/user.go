@@ -21,6 +21,7 @@ type userDeps struct {
 	// evaluate runs the rule set in force against one event.
 	evaluate func(in *cel.Input) ([]cel.Match, []cel.EvalError, error)
 	store    *persistence.Store
+	budgets  *budgets
 	loader   *loader
 	writer   *writer
 	metrics  *metrics
@@ -40,8 +41,10 @@ type userActor struct {
 	inflight *EventReceived    // submitted or waiting for a retry
 	waiting  bool              // a decision or park is with the writer
 	pending  *persistence.User // state after inflight, adopted once committed
-	attempts int
-	loadFail int
+	// pendingBudget is what inflight reserved of campaign budgets.
+	pendingBudget map[string]persistence.BudgetDelta
+	attempts      int
+	loadFail      int
 }
 
 func newUserActor(d userDeps, userID string) actor.Producer {
@@ -152,12 +155,7 @@ func (a *userActor) process(ev *EventReceived) {
 		return
 	}
 	view := ruleView(&st.user, ev.Event.OccurredAt.UTC().Format("2006-01-02"))
-	start := time.Now()
-	matches, ruleErrs, err := a.deps.evaluate(&cel.Input{Event: &ev.Event, User: &view})
-	a.deps.metrics.evalDuration.Observe(time.Since(start).Seconds())
-	for _, re := range ruleErrs {
-		a.deps.metrics.ruleErrors.WithLabelValues(re.CampaignID).Inc()
-	}
+	matches, err := a.evaluate(ev, &view, st)
 	if err != nil {
 		a.attempts++
 		if a.attempts < maxRuleAttempts {
@@ -172,9 +170,55 @@ func (a *userActor) process(ev *EventReceived) {
 	a.submit(ev, st)
 }
 
+// evaluate runs the rules and reserves the budgets of the matches. A campaign whose
+// budget cannot hold its reward is left out and the rules run again (an exclusive
+// campaign that cannot pay must not stop the ones below it).
+func (a *userActor) evaluate(ev *EventReceived, view *cel.User, st *step) ([]cel.Match, error) {
+	b := a.deps.budgets
+	var skipped map[string]bool
+	in := &cel.Input{Event: &ev.Event, User: view, Skip: func(c *cel.Campaign) bool {
+		return skipped[c.ID] || (limited(c) && b.exhausted(c))
+	}}
+	for {
+		start := time.Now()
+		matches, ruleErrs, err := a.deps.evaluate(in)
+		a.deps.metrics.evalDuration.Observe(time.Since(start).Seconds())
+		for _, re := range ruleErrs {
+			a.deps.metrics.ruleErrors.WithLabelValues(re.CampaignID).Inc()
+		}
+		if err != nil {
+			return nil, err
+		}
+		deltas := map[string]persistence.BudgetDelta{}
+		short := ""
+		for _, m := range matches {
+			c := m.Campaign
+			if !limited(c) {
+				continue
+			}
+			if !b.reserve(c, m.Points) {
+				short = c.ID
+				break
+			}
+			deltas[c.ID] = persistence.BudgetDelta{Rewards: 1, Points: m.Points,
+				MaxRewards: c.Limits.TotalRewards, MaxPoints: c.Limits.TotalPoints}
+		}
+		if short == "" {
+			st.budget = deltas
+			return matches, nil
+		}
+		b.settle(deltas, false)
+		if skipped == nil {
+			skipped = map[string]bool{}
+		}
+		skipped[short] = true
+	}
+}
+
 // submit hands the step's decision to the writer and waits for its answer.
 func (a *userActor) submit(ev *EventReceived, st *step) {
 	a.pending = &st.user
+	a.pendingBudget = st.budget
 	a.waiting = true
 	a.deps.writer.submit(job{kind: jobCommit, ev: ev, pid: a.pid, decision: persistence.Decision{
 		EventID:   ev.Event.ID,
@@ -185,6 +229,7 @@ func (a *userActor) submit(ev *EventReceived, st *step) {
 		Ledger:    st.ledger,
 		Effect:    st.effect,
 		Refund:    st.refund,
+		Budget:    st.budget,
 		Rejected:  st.rejected,
 	}})
 }
@@ -196,6 +241,8 @@ func (a *userActor) park(ev *EventReceived, reason string) {
 
 func (a *userActor) committed(m DecisionCommitted) {
 	a.waiting = false
+	a.deps.budgets.settle(a.pendingBudget, m.Outcome == outcomeCommitted)
+	a.pendingBudget = nil
 	ev := a.inflight
 	if ev == nil {
 		return
@@ -208,6 +255,13 @@ func (a *userActor) committed(m DecisionCommitted) {
 		a.pending = nil
 		a.inflight = nil
 		a.pump()
+	case outcomeOverBudget:
+		// Another engine granted meanwhile: take the stored totals and decide again.
+		a.pending = nil
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = a.deps.budgets.load(ctx, a.deps.store)
+		cancel()
+		a.process(ev)
 	case outcomeFenced:
 		a.pending = nil
 		// Another owner moved the user: drop what we hold and build on the stored state.

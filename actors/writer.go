@@ -185,6 +185,8 @@ func (w *writer) commit(ctx context.Context, jobs []job) {
 			w.metrics.processed.WithLabelValues("duplicate").Inc()
 			pubs = append(pubs, pubJob{ev: j.ev})
 			w.reply(j, DecisionCommitted{Outcome: outcomeDuplicate})
+		case persistence.OverBudget:
+			w.reply(j, DecisionCommitted{Outcome: outcomeOverBudget})
 		case persistence.Fenced:
 			w.metrics.fenced.Inc()
 			w.reply(j, DecisionCommitted{Outcome: outcomeFenced})

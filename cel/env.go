@@ -43,6 +43,9 @@ type User struct {
 type Input struct {
 	Event *event.Event
 	User  *User
+	// Skip, when set, leaves out the campaigns it returns true for (e.g. those whose
+	// budget is spent), as if they were not active.
+	Skip func(c *Campaign) bool
 }
 
 // CEL type names of the event and user variables, as type(event) shows them.

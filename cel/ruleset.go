@@ -99,6 +99,9 @@ func (rs *RuleSet) Evaluate(in *Input) (matches []Match, ruleErrs []EvalError, e
 	for i := range rs.compiled {
 		c := &rs.compiled[i]
 		camp := &c.Campaign
+		if in.Skip != nil && in.Skip(camp) {
+			continue
+		}
 		if camp.StartsAt != nil && t.Before(*camp.StartsAt) {
 			continue
 		}

@@ -20,6 +20,7 @@ const systemTypePrefix = "points."
 func (s *Server) loyaltyRoutes() []route {
 	return []route{
 		{method: "GET", path: "/v1/users/:id/ledger", access: accessViewer, summary: "A user's points ledger, oldest first (limit, cursor); the balance is its sum", handler: s.listLedger, response: "LedgerList"},
+		{method: "GET", path: "/v1/campaigns/:id/stats", access: accessViewer, summary: "A campaign's rewards, users, points granted and budget used and left", handler: s.campaignStats, response: "CampaignStats"},
 		{method: "POST", path: "/v1/users/:id/adjustments", access: accessAdmin, summary: "Adjust a user's points (audited); applied in order with the user's events", handler: s.postAdjustment, request: "Adjustment", response: "AdjustmentAccepted"},
 	}
 }
@@ -107,4 +108,81 @@ func refuseSystemType(ev *event.Event) error {
 		return &event.ValidationError{Field: "type", Reason: "types starting with " + systemTypePrefix + " are reserved for the engine"}
 	}
 	return nil
+}
+
+type budgetView struct {
+	TotalRewards int64  `json:"total_rewards,omitempty"`
+	TotalPoints  int64  `json:"total_points,omitempty"`
+	RewardsUsed  int64  `json:"rewards_used"`
+	PointsUsed   int64  `json:"points_used"`
+	RewardsLeft  *int64 `json:"rewards_left,omitempty"`
+	PointsLeft   *int64 `json:"points_left,omitempty"`
+	// Exhausted is true when the campaign no longer matches for lack of budget.
+	Exhausted bool `json:"exhausted"`
+}
+
+type campaignStats struct {
+	CampaignID    string     `json:"campaign_id"`
+	Version       int64      `json:"version"`
+	Status        string     `json:"status"`
+	Rewards       int64      `json:"rewards"`
+	Users         int64      `json:"users"`
+	PointsGranted int64      `json:"points_granted"`
+	Budget        budgetView `json:"budget"`
+}
+
+func (s *Server) campaignStats(c *fiber.Ctx) error {
+	id, err := pathParamValue(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.dbCtx(c)
+	defer cancel()
+	camp, err := s.deps.Store.GetCampaign(ctx, id)
+	if err != nil {
+		return storeProblem(err, "campaign "+strconv.Quote(id))
+	}
+	st, err := s.deps.Store.GetCampaignStats(ctx, id)
+	if err != nil {
+		return err
+	}
+	b := budgetView{TotalRewards: camp.Limits.TotalRewards, TotalPoints: camp.Limits.TotalPoints,
+		RewardsUsed: st.Budget.Rewards, PointsUsed: st.Budget.Points}
+	if l := camp.Limits.TotalRewards; l > 0 {
+		left := max(l-st.Budget.Rewards, 0)
+		b.RewardsLeft = &left
+		b.Exhausted = left == 0
+	}
+	if l := camp.Limits.TotalPoints; l > 0 {
+		left := max(l-st.Budget.Points, 0)
+		b.PointsLeft = &left
+		b.Exhausted = b.Exhausted || left == 0
+	}
+	return c.JSON(campaignStats{CampaignID: id, Version: camp.Version, Status: camp.Status, Rewards: st.Rewards,
+		Users: st.Users, PointsGranted: st.PointsGranted, Budget: b})
+}
+
+func init() {
+	integer := fiber.Map{"type": "integer"}
+	for name, schema := range map[string]fiber.Map{
+		"LedgerList": {"type": "object", "properties": fiber.Map{
+			"entries": fiber.Map{"type": "array", "items": fiber.Map{"type": "object", "properties": fiber.Map{
+				"id": integer, "kind": fiber.Map{"type": "string", "enum": []string{"earn", "redeem", "expire", "reverse", "adjust"}},
+				"points": integer, "balance_after": integer, "event_id": str(), "reward_id": str(), "campaign_id": str(),
+				"campaign_version": integer, "actor": str(), "reason": str(),
+				"expires_at":  fiber.Map{"type": "string", "format": "date-time"},
+				"occurred_at": fiber.Map{"type": "string", "format": "date-time"}}}},
+			"next_cursor": str()}},
+		"Adjustment": {"type": "object", "required": []string{"points", "reason"}, "properties": fiber.Map{
+			"points": fiber.Map{"type": "integer", "description": "positive credits, negative debits (never below a zero balance)"},
+			"reason": str()}},
+		"AdjustmentAccepted": {"type": "object", "properties": fiber.Map{"event_id": str(), "user_id": str(), "points": integer}},
+		"CampaignStats": {"type": "object", "properties": fiber.Map{
+			"campaign_id": str(), "version": integer, "status": str(), "rewards": integer, "users": integer, "points_granted": integer,
+			"budget": fiber.Map{"type": "object", "properties": fiber.Map{
+				"total_rewards": integer, "total_points": integer, "rewards_used": integer, "points_used": integer,
+				"rewards_left": integer, "points_left": integer, "exhausted": fiber.Map{"type": "boolean"}}}}},
+	} {
+		schemas[name] = schema
+	}
 }

@@ -78,6 +78,8 @@ type Deps struct {
 	Store     *persistence.Store
 	Campaigns CampaignSink
 	KeySink   KeySink
+	// DLQ enables the dead-letter admin API (list, replay, delete) and its size metric.
+	DLQ DLQ
 	// Ready reports whether the process can serve; nil means always ready.
 	Ready      func(ctx context.Context) error
 	Logger     *slog.Logger

@@ -26,6 +26,8 @@ type Decision struct {
 	Effect *EventEffect
 	// Refund, when set, counts a refund against an earlier event's effect.
 	Refund *RefundApplied
+	// Budget is what the decision takes from each campaign's budget.
+	Budget map[string]BudgetDelta
 	// Rejected, when not empty, is why the event was refused: it is recorded as processed
 	// with that reason and changes nothing but User.LastRejection.
 	Rejected string
@@ -49,6 +51,9 @@ const (
 	// Fenced: the stored user version was not the one the decision was built on (another
 	// owner moved it); nothing changed and the caller must reload the user.
 	Fenced
+	// OverBudget: committing would take a campaign past its budget (another engine granted
+	// meanwhile); nothing changed and the caller must evaluate again with fresh budgets.
+	OverBudget
 )
 
 // CommitBatch stores many decisions in one transaction. Decisions of distinct users only:
@@ -65,11 +70,11 @@ func (s *Store) CommitBatch(ctx context.Context, ds []Decision) ([]Outcome, erro
 		if attempt == 3 {
 			return nil, errors.New("commit batch: outcomes keep changing between attempts")
 		}
-		dups, fenced, err := s.commitOnce(ctx, ds, pending)
+		dups, fenced, over, err := s.commitOnce(ctx, ds, pending)
 		if err != nil {
 			return nil, err
 		}
-		if len(dups) == 0 && len(fenced) == 0 {
+		if len(dups) == 0 && len(fenced) == 0 && len(over) == 0 {
 			break
 		}
 		next := pending[:0:0]
@@ -79,6 +84,8 @@ func (s *Store) CommitBatch(ctx context.Context, ds []Decision) ([]Outcome, erro
 				outcomes[i] = Duplicate
 			case fenced[ds[i].User.UserID]:
 				outcomes[i] = Fenced
+			case touches(ds[i].Budget, over):
+				outcomes[i] = OverBudget
 			default:
 				next = append(next, i)
 			}
@@ -96,7 +103,7 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 
 // commitOnce tries to commit ds[pending] in one transaction. When some are duplicates or
 // fenced it rolls back and reports them.
-func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (dups map[string]bool, fenced map[string]bool, err error) {
+func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (dups, fenced, over map[string]bool, err error) {
 	n := len(pending)
 	var (
 		evIDs, evUsers, evTypes                    = make([]string, n), make([]string, n), make([]string, n)
@@ -208,7 +215,7 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (d
 
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("commit batch: begin: %w", err)
+		return nil, nil, nil, fmt.Errorf("commit batch: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
@@ -268,14 +275,51 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (d
 			ON CONFLICT (id) DO NOTHING`,
 			rIDs, rUsers, rCampaigns, rVersions, rEvents, rTypes, rPoints, rPayloads, rOccurred)
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, nil, classify("commit batch", err)
-	}
-	if len(inserted) == n && len(updated) == n {
-		if err := tx.Commit(ctx); err != nil {
-			return nil, nil, classify("commit batch: commit", err)
+	budgets := map[string]BudgetDelta{}
+	for _, i := range pending {
+		for id, d := range ds[i].Budget {
+			t := budgets[id]
+			t.Rewards, t.Points = t.Rewards+d.Rewards, t.Points+d.Points
+			t.MaxRewards, t.MaxPoints = d.MaxRewards, d.MaxPoints
+			budgets[id] = t
 		}
-		return nil, nil, nil
+	}
+	over = map[string]bool{}
+	if len(budgets) > 0 {
+		var bIDs []string
+		var bRewards, bPoints []int64
+		for id, d := range budgets {
+			bIDs = append(bIDs, id)
+			bRewards = append(bRewards, d.Rewards)
+			bPoints = append(bPoints, d.Points)
+		}
+		b.Queue(`INSERT INTO campaign_budgets AS b (campaign_id, rewards_used, points_used)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])
+			ON CONFLICT (campaign_id) DO UPDATE SET rewards_used = b.rewards_used + excluded.rewards_used,
+				points_used = b.points_used + excluded.points_used, updated_at = now()
+			RETURNING campaign_id, rewards_used, points_used`, bIDs, bRewards, bPoints).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var id string
+				var r, p int64
+				if err := rows.Scan(&id, &r, &p); err != nil {
+					return err
+				}
+				d := budgets[id]
+				if (d.MaxRewards > 0 && d.Rewards > 0 && r > d.MaxRewards) || (d.MaxPoints > 0 && d.Points > 0 && p > d.MaxPoints) {
+					over[id] = true
+				}
+			}
+			return rows.Err()
+		})
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, nil, nil, classify("commit batch", err)
+	}
+	if len(inserted) == n && len(updated) == n && len(over) == 0 {
+		if err := tx.Commit(ctx); err != nil {
+			return nil, nil, nil, classify("commit batch: commit", err)
+		}
+		return nil, nil, nil, nil
 	}
 	// Some decisions must not apply: roll back and report them.
 	dups, fenced = map[string]bool{}, map[string]bool{}
@@ -297,7 +341,17 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (d
 			fenced[id] = true
 		}
 	}
-	return dups, fenced, nil
+	return dups, fenced, over, nil
+}
+
+// touches reports whether a decision's budget moves a campaign in over.
+func touches(b map[string]BudgetDelta, over map[string]bool) bool {
+	for id, d := range b {
+		if over[id] && (d.Rewards > 0 || d.Points > 0) {
+			return true
+		}
+	}
+	return false
 }
 
 func collectStrings(dst *[]string) func(pgx.Rows) error {

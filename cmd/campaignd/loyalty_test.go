@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -248,4 +250,63 @@ func TestPointsOfIdleUsersExpireWithoutNewEvents(t *testing.T) {
 	})
 	require.Equal(t, []string{"earn", "expire"}, e.ledger("sleeper"))
 	require.Equal(t, map[string]int64{"purchase": 1}, e.loyalty("sleeper").EventCounts)
+}
+
+func TestBudgetsAreNeverExceededUnderConcurrentLoad(t *testing.T) {
+	e := newEnv(t)
+	e.createCampaign(map[string]any{
+		"id": "first-seven", "name": "seven rewards in all", "status": "active", "priority": 10,
+		"rule": `event.type == "purchase"`, "limits": map[string]any{"total_rewards": 7},
+		"reward": map[string]any{"type": "coupon"},
+	})
+	e.createCampaign(map[string]any{
+		"id": "hundred-points", "name": "100 points in all", "status": "active",
+		"rule": `event.type == "purchase"`, "limits": map[string]any{"total_points": 100},
+		"reward": map[string]any{"type": "points", "points": 15},
+	})
+	const users, per = 40, 3
+	var wg sync.WaitGroup
+	for u := 0; u < users; u++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			evs := make([]map[string]any, per)
+			for i := range evs {
+				evs[i] = map[string]any{"id": fmt.Sprintf("b-%d-%d", u, i), "user_id": fmt.Sprintf("bu-%d", u), "type": "purchase", "amount": 1}
+			}
+			e.do("POST", "/v1/events/batch", "key:"+e.apiKey, map[string]any{"events": evs}, http.StatusOK, nil)
+		}()
+	}
+	wg.Wait()
+	for u := 0; u < users; u++ {
+		e.waitUser(fmt.Sprintf("bu-%d", u), per)
+	}
+	var coupons, pointsGranted, pointRewards int
+	for u := 0; u < users; u++ {
+		for _, r := range e.rewards(fmt.Sprintf("bu-%d", u)) {
+			switch r.CampaignID {
+			case "first-seven":
+				coupons++
+			case "hundred-points":
+				pointRewards++
+				pointsGranted += int(r.Points)
+			}
+		}
+	}
+	require.Equal(t, 7, coupons, "total_rewards is reached exactly")
+	require.Equal(t, 6, pointRewards, "a seventh reward of 15 would pass 100 points")
+	require.Equal(t, 90, pointsGranted)
+	var st struct {
+		Rewards int64 `json:"rewards"`
+		Budget  struct {
+			RewardsUsed int64 `json:"rewards_used"`
+			RewardsLeft int64 `json:"rewards_left"`
+			Exhausted   bool  `json:"exhausted"`
+		} `json:"budget"`
+	}
+	e.do("GET", "/v1/campaigns/first-seven/stats", e.token, nil, http.StatusOK, &st)
+	require.Equal(t, int64(7), st.Rewards)
+	require.Equal(t, int64(7), st.Budget.RewardsUsed)
+	require.Equal(t, int64(0), st.Budget.RewardsLeft)
+	require.True(t, st.Budget.Exhausted)
 }
