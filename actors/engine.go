@@ -29,6 +29,12 @@ type Config struct {
 	MaxBatch int
 	// InboxSize is the initial inbox of a user actor (hollywood's default costs ~28 KB).
 	InboxSize int
+	// IdleTimeout is how long a user actor with nothing to do stays in memory; negative
+	// keeps actors until memory pressure (MaxResident) or shutdown.
+	IdleTimeout time.Duration
+	// MaxResident caps the user actors in memory; past it the least recently used idle
+	// ones are passivated. 0 means no cap.
+	MaxResident int
 	// ExpirySweep is how often users with points due to expire are looked for; negative
 	// turns the sweep off.
 	ExpirySweep time.Duration
@@ -51,6 +57,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.InboxSize == 0 {
 		c.InboxSize = 4
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 10 * time.Minute
 	}
 	if c.ExpirySweep == 0 {
 		c.ExpirySweep = time.Minute
@@ -209,7 +218,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		p := &partition{
 			n: n, iter: iter, engine: hw, deps: deps, writer: e.writer, log: e.log, metrics: e.metrics,
 			maxDeliver: uint64(e.cfg.Consumer.MaxDeliver), inboxSize: e.cfg.InboxSize,
-			actors: map[string]*actor.PID{}, stopped: make(chan struct{}),
+			actors: map[string]*resident{}, stopped: make(chan struct{}),
 		}
 		go p.run()
 		parts = append(parts, p)
@@ -219,6 +228,8 @@ func (e *Engine) Start(ctx context.Context) error {
 	go func() { defer e.background.Done(); e.watchLag(watchCtx) }()
 	e.background.Add(1)
 	go func() { defer e.background.Done(); e.sweepExpiry(watchCtx) }()
+	e.background.Add(1)
+	go func() { defer e.background.Done(); e.passivateLoop(watchCtx) }()
 	e.log.Info("engine started", "partitions", e.cfg.Partitions, "max_ack_pending", e.cfg.Consumer.MaxAckPending)
 	return nil
 }
@@ -280,11 +291,52 @@ func (e *Engine) Close(ctx context.Context) error {
 		<-e.pubDone
 	}
 	for _, p := range e.partitions {
-		for _, pid := range p.actors {
-			e.hw.Poison(pid)
+		p.mu.Lock()
+		for _, r := range p.actors {
+			e.hw.Poison(r.pid)
 		}
+		p.mu.Unlock()
 	}
 	e.watchCancel()
 	e.background.Wait()
 	return err
+}
+
+// passivateLoop stops idle user actors (see partition.passivate) once a second, or at a
+// tenth of the idle timeout when that is shorter.
+func (e *Engine) passivateLoop(ctx context.Context) {
+	every := time.Second
+	if e.cfg.IdleTimeout > 0 && e.cfg.IdleTimeout/10 < every {
+		every = max(e.cfg.IdleTimeout/10, 10*time.Millisecond)
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	perPartition := 0
+	if e.cfg.MaxResident > 0 {
+		perPartition = max(1, e.cfg.MaxResident/len(e.partitions))
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, p := range e.partitions {
+			if n := p.passivate(e.cfg.IdleTimeout, perPartition); n > 0 {
+				e.metrics.passivations.Add(float64(n))
+				e.metrics.actors.Sub(float64(n))
+			}
+		}
+	}
+}
+
+// Resident is the number of user actors in memory.
+func (e *Engine) Resident() int {
+	n := 0
+	for _, p := range e.partitions {
+		p.mu.Lock()
+		n += len(p.actors)
+		p.mu.Unlock()
+	}
+	return n
 }

@@ -38,6 +38,10 @@ type harness struct {
 // one active campaign granting a point per purchase. evaluate, when set, wraps rule
 // evaluation to inject faults.
 func newHarness(t *testing.T, evaluate func(rs *cel.RuleSet, in *cel.Input) ([]cel.Match, []cel.EvalError, error)) *harness {
+	return newHarnessConfig(t, evaluate, Config{})
+}
+
+func newHarnessConfig(t *testing.T, evaluate func(rs *cel.RuleSet, in *cel.Input) ([]cel.Match, []cel.EvalError, error), cfg Config) *harness {
 	t.Helper()
 	ctx := context.Background()
 	ns := bustest.Start(t)
@@ -59,7 +63,7 @@ func newHarness(t *testing.T, evaluate func(rs *cel.RuleSet, in *cel.Input) ([]c
 	}))
 	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	eng, err := New(Deps{JS: js, Store: store, Campaigns: campaigns, Logger: log, Registerer: prometheus.NewRegistry()},
-		Config{Partitions: parts, Consumer: bus.ConsumerConfig{MaxAckPending: 64}})
+		func() Config { cfg.Partitions = parts; cfg.Consumer.MaxAckPending = 64; return cfg }())
 	require.NoError(t, err)
 	if evaluate != nil {
 		eng.evaluate = func(in *cel.Input) ([]cel.Match, []cel.EvalError, error) { return evaluate(eng.Rules(), in) }
@@ -240,4 +244,39 @@ func decided(u *persistence.User, ev *event.Event, seq uint64) persistence.User 
 	st := prepare(u, ev)
 	st.apply(ev, seq, nil, nil, u)
 	return st.user
+}
+
+func TestIdleActorsArePassivatedAndReloadTheirState(t *testing.T) {
+	h := newHarnessConfig(t, nil, Config{IdleTimeout: 50 * time.Millisecond})
+	h.publish(purchase("a1", "sleepy"), purchase("a2", "sleepy"))
+	require.Equal(t, int64(2), h.waitEvents("sleepy", 2).Points)
+	deadline := time.Now().Add(10 * time.Second)
+	for h.engine.Resident() != 0 {
+		require.True(t, time.Now().Before(deadline), "actor not passivated")
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.publish(purchase("a3", "sleepy"))
+	u := h.waitEvents("sleepy", 3)
+	require.Equal(t, int64(3), u.Points, "the new actor builds on the stored state")
+	require.Equal(t, int64(3), u.Version)
+}
+
+func TestResidentCapPassivatesLeastRecentlyUsedWithoutLosingEvents(t *testing.T) {
+	h := newHarnessConfig(t, nil, Config{IdleTimeout: -1, MaxResident: 8})
+	const users, rounds = 60, 3
+	for r := 0; r < rounds; r++ {
+		var evs []*event.Event
+		for u := 0; u < users; u++ {
+			evs = append(evs, purchase(fmt.Sprintf("cap-%d-%d", r, u), fmt.Sprintf("cu-%d", u)))
+		}
+		h.publish(evs...)
+	}
+	for u := 0; u < users; u++ {
+		require.Equal(t, int64(rounds), h.waitEvents(fmt.Sprintf("cu-%d", u), rounds).Points)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for h.engine.Resident() > 8 {
+		require.True(t, time.Now().Before(deadline), "resident %d over the cap", h.engine.Resident())
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -20,6 +20,8 @@ type metrics struct {
 	fenced         prometheus.Counter
 	dlq            prometheus.Counter
 	actors         prometheus.Gauge
+	passivations   prometheus.Counter
+	loads          prometheus.Counter
 	pending        *prometheus.GaugeVec
 	rulesLoaded    prometheus.Gauge
 }
@@ -55,6 +57,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "campaign_dlq_parked_total", Help: "Events parked in the DLQ stream."}),
 		actors: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "campaign_actors", Help: "Resident user actors."}),
+		passivations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "campaign_actor_passivations_total", Help: "User actors stopped because idle or over the resident cap."}),
+		loads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "campaign_user_loads_total", Help: "User states loaded from Postgres into a new actor."}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "campaign_consumer_pending_messages", Help: "Messages of a partition not yet delivered to the engine (consumer lag)."}, []string{"partition"}),
 		rulesLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -62,7 +68,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{m.received, m.rejected, m.processed, m.rewards, m.ruleErrors,
 		m.evalDuration, m.commitDuration, m.batchSize, m.commitErrors, m.loadErrors, m.fenced, m.dlq,
-		m.actors, m.pending, m.rulesLoaded} {
+		m.actors, m.passivations, m.loads, m.pending, m.rulesLoaded} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register engine metrics: %w", err)
 		}

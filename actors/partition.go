@@ -1,12 +1,15 @@
 package actors
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
@@ -17,7 +20,7 @@ import (
 )
 
 // partition consumes one partition of EVENTS and routes each event to its user's actor.
-// Only its goroutine touches actors.
+// Its goroutine spawns actors; the passivation sweep removes idle ones (under mu).
 type partition struct {
 	n          int
 	iter       jetstream.MessagesContext
@@ -29,7 +32,9 @@ type partition struct {
 	maxDeliver uint64
 	inboxSize  int
 
-	actors   map[string]*actor.PID
+	mu       sync.Mutex
+	actors   map[string]*resident
+	spawned  uint64 // makes every incarnation's actor id unique
 	inflight sync.WaitGroup
 	stopped  chan struct{}
 }
@@ -90,16 +95,83 @@ func (p *partition) handle(msg jetstream.Msg) {
 		p.park(ev, "delivered "+strconv.FormatUint(ev.Deliveries, 10)+" times without being committed")
 		return
 	}
-	pid, ok := p.actors[userID]
+	p.mu.Lock()
+	r, ok := p.actors[userID]
 	if !ok {
-		pid = p.engine.Spawn(newUserActor(p.deps, userID), "user",
-			actor.WithID(strconv.Itoa(p.n)+"/"+userID),
+		// A fresh id per incarnation: hollywood ignores a spawn whose id is still
+		// registered (a passivated actor may not be gone yet), and would drop the event.
+		p.spawned++
+		pid := p.engine.Spawn(newUserActor(p.deps, userID), "user",
+			actor.WithID(strconv.Itoa(p.n)+"/"+strconv.FormatUint(p.spawned, 36)+"/"+userID),
 			actor.WithInboxSize(p.inboxSize),
 			actor.WithMiddleware(recoverMiddleware(p.log)))
-		p.actors[userID] = pid
+		r = &resident{pid: pid}
+		p.actors[userID] = r
 		p.metrics.actors.Inc()
 	}
-	p.engine.Send(pid, ev)
+	r.inflight.Add(1)
+	r.touch()
+	p.mu.Unlock()
+	ev.done = func() {
+		r.touch()
+		r.inflight.Add(-1)
+		p.inflight.Done()
+	}
+	p.engine.Send(r.pid, ev)
+}
+
+// resident is a user actor in memory. inflight counts its events not yet finished (acked
+// or left for redelivery): an actor with none has nothing queued and may be passivated.
+type resident struct {
+	pid      *actor.PID
+	inflight atomic.Int32
+	last     atomic.Int64 // unix nanos of the last activity
+}
+
+func (r *resident) touch() { r.last.Store(time.Now().UnixNano()) }
+
+// passivate stops idle actors: those idle for longer than idle, then, while more than
+// limit actors are resident, the least recently used idle ones. Their state is in
+// Postgres; the next event reloads it. An actor with events in flight is never stopped,
+// so no queued message is lost.
+func (p *partition) passivate(idle time.Duration, limit int) int {
+	now := time.Now().UnixNano()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	stop := func(id string, r *resident) {
+		delete(p.actors, id)
+		p.engine.Poison(r.pid)
+	}
+	n := 0
+	type cand struct {
+		id   string
+		r    *resident
+		last int64
+	}
+	var idleOnes []cand
+	for id, r := range p.actors {
+		if r.inflight.Load() != 0 {
+			continue
+		}
+		last := r.last.Load()
+		if idle > 0 && now-last >= int64(idle) {
+			stop(id, r)
+			n++
+			continue
+		}
+		idleOnes = append(idleOnes, cand{id, r, last})
+	}
+	if limit > 0 && len(p.actors) > limit {
+		slices.SortFunc(idleOnes, func(a, b cand) int { return cmp.Compare(a.last, b.last) })
+		for _, c := range idleOnes {
+			if len(p.actors) <= limit*9/10 {
+				break
+			}
+			stop(c.id, c.r)
+			n++
+		}
+	}
+	return n
 }
 
 // park sends an event that no actor will apply to the DLQ.

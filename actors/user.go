@@ -105,6 +105,7 @@ func (a *userActor) loaded(m UserLoaded) {
 		return
 	}
 	a.loadFail = 0
+	a.deps.metrics.loads.Inc()
 	u := m.User
 	if !m.Found {
 		u = newUser(a.id)

@@ -1,0 +1,349 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// campaign is a campaign as the admin API shows it, for tables.
+type campaign struct {
+	ID          string     `json:"id"`
+	Name        string     `json:"name"`
+	Description string     `json:"description"`
+	Rule        string     `json:"rule"`
+	Reward      reward     `json:"reward"`
+	Status      string     `json:"status"`
+	StartsAt    *time.Time `json:"starts_at"`
+	EndsAt      *time.Time `json:"ends_at"`
+	Priority    int        `json:"priority"`
+	Exclusive   bool       `json:"exclusive"`
+	Limits      struct {
+		PerUser       int64 `json:"per_user"`
+		PerUserPerDay int64 `json:"per_user_per_day"`
+		TotalRewards  int64 `json:"total_rewards"`
+		TotalPoints   int64 `json:"total_points"`
+	} `json:"limits"`
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+type reward struct {
+	Type   string         `json:"type"`
+	Points any            `json:"points"`
+	Data   map[string]any `json:"data"`
+}
+
+func (r reward) String() string {
+	if r.Points != nil && fmt.Sprint(r.Points) != "" {
+		return r.Type + ": " + fmt.Sprint(r.Points)
+	}
+	return r.Type
+}
+
+func (c campaign) limits() string {
+	var parts []string
+	for _, l := range []struct {
+		name string
+		v    int64
+	}{{"per_user", c.Limits.PerUser}, {"per_user_per_day", c.Limits.PerUserPerDay},
+		{"total_rewards", c.Limits.TotalRewards}, {"total_points", c.Limits.TotalPoints}} {
+		if l.v != 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", l.name, l.v))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
+}
+
+// shorten cuts s to n runes on one line, for table cells.
+func shorten(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+func timeOr(t *time.Time, def string) string {
+	if t == nil || t.IsZero() {
+		return def
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func (c *cli) campaignsCommand() *cobra.Command {
+	return group("campaigns", "Create, inspect and change campaigns",
+		c.campaignsApplyCommand(),
+		c.campaignsGetCommand(),
+		c.campaignsListCommand(),
+		c.campaignStatusCommand("activate", "activated", "Activate a campaign (it goes live at once)"),
+		c.campaignStatusCommand("pause", "paused", "Pause a campaign"),
+		c.campaignStatusCommand("archive", "archived", "Archive a campaign (PUT it with a status to bring it back)"),
+		c.campaignsVersionsCommand(),
+	)
+}
+
+// applyResult is what apply did to one campaign.
+type applyResult struct {
+	ID      string   `json:"id"`
+	Result  string   `json:"result"` // created, updated or unchanged
+	Version int64    `json:"version"`
+	Changed []string `json:"changed,omitempty"`
+}
+
+func (c *cli) campaignsApplyCommand() *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "apply -f FILE",
+		Short: "Create or update campaigns from a YAML or JSON file (idempotent)",
+		Long: `Create or update the campaign in FILE (YAML or JSON; "-" reads stdin), or each campaign
+of a list. Each needs an id. A campaign that does not exist is created; one that exists is
+replaced only when a field differs from the stored campaign (fields the file leaves out are
+cleared, except status, which is kept), so applying the same file twice changes nothing
+and makes no new version.`,
+		Args: cobra.NoArgs,
+		RunE: action(func(cmd *cobra.Command, args []string) error {
+			docs, list, err := c.readInput(file)
+			if err != nil {
+				return err
+			}
+			for i, d := range docs {
+				if id, _ := d["id"].(string); id == "" {
+					return usageErrorf("%s: campaign %d has no id; apply needs one to find the campaign again", file, i+1)
+				}
+			}
+			cl, err := c.authed()
+			if err != nil {
+				return err
+			}
+			var results []applyResult
+			for _, d := range docs {
+				res, err := applyCampaign(cmd.Context(), cl, d)
+				if err != nil {
+					return fmt.Errorf("campaign %s: %w", d["id"], err)
+				}
+				results = append(results, res)
+				if !c.json() {
+					line := fmt.Sprintf("campaign/%s %s (version %d)", res.ID, res.Result, res.Version)
+					if len(res.Changed) > 0 {
+						line += "; changed: " + strings.Join(res.Changed, ", ")
+					}
+					fmt.Fprintln(c.stdout, line)
+				}
+			}
+			if c.json() {
+				if list {
+					return c.printJSON(results)
+				}
+				return c.printJSON(results[0])
+			}
+			return nil
+		}),
+	}
+	cmd.Flags().StringVarP(&file, "filename", "f", "", "YAML or JSON file with a campaign or a list of them (- for stdin)")
+	return cmd
+}
+
+// applyCampaign creates desired when its id is unknown, else replaces it (with If-Match)
+// only when changedFields finds a difference.
+func applyCampaign(ctx context.Context, cl *client, desired map[string]any) (applyResult, error) {
+	id := desired["id"].(string)
+	body := make(map[string]any, len(desired))
+	for k, v := range desired {
+		if !serverManaged[k] {
+			body[k] = v
+		}
+	}
+	var stored map[string]any
+	_, err := cl.do(ctx, "GET", "/v1/campaigns/"+escape(id), nil, nil, &stored)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.status == http.StatusNotFound {
+		var created campaign
+		if _, err := cl.do(ctx, "POST", "/v1/campaigns", body, nil, &created); err != nil {
+			return applyResult{}, err
+		}
+		return applyResult{ID: created.ID, Result: "created", Version: created.Version}, nil
+	}
+	if err != nil {
+		return applyResult{}, err
+	}
+	version, _ := strconv.ParseInt(fmt.Sprint(stored["version"]), 10, 64)
+	changed := changedFields(body, stored)
+	if len(changed) == 0 {
+		return applyResult{ID: id, Result: "unchanged", Version: version}, nil
+	}
+	hdr := http.Header{}
+	if version > 0 {
+		hdr.Set("If-Match", strconv.Quote(strconv.FormatInt(version, 10)))
+	}
+	var updated campaign
+	_, err = cl.do(ctx, "PUT", "/v1/campaigns/"+escape(id), body, hdr, &updated)
+	if errors.As(err, &ae) && ae.status == http.StatusPreconditionFailed {
+		return applyResult{}, fmt.Errorf("changed on the server while applying (version %d is no longer current); apply again: %w", version, err)
+	}
+	if err != nil {
+		return applyResult{}, err
+	}
+	return applyResult{ID: id, Result: "updated", Version: updated.Version, Changed: changed}, nil
+}
+
+func (c *cli) campaignsGetCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "get ID",
+		Short: "Show a campaign",
+		Args:  cobra.ExactArgs(1),
+		RunE: action(func(cmd *cobra.Command, args []string) error {
+			cl, err := c.authed()
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			if _, err := cl.do(cmd.Context(), "GET", "/v1/campaigns/"+escape(args[0]), nil, nil, &raw); err != nil {
+				return err
+			}
+			if c.json() {
+				return c.printJSON(raw)
+			}
+			var k campaign
+			if err := json.Unmarshal(raw, &k); err != nil {
+				return fmt.Errorf("decode campaign: %w", err)
+			}
+			return c.printCampaign(k)
+		}),
+	}
+}
+
+// printCampaign shows one campaign as aligned key: value lines.
+func (c *cli) printCampaign(k campaign) error {
+	kv := [][2]string{
+		{"ID", k.ID}, {"Name", k.Name}, {"Description", k.Description},
+		{"Status", k.Status}, {"Version", strconv.FormatInt(k.Version, 10)},
+		{"Priority", strconv.Itoa(k.Priority)}, {"Exclusive", strconv.FormatBool(k.Exclusive)},
+		{"Rule", strings.Join(strings.Fields(k.Rule), " ")}, {"Reward", k.Reward.String()},
+	}
+	if len(k.Reward.Data) > 0 {
+		d, _ := json.Marshal(k.Reward.Data)
+		kv = append(kv, [2]string{"Reward data", string(d)})
+	}
+	kv = append(kv,
+		[2]string{"Starts", timeOr(k.StartsAt, "-")}, [2]string{"Ends", timeOr(k.EndsAt, "-")},
+		[2]string{"Limits", k.limits()},
+		[2]string{"Created", timeOr(&k.CreatedAt, "-")}, [2]string{"Updated", timeOr(&k.UpdatedAt, "-")})
+	return c.fields(kv)
+}
+
+func (c *cli) campaignsListCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List campaigns, archived ones included",
+		Args:    cobra.NoArgs,
+		RunE: action(func(cmd *cobra.Command, args []string) error {
+			cl, err := c.authed()
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			if _, err := cl.do(cmd.Context(), "GET", "/v1/campaigns", nil, nil, &raw); err != nil {
+				return err
+			}
+			if c.json() {
+				return c.printJSON(raw)
+			}
+			var list struct {
+				Campaigns []campaign `json:"campaigns"`
+			}
+			if err := json.Unmarshal(raw, &list); err != nil {
+				return fmt.Errorf("decode campaigns: %w", err)
+			}
+			rows := make([][]string, 0, len(list.Campaigns))
+			for _, k := range list.Campaigns {
+				rows = append(rows, []string{k.ID, shorten(k.Name, 30), k.Status, strconv.FormatInt(k.Version, 10),
+					strconv.Itoa(k.Priority), shorten(k.Reward.String(), 30), shorten(k.Rule, 50)})
+			}
+			return c.table([]string{"ID", "NAME", "STATUS", "VERSION", "PRIORITY", "REWARD", "RULE"}, rows)
+		}),
+	}
+}
+
+// campaignStatusCommand is activate, pause or archive: a POST (DELETE for archive) that
+// answers the campaign.
+func (c *cli) campaignStatusCommand(verb, past, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   verb + " ID",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: action(func(cmd *cobra.Command, args []string) error {
+			cl, err := c.authed()
+			if err != nil {
+				return err
+			}
+			method, path := "POST", "/v1/campaigns/"+escape(args[0])+"/"+verb
+			if verb == "archive" {
+				method, path = "DELETE", "/v1/campaigns/"+escape(args[0])
+			}
+			var raw json.RawMessage
+			if _, err := cl.do(cmd.Context(), method, path, nil, nil, &raw); err != nil {
+				return err
+			}
+			if c.json() {
+				return c.printJSON(raw)
+			}
+			var k campaign
+			if err := json.Unmarshal(raw, &k); err != nil {
+				return fmt.Errorf("decode campaign: %w", err)
+			}
+			fmt.Fprintf(c.stdout, "campaign/%s %s (status %s, version %d)\n", k.ID, past, k.Status, k.Version)
+			return nil
+		}),
+	}
+}
+
+func (c *cli) campaignsVersionsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "versions ID",
+		Short: "List every saved version of a campaign, oldest first",
+		Args:  cobra.ExactArgs(1),
+		RunE: action(func(cmd *cobra.Command, args []string) error {
+			cl, err := c.authed()
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			if _, err := cl.do(cmd.Context(), "GET", "/v1/campaigns/"+escape(args[0])+"/versions", nil, nil, &raw); err != nil {
+				return err
+			}
+			if c.json() {
+				return c.printJSON(raw)
+			}
+			var list struct {
+				Versions []struct {
+					Version   int64     `json:"version"`
+					CreatedBy string    `json:"created_by"`
+					CreatedAt time.Time `json:"created_at"`
+					Campaign  campaign  `json:"campaign"`
+				} `json:"versions"`
+			}
+			if err := json.Unmarshal(raw, &list); err != nil {
+				return fmt.Errorf("decode versions: %w", err)
+			}
+			rows := make([][]string, 0, len(list.Versions))
+			for _, v := range list.Versions {
+				rows = append(rows, []string{strconv.FormatInt(v.Version, 10), v.CreatedBy, timeOr(&v.CreatedAt, "-"),
+					v.Campaign.Status, shorten(v.Campaign.Reward.String(), 30), shorten(v.Campaign.Rule, 50)})
+			}
+			return c.table([]string{"VERSION", "CREATED BY", "CREATED AT", "STATUS", "REWARD", "RULE"}, rows)
+		}),
+	}
+}

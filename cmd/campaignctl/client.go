@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// requestTimeout bounds one HTTP request when the caller's context has no deadline.
+const requestTimeout = 30 * time.Second
+
+// maxBody bounds how much of an answer the client reads.
+const maxBody = 32 << 20
+
+// client calls campaignd's admin API. It is not safe for concurrent use by design: one
+// command runs one request at a time.
+type client struct {
+	base  string // server URL without a trailing slash
+	token string // bearer token; empty for public routes
+	http  *http.Client
+	agent string
+}
+
+// newClient returns a client for base with no token.
+func newClient(base string) *client {
+	return &client{base: base, http: &http.Client{Timeout: requestTimeout}, agent: "campaignctl"}
+}
+
+// escape URL-escapes one path segment, so ids with '/', '%', spaces or any UTF-8 work.
+func escape(seg string) string { return url.PathEscape(seg) }
+
+// do sends a JSON request (body nil for none) with extra headers and decodes a 2xx answer
+// into out (nil to discard). A non-2xx answer is an *apiError; a transport failure says
+// which server could not be reached. It returns the answer's headers.
+func (c *client) do(ctx context.Context, method, path string, body any, hdr http.Header, out any) (http.Header, error) {
+	var r io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("encode request: %w", err)
+		}
+		r = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
+	if err != nil {
+		return nil, fmt.Errorf("build request %s %s: %w", method, path, err)
+	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json, application/problem+json")
+	req.Header.Set("User-Agent", c.agent)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		ae := &apiError{method: method, path: path, status: resp.StatusCode}
+		if json.Unmarshal(data, &ae.problem) != nil || (ae.problem.Title == "" && ae.problem.Detail == "") {
+			ae.problem = problem{}
+			ae.body = firstLine(string(data), 300)
+		}
+		return resp.Header, ae
+	}
+	if out != nil && len(data) > 0 {
+		if raw, ok := out.(*json.RawMessage); ok {
+			*raw = append((*raw)[:0], data...)
+			return resp.Header, nil
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		if err := dec.Decode(out); err != nil {
+			return resp.Header, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+		}
+	}
+	return resp.Header, nil
+}
+
+// firstLine shortens s to its first line of at most n bytes.
+func firstLine(s string, n int) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}
+
+// normalizeServer checks a server URL and drops a trailing slash, so one server has one
+// key in the token cache.
+func normalizeServer(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", usageErrorf("--server must be an http:// or https:// URL, got %q", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", usageErrorf("--server must not hold a query or fragment, got %q", raw)
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	u.Host = strings.ToLower(u.Host)
+	return strings.TrimRight(u.String(), "/"), nil
+}
