@@ -22,11 +22,19 @@ type tokenResponse struct {
 }
 
 // postToken exchanges username and password for an access token. Unknown users, wrong
-// passwords and disabled admins get the same 401 after the same bcrypt work.
+// passwords and disabled admins get the same 401 after the same bcrypt work. Attempts
+// are rate limited per username and per client address (429 with Retry-After), before
+// any password work.
 func (s *Server) postToken(c *fiber.Ctx) error {
 	var req tokenRequest
 	if err := decodeAdminJSON(c, &req); err != nil {
 		return err
+	}
+	if ok, wait := s.tokens.logins.allow(req.Username, c.IP()); !ok {
+		s.log.Warn("admin login rate limited", "username", req.Username, "addr", c.IP(), "correlation_id", correlationID(c))
+		p := problemf(fiber.StatusTooManyRequests, "too many login attempts for this username or from this address; retry later")
+		p.RetryAfter = int((wait + time.Second - 1) / time.Second)
+		return p
 	}
 	ctx, cancel := s.dbCtx(c)
 	defer cancel()

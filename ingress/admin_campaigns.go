@@ -40,23 +40,6 @@ func invalidCampaign(err error) error {
 	return p
 }
 
-// compileProblem turns a *cel.CompileError into a 400 problem with line and column.
-func compileProblem(err error) error {
-	var ce *cel.CompileError
-	if !errors.As(err, &ce) {
-		return err
-	}
-	p := problemf(fiber.StatusBadRequest, ce.Error())
-	p.Field = ce.Field
-	for _, is := range ce.Issues {
-		p.Errors = append(p.Errors, issueItem{Field: ce.Field, Message: is.Message, Line: is.Line, Column: is.Column})
-	}
-	if len(p.Errors) == 0 {
-		p.Errors = []any{issueItem{Field: ce.Field, Message: "invalid expression"}}
-	}
-	return p
-}
-
 // etag is the ETag of a campaign version: the version number, quoted.
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
@@ -290,43 +273,4 @@ func (s *Server) listCampaignVersions(c *fiber.Ctx) error {
 		return storeProblem(err, "campaign "+id)
 	}
 	return c.JSON(fiber.Map{"versions": vs})
-}
-
-type ruleValidate struct {
-	Rule   string         `json:"rule"`
-	Points cel.PointsExpr `json:"points"`
-}
-
-type ruleValidation struct {
-	Valid bool   `json:"valid"`
-	Cost  uint64 `json:"cost"`
-}
-
-// validateRule compiles a rule and, when given, a points expression, and answers their
-// estimated cost or a 400 problem with line and column.
-func (s *Server) validateRule(c *fiber.Ctx) error {
-	var req ruleValidate
-	if err := decodeAdminJSON(c, &req); err != nil {
-		return err
-	}
-	if strings.TrimSpace(req.Rule) == "" && strings.TrimSpace(string(req.Points)) == "" {
-		return fieldProblem("rule", "rule (or points) is required")
-	}
-	var out ruleValidation
-	if strings.TrimSpace(req.Rule) != "" {
-		r, err := cel.Compile(req.Rule)
-		if err != nil {
-			return compileProblem(err)
-		}
-		out.Cost += r.Cost()
-	}
-	if strings.TrimSpace(string(req.Points)) != "" {
-		p, err := cel.CompilePoints(string(req.Points))
-		if err != nil {
-			return compileProblem(err)
-		}
-		out.Cost += p.Cost()
-	}
-	out.Valid = true
-	return c.JSON(out)
 }

@@ -73,6 +73,9 @@ type tokenIssuer struct {
 	ttl    time.Duration
 	parser *jwt.Parser
 	now    func() time.Time
+	// logins limits attempts at POST /v1/auth/token. It lives here because it exists
+	// exactly when the issuer does: when the admin API is enabled.
+	logins *loginLimiter
 }
 
 func newTokenIssuer(secret []byte, ttl time.Duration) (*tokenIssuer, error) {
@@ -82,7 +85,7 @@ func newTokenIssuer(secret []byte, ttl time.Duration) (*tokenIssuer, error) {
 	if ttl <= 0 {
 		return nil, fmt.Errorf("ingress: token TTL must be positive, got %s", ttl)
 	}
-	t := &tokenIssuer{secret: append([]byte(nil), secret...), ttl: ttl, now: time.Now}
+	t := &tokenIssuer{secret: append([]byte(nil), secret...), ttl: ttl, now: time.Now, logins: newLoginLimiter()}
 	t.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithIssuer(tokenIssuerName),

@@ -30,6 +30,9 @@ func (s *Server) openapiDoc() fiber.Map {
 					"application/problem+json": fiber.Map{"schema": fiber.Map{"$ref": "#/components/schemas/Problem"}}}},
 			},
 		}
+		if d, ok := routeDescriptions[r.method+" "+r.path]; ok {
+			op["description"] = d()
+		}
 		ok := fiber.Map{"description": "Success"}
 		if r.response != "" {
 			ok["content"] = fiber.Map{"application/json": fiber.Map{"schema": schemaRef(r.response)}}
@@ -82,7 +85,8 @@ var schemas = fiber.Map{
 	"Problem": fiber.Map{"type": "object", "properties": fiber.Map{
 		"type": str(), "title": str(), "status": fiber.Map{"type": "integer"}, "detail": str(), "field": str(),
 		"errors": fiber.Map{"type": "array", "items": fiber.Map{"type": "object", "properties": fiber.Map{
-			"field": str(), "message": str(), "line": fiber.Map{"type": "integer"}, "column": fiber.Map{"type": "integer"}}}},
+			"field": str(), "message": str(), "line": fiber.Map{"type": "integer"}, "column": fiber.Map{"type": "integer"},
+			"snippet": fiber.Map{"type": "string", "description": "The source line and a caret under the column"}}}},
 	}},
 	"Event": fiber.Map{"type": "object", "required": []string{"id", "user_id", "type"}, "properties": fiber.Map{
 		"id":          fiber.Map{"type": "string", "minLength": 1, "maxLength": 128, "description": "Idempotency key"},

@@ -19,6 +19,8 @@ const (
 	LoyaltyStream = "LOYALTY"
 	CampaignsKV   = "campaigns"
 	APIKeysKV     = "api_keys"
+	// SettingsKV holds engine-wide settings; key "tiers" is the tier configuration.
+	SettingsKV = "settings"
 
 	// Headers set on DLQ entries.
 	HeaderDLQReason     = "Campaign-DLQ-Reason"
@@ -131,6 +133,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 	}
 	for _, kc := range []jetstream.KeyValueConfig{
 		{Bucket: CampaignsKV, Description: "Campaign definitions by id", History: 5, Replicas: cfg.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: SettingsKV, Description: "Engine-wide settings (tiers)", History: 5, Replicas: cfg.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: APIKeysKV, Description: "Ingest API keys by SHA-256", History: 1, Replicas: cfg.Replicas, Storage: jetstream.FileStorage},
 	} {
 		if _, err := js.KeyValue(ctx, kc.Bucket); errors.Is(err, jetstream.ErrBucketNotFound) {

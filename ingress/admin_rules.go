@@ -1,0 +1,663 @@
+package ingress
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/ingress/event"
+	"github.com/campaignmanager/campaignmanager/persistence"
+)
+
+// ruleVar is one name a rule can use, for the OpenAPI description and docs/rules.md
+// (a test checks that the document covers every entry and that each type is right).
+type ruleVar struct {
+	Name string // as written in a rule
+	Type string // CEL type: string, int, double, timestamp, map(string, dyn), map(string, int)
+	Doc  string
+	// Call is a use of a function, for the type check; empty for fields.
+	Call string
+}
+
+// ruleEnvironment lists every variable and field a rule or points expression can use.
+var ruleEnvironment = []ruleVar{
+	{"event.id", "string", "The event's id, the storefront's idempotency key.", ""},
+	{"event.user_id", "string", "The customer the event belongs to.", ""},
+	{"event.type", "string", `What happened, e.g. "purchase", "signup", "review".`, ""},
+	{"event.amount", "double", "The money amount; 0.0 when the event has none. Compares with ints: event.amount > 50.", ""},
+	{"event.currency", "string", `ISO 4217 code, e.g. "EUR"; "" when absent.`, ""},
+	{"event.occurred_at", "timestamp", "When the event happened; the time it was received when the storefront sent none.", ""},
+	{"event.attributes", "map(string, dyn)", "The event's free-form JSON attributes. A missing key is a runtime error and the rule does not match: guard with has(event.attributes.x) or event.attributes.?x.orValue(default).", ""},
+	{"user.tier", "string", `The loyalty tier, e.g. "gold"; "" when none.`, ""},
+	{"user.points", "int", "Spendable points before this event.", ""},
+	{"user.lifetime_points", "int", "Every point ever granted, before this event.", ""},
+	{"user.purchase_count", "int", `Events of type "purchase" before this one: 0 on a first purchase.`, ""},
+	{"user.total_spent", "double", "Sum of the amounts of all earlier purchases.", ""},
+	{"user.first_seen", "timestamp", "The user's first event before this one; unset for a new user (has(user.first_seen) is false).", ""},
+	{"user.last_purchase_at", "timestamp", "The latest earlier purchase; unset before the first purchase (has(user.last_purchase_at) is false).", ""},
+	{"user.event_counts", "map(string, int)", "Earlier events per type, e.g. user.event_counts.?review.orValue(0).", ""},
+	{"user.rewards", "map(string, int)", `Rewards granted per campaign id, e.g. !("signup-bonus" in user.rewards).`, ""},
+	{"user.spent_within(d)", "double", `Purchase amounts, net of refunds, in the window d ending with the event's UTC day (whole days, that day included; earlier events only), e.g. user.spent_within(duration("720h")) >= 200.`,
+		`user.spent_within(duration("720h"))`},
+	{"user.count_within(type, d)", "int", `Events of a type in the window d, e.g. user.count_within("purchase", duration("168h")) >= 3.`,
+		`user.count_within("purchase", duration("168h"))`},
+	{"user.days_active_within(d)", "int", `Days with any event in the window d.`, `user.days_active_within(duration("720h"))`},
+	{"now", "timestamp", "The event's occurred_at, never the wall clock, so a redelivered event evaluates the same way.", ""},
+}
+
+// ruleEnvironmentText describes the environment in Markdown, for the OpenAPI description.
+func ruleEnvironmentText() string {
+	var b strings.Builder
+	b.WriteString("**RuleEnvironment.** A rule is a boolean CEL expression, a points expression an integer one, over these names ")
+	b.WriteString("(the user state is the one *before* the event):\n\n| name | type | meaning |\n| --- | --- | --- |\n")
+	for _, v := range ruleEnvironment {
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Name, v.Type, strings.ReplaceAll(v.Doc, "|", `\|`))
+	}
+	fmt.Fprintf(&b, "\nInts and doubles compare with each other; `has()`, `?.`/`orValue`, durations and timestamps, "+
+		"and the strings and math extensions are available. An expression's estimated cost may be at most %d. "+
+		"See docs/rules.md for examples.", cel.MaxCost)
+	return b.String()
+}
+
+// routeDescriptions adds a long description to operations of the OpenAPI document, by
+// "METHOD path".
+var routeDescriptions = map[string]func() string{
+	"POST /v1/rules/validate": ruleEnvironmentText,
+	"POST /v1/rules/test":     ruleEnvironmentText,
+}
+
+// ruleIssue is one entry of a rule problem's errors array: the message with its 1-based
+// line and column and a caret snippet of the source line.
+type ruleIssue struct {
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+	Line    int    `json:"line"`
+	Column  int    `json:"column"`
+	Snippet string `json:"snippet,omitempty"`
+}
+
+// ruleProblem turns a *cel.CompileError for src into a 400 problem whose errors carry
+// line, column and snippet. Other errors pass through.
+func ruleProblem(err error, src string) error {
+	var ce *cel.CompileError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	p := problemf(fiber.StatusBadRequest, ce.Error())
+	p.Field = ce.Field
+	for _, is := range ce.Issues {
+		p.Errors = append(p.Errors, ruleIssue{Field: ce.Field, Message: is.Message, Line: is.Line, Column: is.Column,
+			Snippet: caretSnippet(src, is.Line, is.Column)})
+	}
+	if len(p.Errors) == 0 {
+		p.Errors = []any{ruleIssue{Field: ce.Field, Message: "invalid expression", Line: 1, Column: 1, Snippet: caretSnippet(src, 1, 1)}}
+	}
+	return p
+}
+
+// caretSnippet returns line of src (1-based) and below it a caret under column (1-based,
+// in code points), e.g. "event.amount >\n              ^". Tabs before the column are
+// kept so the caret lines up. It returns "" when line is not in src.
+func caretSnippet(src string, line, column int) string {
+	lines := strings.Split(src, "\n")
+	if line < 1 || line > len(lines) || column < 1 {
+		return ""
+	}
+	text := strings.TrimRight(lines[line-1], "\r")
+	var pad strings.Builder
+	n := 0
+	for _, r := range text {
+		if n == column-1 {
+			break
+		}
+		if r == '\t' {
+			pad.WriteByte('\t')
+		} else {
+			pad.WriteByte(' ')
+		}
+		n++
+	}
+	for ; n < column-1; n++ {
+		pad.WriteByte(' ')
+	}
+	return text + "\n" + pad.String() + "^"
+}
+
+type ruleValidate struct {
+	Rule   string         `json:"rule"`
+	Points cel.PointsExpr `json:"points"`
+}
+
+type ruleValidation struct {
+	Valid     bool   `json:"valid"`
+	Cost      uint64 `json:"cost"`
+	CostLimit uint64 `json:"cost_limit"`
+}
+
+// validateRule compiles a rule and, when given, a points expression, and answers their
+// estimated cost and the limit, or a 400 problem whose errors have line, column and a
+// caret snippet. An expression over the cost limit is such a problem, naming the limit.
+func (s *Server) validateRule(c *fiber.Ctx) error {
+	var req ruleValidate
+	if err := decodeAdminJSON(c, &req); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Rule) == "" && strings.TrimSpace(string(req.Points)) == "" {
+		return fieldProblem("rule", "rule (or points) is required")
+	}
+	out := ruleValidation{CostLimit: cel.MaxCost}
+	if strings.TrimSpace(req.Rule) != "" {
+		r, err := cel.Compile(req.Rule)
+		if err != nil {
+			return ruleProblem(err, req.Rule)
+		}
+		out.Cost += r.Cost()
+	}
+	if strings.TrimSpace(string(req.Points)) != "" {
+		p, err := cel.CompilePoints(string(req.Points))
+		if err != nil {
+			return ruleProblem(err, string(req.Points))
+		}
+		out.Cost += p.Cost()
+	}
+	out.Valid = true
+	return c.JSON(out)
+}
+
+// ruleTestUser is a user state as rules see it, with the names rules use. It is both
+// the optional "user" of a rule test and the state the answer shows.
+type ruleTestUser struct {
+	Tier           string           `json:"tier"`
+	Points         int64            `json:"points"`
+	LifetimePoints int64            `json:"lifetime_points"`
+	PurchaseCount  int64            `json:"purchase_count"`
+	TotalSpent     float64          `json:"total_spent"`
+	FirstSeen      *time.Time       `json:"first_seen,omitempty"`
+	LastPurchaseAt *time.Time       `json:"last_purchase_at,omitempty"`
+	EventCounts    map[string]int64 `json:"event_counts"`
+	Rewards        map[string]int64 `json:"rewards"`
+	// History is the daily activity the *_within functions read, oldest first.
+	History []ruleTestDay `json:"history,omitempty"`
+}
+
+// ruleTestDay is one day of a user's history with a readable date.
+type ruleTestDay struct {
+	Day    string           `json:"day"` // YYYY-MM-DD, UTC
+	Spent  float64          `json:"spent,omitempty"`
+	Counts map[string]int64 `json:"counts,omitempty"`
+}
+
+const dayLayout = "2006-01-02"
+
+// celHistory converts the days to the engine's form, oldest first; it fails naming the
+// first bad or repeated day.
+func celHistory(days []ruleTestDay) ([]cel.DayStat, error) {
+	out := make([]cel.DayStat, 0, len(days))
+	seen := map[int32]bool{}
+	for i, d := range days {
+		t, err := time.Parse(dayLayout, d.Day)
+		if err != nil || seen[cel.DayOf(t)] {
+			return nil, fieldProblem(fmt.Sprintf("user.history[%d].day", i), "each history day must be a distinct date YYYY-MM-DD")
+		}
+		seen[cel.DayOf(t)] = true
+		out = append(out, cel.DayStat{Day: cel.DayOf(t), Spent: d.Spent, Counts: d.Counts})
+	}
+	slices.SortFunc(out, func(a, b cel.DayStat) int { return cmp.Compare(a.Day, b.Day) })
+	return out, nil
+}
+
+func (u ruleTestUser) celUser(history []cel.DayStat) cel.User {
+	v := cel.User{Tier: u.Tier, Points: u.Points, LifetimePoints: u.LifetimePoints, PurchaseCount: u.PurchaseCount,
+		TotalSpent: u.TotalSpent, EventCounts: u.EventCounts, Rewards: u.Rewards, History: history}
+	if u.FirstSeen != nil {
+		v.FirstSeen = *u.FirstSeen
+	}
+	if u.LastPurchaseAt != nil {
+		v.LastPurchaseAt = *u.LastPurchaseAt
+	}
+	return v
+}
+
+// storedRuleUser is what rules see of a stored user, as the engine's view of it (limits
+// are not evaluated here, so the per-day reward counts are left out).
+func storedRuleUser(u *persistence.User) ruleTestUser {
+	v := ruleTestUser{Tier: u.Tier, Points: u.Points, LifetimePoints: u.LifetimePoints, PurchaseCount: u.PurchaseCount,
+		TotalSpent: u.TotalSpent, LastPurchaseAt: u.LastPurchaseAt, EventCounts: u.EventCounts, Rewards: u.RewardCounts}
+	if !u.FirstSeen.IsZero() {
+		t := u.FirstSeen
+		v.FirstSeen = &t
+	}
+	for _, d := range u.History {
+		v.History = append(v.History, ruleTestDay{Day: time.Unix(int64(d.Day)*86400, 0).UTC().Format(dayLayout), Spent: d.Spent, Counts: d.Counts})
+	}
+	return v
+}
+
+type ruleTest struct {
+	Rule   string          `json:"rule"`
+	Reward *cel.Reward     `json:"reward"`
+	Event  json.RawMessage `json:"event"`
+	User   *ruleTestUser   `json:"user"`
+}
+
+// clauseResult is one top-level clause of a tested rule and its value on its own: true,
+// false or "error: ...".
+type clauseResult struct {
+	Clause string `json:"clause"`
+	Result any    `json:"result"`
+}
+
+type grantedReward struct {
+	Type   string         `json:"type"`
+	Points *int64         `json:"points,omitempty"`
+	Data   map[string]any `json:"data,omitempty"`
+}
+
+type ruleTestResult struct {
+	Matched bool           `json:"matched"`
+	Points  *int64         `json:"points,omitempty"`
+	Reward  *grantedReward `json:"reward,omitempty"`
+	// Error is the runtime error that made the rule (or points) fail, meaning no match.
+	Error string `json:"error,omitempty"`
+	// Reason says in a sentence why the rule did not match.
+	Reason     string       `json:"reason,omitempty"`
+	UserSource string       `json:"user_source"`
+	User       ruleTestUser `json:"user"`
+	Event      event.Event  `json:"event"`
+	// Operator joins the clauses of Explanation: "&&", "||", or "" for one clause.
+	Operator    string         `json:"operator,omitempty"`
+	Explanation []clauseResult `json:"explanation"`
+}
+
+// User sources of a rule test.
+const (
+	userGiven  = "given"
+	userStored = "stored"
+	userNew    = "new"
+)
+
+// testRule evaluates a rule (and a points expression) against an event and a user
+// state, the given one or else the stored one, and explains the result clause by clause.
+// Nothing is stored or published. Runtime errors are part of the answer, not a failure.
+func (s *Server) testRule(c *fiber.Ctx) error {
+	var req ruleTest
+	if err := decodeAdminJSON(c, &req); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Rule) == "" {
+		return fieldProblem("rule", "rule is required")
+	}
+	rule, err := cel.Compile(req.Rule)
+	if err != nil {
+		return ruleProblem(err, req.Rule)
+	}
+	var points *cel.Points
+	if req.Reward != nil {
+		if points, err = compileTestReward(req.Reward); err != nil {
+			return err
+		}
+	}
+	if len(req.Event) == 0 || string(req.Event) == "null" {
+		return fieldProblem("event", "event is required: the event JSON as a storefront would send it")
+	}
+	ev, err := event.Decode(req.Event, time.Now().UTC())
+	if err != nil {
+		p := decodeProblem(err)
+		p.Field = "event." + p.Field
+		p.Field = strings.TrimSuffix(p.Field, ".")
+		p.Detail = "event: " + p.Detail
+		return p
+	}
+
+	out := ruleTestResult{Event: ev}
+	if req.User != nil {
+		out.UserSource, out.User = userGiven, *req.User
+	} else {
+		ctx, cancel := s.dbCtx(c)
+		defer cancel()
+		stored, err := s.deps.Store.GetUser(ctx, ev.UserID)
+		switch {
+		case errors.Is(err, persistence.ErrNotFound):
+			out.UserSource = userNew
+		case err != nil:
+			return err
+		default:
+			out.UserSource, out.User = userStored, storedRuleUser(&stored)
+		}
+	}
+	history, err := celHistory(out.User.History)
+	if err != nil {
+		return err
+	}
+	cu := out.User.celUser(history)
+	in := &cel.Input{Event: &ev, User: &cu}
+
+	matched, err := rule.Eval(in)
+	if err != nil {
+		out.Error = evalMessage(err)
+	}
+	if matched && points != nil {
+		n, err := points.Eval(in)
+		if err != nil {
+			matched, out.Error = false, evalMessage(err)
+		} else {
+			out.Points = &n
+		}
+	}
+	out.Matched = matched
+	if matched && req.Reward != nil {
+		out.Reward = &grantedReward{Type: req.Reward.Type, Points: out.Points, Data: req.Reward.Data}
+	}
+	out.Operator, out.Explanation = explainRule(req.Rule, in)
+	if !matched {
+		out.Reason = notMatchedReason(out)
+	}
+	return c.JSON(out)
+}
+
+// compileTestReward checks a rule test's reward as ValidateCampaign would and compiles
+// its points expression (nil for other reward types).
+func compileTestReward(r *cel.Reward) (*cel.Points, error) {
+	switch r.Type {
+	case cel.RewardPoints:
+		src := string(r.Points)
+		if strings.TrimSpace(src) == "" {
+			return nil, fieldProblem("reward.points", "reward.points is required for points rewards")
+		}
+		p, err := cel.CompilePoints(src)
+		if err != nil {
+			return nil, ruleProblem(err, src)
+		}
+		return p, nil
+	case cel.RewardCoupon, cel.RewardFreeShipping, cel.RewardNotification:
+		if r.Points != "" {
+			return nil, fieldProblem("reward.points", "reward.points is only allowed for points rewards")
+		}
+		return nil, nil
+	}
+	return nil, fieldProblem("reward.type", fmt.Sprintf("reward.type must be one of %s, %s, %s, %s; got %q",
+		cel.RewardPoints, cel.RewardCoupon, cel.RewardFreeShipping, cel.RewardNotification, r.Type))
+}
+
+// evalMessage is a runtime error as the rule test shows it, without the "evaluate rule: "
+// prefix.
+func evalMessage(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"evaluate rule: ", "evaluate points: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	return msg
+}
+
+// explainRule evaluates each top-level clause of src on its own. When the clauses do
+// not each compile as a boolean rule, the whole rule is the one clause.
+func explainRule(src string, in *cel.Input) (op string, out []clauseResult) {
+	op, clauses := splitClauses(src)
+	rules := make([]*cel.Rule, len(clauses))
+	for i, cl := range clauses {
+		r, err := cel.Compile(cl)
+		if err != nil {
+			op, clauses = "", []string{strings.TrimSpace(src)}
+			rules = nil
+			break
+		}
+		rules[i] = r
+	}
+	if rules == nil {
+		r, err := cel.Compile(src)
+		if err != nil {
+			return "", nil
+		}
+		rules = []*cel.Rule{r}
+	}
+	for i, r := range rules {
+		res := clauseResult{Clause: clauses[i]}
+		if ok, err := r.Eval(in); err != nil {
+			res.Result = "error: " + evalMessage(err)
+		} else {
+			res.Result = ok
+		}
+		out = append(out, res)
+	}
+	return op, out
+}
+
+// notMatchedReason says in a sentence why a tested rule did not match.
+func notMatchedReason(r ruleTestResult) string {
+	if r.Error != "" {
+		return "the rule failed at run time, which counts as no match: " + r.Error
+	}
+	if r.Operator == "||" {
+		return "every clause joined by || is false"
+	}
+	for _, cl := range r.Explanation {
+		switch v := cl.Result.(type) {
+		case bool:
+			if !v {
+				return "false: " + cl.Clause
+			}
+		case string:
+			return "fails at run time on its own: " + cl.Clause
+		}
+	}
+	return "the rule is false"
+}
+
+// splitClauses splits a rule at its top-level operator: || when there is one, since it
+// binds loosest, else &&. Operators inside parentheses, brackets, braces, string
+// literals and comments do not count; a rule wrapped whole in parentheses is unwrapped
+// first; a rule with a top-level conditional (a ? b : c), which binds looser still, is
+// not split. op is "" and clauses holds the trimmed rule when there is nothing to split
+// (or the source does not scan, e.g. an unterminated string).
+func splitClauses(src string) (op string, clauses []string) {
+	s := strings.TrimSpace(src)
+	depth, ok := scanDepths(s)
+	if !ok {
+		return "", []string{s}
+	}
+	for len(s) >= 2 && s[0] == '(' && s[len(s)-1] == ')' && wrappedWhole(depth) {
+		s = strings.TrimSpace(s[1 : len(s)-1])
+		if depth, ok = scanDepths(s); !ok {
+			return "", []string{s}
+		}
+	}
+	var ors, ands []int
+	for i := 0; i < len(s); i++ {
+		if depth[i] != 0 {
+			continue
+		}
+		switch {
+		case s[i] == '?' && !afterDot(s, i):
+			return "", []string{s} // a top-level conditional
+		case i+1 < len(s) && depth[i+1] == 0 && s[i:i+2] == "||":
+			ors = append(ors, i)
+			i++
+		case i+1 < len(s) && depth[i+1] == 0 && s[i:i+2] == "&&":
+			ands = append(ands, i)
+			i++
+		}
+	}
+	at, op := ors, "||"
+	if len(ors) == 0 {
+		at, op = ands, "&&"
+	}
+	if len(at) == 0 {
+		return "", []string{s}
+	}
+	start := 0
+	for _, i := range append(at, len(s)) {
+		cl := strings.TrimSpace(s[start:i])
+		if cl == "" {
+			return "", []string{s}
+		}
+		clauses = append(clauses, cl)
+		start = i + 2
+	}
+	return op, clauses
+}
+
+// wrappedWhole reports whether the opening parenthesis at 0 closes at the end: nothing
+// in between is at depth 0.
+func wrappedWhole(depth []int) bool {
+	for _, d := range depth[1 : len(depth)-1] {
+		if d == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// afterDot reports whether the ? at i follows a dot, as in the optional field selection
+// event.attributes.?x.
+func afterDot(s string, i int) bool {
+	j := i - 1
+	for j >= 0 && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r') {
+		j--
+	}
+	return j >= 0 && s[j] == '.'
+}
+
+// scanDepths returns, for each byte of s, its bracket depth ((, [ and { count; an opening
+// bracket has the depth outside it, a closing one too), or -1 inside a string literal
+// or a comment. ok is false when brackets do not balance or a literal is unterminated.
+func scanDepths(s string) (depth []int, ok bool) {
+	depth = make([]int, len(s))
+	d := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '/' && i+1 < len(s) && s[i+1] == '/':
+			for ; i < len(s) && s[i] != '\n'; i++ {
+				depth[i] = -1
+			}
+			continue
+		case c == '"' || c == '\'':
+			end := stringEnd(s, i, rawPrefix(s, i))
+			if end < 0 {
+				return nil, false
+			}
+			for ; i < end; i++ {
+				depth[i] = -1
+			}
+			continue
+		case c == '(' || c == '[' || c == '{':
+			depth[i] = d
+			d++
+		case c == ')' || c == ']' || c == '}':
+			d--
+			if d < 0 {
+				return nil, false
+			}
+			depth[i] = d
+		default:
+			depth[i] = d
+		}
+		i++
+	}
+	return depth, d == 0
+}
+
+// rawPrefix reports whether the quote at i opens a raw string: it is prefixed by r or R,
+// possibly with b or B (r"...", rb'...', BR"...").
+func rawPrefix(s string, i int) bool {
+	j := i
+	for j > 0 && i-j < 2 && strings.IndexByte("rRbB", s[j-1]) >= 0 {
+		j--
+	}
+	if j > 0 && isIdentByte(s[j-1]) {
+		return false // the letters end an identifier: not a prefix
+	}
+	return strings.ContainsAny(s[j:i], "rR")
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= utf8.RuneSelf
+}
+
+// stringEnd returns the offset just past the string literal whose quote is at i, single
+// or triple quoted, or -1 when it does not end. Outside raw strings a backslash escapes
+// the next byte.
+func stringEnd(s string, i int, raw bool) int {
+	q := s[i]
+	triple := strings.Repeat(string(q), 3)
+	if strings.HasPrefix(s[i:], triple) {
+		for j := i + 3; j < len(s); j++ {
+			switch {
+			case s[j] == '\\' && !raw:
+				j++
+			case strings.HasPrefix(s[j:], triple):
+				return j + 3
+			}
+		}
+		return -1
+	}
+	for j := i + 1; j < len(s); j++ {
+		switch {
+		case s[j] == '\\' && !raw:
+			j++
+		case s[j] == q:
+			return j + 1
+		case s[j] == '\n':
+			return -1
+		}
+	}
+	return -1
+}
+
+// ruleSchemas describe the rule endpoints' bodies in the OpenAPI document.
+var ruleSchemas = func() fiber.Map {
+	integer := fiber.Map{"type": "integer"}
+	boolean := fiber.Map{"type": "boolean"}
+	dateTime := fiber.Map{"type": "string", "format": "date-time"}
+	counts := fiber.Map{"type": "object", "additionalProperties": integer}
+	user := fiber.Map{"type": "object", "description": "A user state with the names rules use", "properties": fiber.Map{
+		"tier": str(), "points": integer, "lifetime_points": integer, "purchase_count": integer,
+		"total_spent": fiber.Map{"type": "number"}, "first_seen": dateTime, "last_purchase_at": dateTime,
+		"event_counts": counts, "rewards": counts,
+		"history": fiber.Map{"type": "array", "description": "Daily activity for the *_within functions", "items": fiber.Map{
+			"type": "object", "properties": fiber.Map{"day": fiber.Map{"type": "string", "format": "date"}, "spent": fiber.Map{"type": "number"}, "counts": counts}}}}}
+	reward := fiber.Map{"type": "object", "required": []string{"type"}, "properties": fiber.Map{
+		"type":   fiber.Map{"type": "string", "enum": []string{cel.RewardPoints, cel.RewardCoupon, cel.RewardFreeShipping, cel.RewardNotification}},
+		"points": fiber.Map{"type": []string{"string", "integer"}, "description": "Integer CEL expression, for points rewards"},
+		"data":   fiber.Map{"type": "object"}}}
+	return fiber.Map{
+		"RuleTestUser": user,
+		"RuleTest": fiber.Map{"type": "object", "required": []string{"rule", "event"}, "properties": fiber.Map{
+			"rule":   fiber.Map{"type": "string", "description": "Boolean CEL expression"},
+			"reward": reward,
+			"event":  fiber.Map{"$ref": "#/components/schemas/Event"},
+			"user":   fiber.Map{"$ref": "#/components/schemas/RuleTestUser", "description": "Defaults to the stored state of event.user_id"},
+		}},
+		"RuleTestResult": fiber.Map{"type": "object", "properties": fiber.Map{
+			"matched": boolean,
+			"points":  integer,
+			"reward": fiber.Map{"type": "object", "properties": fiber.Map{
+				"type": str(), "points": integer, "data": fiber.Map{"type": "object"}}},
+			"error":       fiber.Map{"type": "string", "description": "The runtime error that made the rule fail (no match)"},
+			"reason":      fiber.Map{"type": "string", "description": "Why the rule did not match"},
+			"user_source": fiber.Map{"type": "string", "enum": []string{userGiven, userStored, userNew}},
+			"user":        fiber.Map{"$ref": "#/components/schemas/RuleTestUser"},
+			"event":       fiber.Map{"$ref": "#/components/schemas/Event"},
+			"operator":    fiber.Map{"type": "string", "enum": []string{"&&", "||"}},
+			"explanation": fiber.Map{"type": "array", "items": fiber.Map{"type": "object", "properties": fiber.Map{
+				"clause": str(),
+				"result": fiber.Map{"description": "true, false or \"error: ...\"", "type": []string{"boolean", "string"}}}}},
+		}},
+	}
+}()
+
+func init() {
+	for name, schema := range ruleSchemas {
+		if _, ok := schemas[name]; !ok {
+			schemas[name] = schema
+		}
+	}
+}
