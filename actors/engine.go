@@ -71,9 +71,11 @@ func (c *Config) setDefaults() {
 
 // Deps are the engine's collaborators; all required but Logger and Registerer.
 type Deps struct {
-	JS         jetstream.JetStream
-	Store      *persistence.Store
-	Campaigns  *bus.Campaigns
+	JS        jetstream.JetStream
+	Store     *persistence.Store
+	Campaigns *bus.Campaigns
+	// Settings carries the tier configuration; nil means no tiers.
+	Settings   *bus.Settings
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -86,6 +88,7 @@ type Engine struct {
 	metrics *metrics
 
 	rules  atomic.Pointer[cel.RuleSet]
+	tiers  atomic.Pointer[persistence.TierConfig]
 	loaded chan struct{}
 
 	budgets    *budgets
@@ -175,12 +178,34 @@ func (e *Engine) Start(ctx context.Context) error {
 			}
 		}
 	}()
+	tiersLoaded := make(chan struct{})
+	if e.deps.Settings != nil {
+		var tiersOnce sync.Once
+		e.background.Add(1)
+		go func() {
+			defer e.background.Done()
+			for watchCtx.Err() == nil {
+				err := e.deps.Settings.WatchTiers(watchCtx, e.log, func(c *persistence.TierConfig) {
+					e.tiers.Store(c)
+					tiersOnce.Do(func() { close(tiersLoaded) })
+				})
+				if err != nil && watchCtx.Err() == nil {
+					e.log.Error("tier watch ended; restarting", "err", err)
+					sleepCtx(watchCtx, time.Second)
+				}
+			}
+		}()
+	} else {
+		close(tiersLoaded)
+	}
 	wait, cancel := context.WithTimeout(ctx, e.cfg.CampaignsTimeout)
 	defer cancel()
-	select {
-	case <-e.loaded:
-	case <-wait.Done():
-		return fmt.Errorf("load campaigns from KV bucket %s: %w", bus.CampaignsKV, wait.Err())
+	for _, ch := range []chan struct{}{e.loaded, tiersLoaded} {
+		select {
+		case <-ch:
+		case <-wait.Done():
+			return fmt.Errorf("load campaigns and tiers from KV: %w", wait.Err())
+		}
 	}
 
 	e.budgets = newBudgets()
@@ -202,7 +227,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if evaluate == nil {
 		evaluate = func(in *cel.Input) ([]cel.Match, []cel.EvalError, error) { return e.Rules().Evaluate(in) }
 	}
-	deps := userDeps{evaluate: evaluate, store: e.deps.Store, budgets: e.budgets, loader: e.loader, writer: e.writer, metrics: e.metrics}
+	deps := userDeps{evaluate: evaluate, store: e.deps.Store, budgets: e.budgets, tiers: e.tiers.Load, loader: e.loader, writer: e.writer, metrics: e.metrics}
 	parts := make([]*partition, 0, e.cfg.Partitions)
 	for n := 0; n < e.cfg.Partitions; n++ {
 		cons, err := bus.EnsurePartitionConsumer(ctx, e.deps.JS, n, e.cfg.Consumer)
@@ -340,3 +365,6 @@ func (e *Engine) Resident() int {
 	}
 	return n
 }
+
+// Tiers returns the tier configuration in force (nil: none). Safe for concurrent use.
+func (e *Engine) Tiers() *persistence.TierConfig { return e.tiers.Load() }

@@ -60,13 +60,14 @@ func ruleView(u *persistence.User, day string) cel.User {
 
 // step is what one event does to a user: the new state and what the writer stores.
 type step struct {
-	user     persistence.User
-	rewards  []persistence.Reward
-	ledger   []persistence.LedgerEntry
-	effect   *persistence.EventEffect
-	refund   *persistence.RefundApplied
-	budget   map[string]persistence.BudgetDelta
-	rejected string
+	user       persistence.User
+	rewards    []persistence.Reward
+	ledger     []persistence.LedgerEntry
+	effect     *persistence.EventEffect
+	refund     *persistence.RefundApplied
+	budget     map[string]persistence.BudgetDelta
+	tierChange *persistence.TierChange
+	rejected   string
 }
 
 // prepare starts a step for ev from the committed state u: a copy that the step may
@@ -417,4 +418,65 @@ func rewardID(eventID, campaignID string) string {
 func couponCode(rewardID string) string {
 	h := sha256.Sum256([]byte("coupon\x00" + rewardID))
 	return "CPN-" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h[:8])
+}
+
+// reviewTier moves the user to the tier the configuration gives after the event:
+// upgrades at once; when the user no longer qualifies, down one tier at the first event
+// of a month later than the last change or review.
+func (s *step) reviewTier(cfg *persistence.TierConfig, ev *event.Event) {
+	if cfg == nil {
+		return
+	}
+	u := &s.user
+	at := ev.OccurredAt.UTC()
+	var value float64
+	switch cfg.Basis {
+	case persistence.TierBasisLifetimePoints:
+		value = float64(u.LifetimePoints)
+	case persistence.TierBasisSpend:
+		from := cel.DayOf(at) - int32(cfg.WindowDuration()/(24*time.Hour)) + 1
+		for _, d := range u.History {
+			if d.Day >= from && d.Day <= cel.DayOf(at) {
+				value += d.Spent
+			}
+		}
+	}
+	qualifies := -1
+	for i, t := range cfg.Tiers {
+		if value >= t.Threshold {
+			qualifies = i
+		}
+	}
+	current := -1
+	known := u.Tier == ""
+	for i, t := range cfg.Tiers {
+		if t.Name == u.Tier {
+			current, known = i, true
+		}
+	}
+	month := at.Format("2006-01")
+	name := func(i int) string {
+		if i < 0 {
+			return ""
+		}
+		return cfg.Tiers[i].Name
+	}
+	var to int
+	var reason string
+	switch {
+	case !known: // the tier left the configuration: take what the user qualifies for
+		to, reason = qualifies, "tier no longer configured"
+	case qualifies > current:
+		to, reason = qualifies, "upgrade"
+	case qualifies < current && u.TierReviewed < month:
+		to, reason = current-1, "monthly review: below the threshold of "+u.Tier
+	default:
+		return
+	}
+	if name(to) == u.Tier {
+		return
+	}
+	s.tierChange = &persistence.TierChange{From: u.Tier, To: name(to), Reason: reason, OccurredAt: at}
+	u.Tier = name(to)
+	u.TierReviewed = month
 }

@@ -22,6 +22,7 @@ type userDeps struct {
 	evaluate func(in *cel.Input) ([]cel.Match, []cel.EvalError, error)
 	store    *persistence.Store
 	budgets  *budgets
+	tiers    func() *persistence.TierConfig
 	loader   *loader
 	writer   *writer
 	metrics  *metrics
@@ -168,6 +169,7 @@ func (a *userActor) process(ev *EventReceived) {
 		return
 	}
 	st.apply(&ev.Event, ev.Seq, matches, orig, a.state)
+	st.reviewTier(a.deps.tiers(), &ev.Event)
 	a.submit(ev, st)
 }
 
@@ -222,16 +224,17 @@ func (a *userActor) submit(ev *EventReceived, st *step) {
 	a.pendingBudget = st.budget
 	a.waiting = true
 	a.deps.writer.submit(job{kind: jobCommit, ev: ev, pid: a.pid, decision: persistence.Decision{
-		EventID:   ev.Event.ID,
-		EventType: ev.Event.Type,
-		StreamSeq: int64(ev.Seq),
-		User:      st.user,
-		Rewards:   st.rewards,
-		Ledger:    st.ledger,
-		Effect:    st.effect,
-		Refund:    st.refund,
-		Budget:    st.budget,
-		Rejected:  st.rejected,
+		EventID:    ev.Event.ID,
+		EventType:  ev.Event.Type,
+		StreamSeq:  int64(ev.Seq),
+		User:       st.user,
+		Rewards:    st.rewards,
+		Ledger:     st.ledger,
+		Effect:     st.effect,
+		Refund:     st.refund,
+		Budget:     st.budget,
+		TierChange: st.tierChange,
+		Rejected:   st.rejected,
 	}})
 }
 

@@ -41,6 +41,8 @@ type pubJob struct {
 	rewards []persistence.Reward
 	// expired are the expiry ledger entries to announce on LOYALTY.
 	expired []persistence.LedgerEntry
+	// tier, when set, is the tier change to announce on LOYALTY.
+	tier *persistence.TierChange
 	// park, when set, is why the (committed as rejected) event goes to the DLQ before
 	// its ack.
 	park string
@@ -173,7 +175,7 @@ func (w *writer) commit(ctx context.Context, jobs []job) {
 			for _, r := range j.decision.Rewards {
 				w.metrics.rewards.WithLabelValues(r.CampaignID, r.Type).Inc()
 			}
-			pj := pubJob{ev: j.ev, rewards: j.decision.Rewards, park: j.decision.Rejected}
+			pj := pubJob{ev: j.ev, rewards: j.decision.Rewards, park: j.decision.Rejected, tier: j.decision.TierChange}
 			for _, l := range j.decision.Ledger {
 				if l.Kind == persistence.LedgerExpire {
 					pj.expired = append(pj.expired, l)
@@ -300,6 +302,22 @@ func (w *writer) publish() {
 				futures = append(futures, f)
 				owner = append(owner, i)
 			}
+		}
+		for i, p := range pubs {
+			if p.tier == nil {
+				continue
+			}
+			data, _ := json.Marshal(map[string]any{"type": "tier_changed", "user_id": p.ev.Event.UserID,
+				"from": p.tier.From, "to": p.tier.To, "reason": p.tier.Reason, "event_id": p.ev.Event.ID, "occurred_at": p.tier.OccurredAt})
+			msg := &nats.Msg{Subject: "loyalty.tier_changed." + event.Token(p.ev.Event.UserID), Data: data, Header: nats.Header{}}
+			msg.Header.Set(jetstream.MsgIDHeader, "tier_"+p.ev.Event.ID)
+			f, err := w.js.PublishMsgAsync(msg)
+			if err != nil {
+				failed[i] = true
+				continue
+			}
+			futures = append(futures, f)
+			owner = append(owner, i)
 		}
 		for k, f := range futures {
 			select {

@@ -20,6 +20,8 @@ const systemTypePrefix = "points."
 func (s *Server) loyaltyRoutes() []route {
 	return []route{
 		{method: "GET", path: "/v1/users/:id/ledger", access: accessViewer, summary: "A user's points ledger, oldest first (limit, cursor); the balance is its sum", handler: s.listLedger, response: "LedgerList"},
+		{method: "GET", path: "/v1/tiers", access: accessViewer, summary: "The tier configuration (ETag is its version)", handler: s.getTiers, response: "TierConfig"},
+		{method: "PUT", path: "/v1/tiers", access: accessAdmin, summary: "Replace the tier configuration (If-Match: <version> optional, 412 on mismatch); audited, in force on every engine at once", handler: s.putTiers, request: "TierConfig", response: "TierConfig"},
 		{method: "GET", path: "/v1/campaigns/:id/stats", access: accessViewer, summary: "A campaign's rewards, users, points granted and budget used and left", handler: s.campaignStats, response: "CampaignStats"},
 		{method: "POST", path: "/v1/users/:id/adjustments", access: accessAdmin, summary: "Adjust a user's points (audited); applied in order with the user's events", handler: s.postAdjustment, request: "Adjustment", response: "AdjustmentAccepted"},
 	}
@@ -110,6 +112,50 @@ func refuseSystemType(ev *event.Event) error {
 	return nil
 }
 
+func (s *Server) getTiers(c *fiber.Ctx) error {
+	ctx, cancel := s.dbCtx(c)
+	defer cancel()
+	cfg, err := s.deps.Store.GetTierConfig(ctx)
+	if err != nil {
+		return storeProblem(err, "tier configuration")
+	}
+	c.Set(fiber.HeaderETag, etag(cfg.Version))
+	return c.JSON(cfg)
+}
+
+func (s *Server) putTiers(c *fiber.Ctx) error {
+	var cfg persistence.TierConfig
+	if err := decodeAdminJSON(c, &cfg); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		p := problemf(fiber.StatusBadRequest, "invalid tier configuration")
+		for _, line := range strings.Split(err.Error(), "\n") {
+			field, msg, _ := strings.Cut(line, ": ")
+			p.Errors = append(p.Errors, fiber.Map{"field": field, "message": msg})
+		}
+		return p
+	}
+	want, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.dbCtx(c)
+	defer cancel()
+	if err := s.deps.Store.PutTierConfig(ctx, &cfg, want, adminOf(c).Username); err != nil {
+		return storeProblem(err, "tier configuration")
+	}
+	if s.deps.Tiers != nil {
+		if err := s.deps.Tiers.PutTiers(ctx, &cfg); err != nil {
+			p := problemf(fiber.StatusServiceUnavailable, "saved, but not yet broadcast to the engines; retry the PUT")
+			p.RetryAfter = 1
+			return p
+		}
+	}
+	c.Set(fiber.HeaderETag, etag(cfg.Version))
+	return c.JSON(cfg)
+}
+
 type budgetView struct {
 	TotalRewards int64  `json:"total_rewards,omitempty"`
 	TotalPoints  int64  `json:"total_points,omitempty"`
@@ -173,6 +219,12 @@ func init() {
 				"expires_at":  fiber.Map{"type": "string", "format": "date-time"},
 				"occurred_at": fiber.Map{"type": "string", "format": "date-time"}}}},
 			"next_cursor": str()}},
+		"TierConfig": {"type": "object", "required": []string{"basis", "tiers"}, "properties": fiber.Map{
+			"version": integer,
+			"basis":   fiber.Map{"type": "string", "enum": []string{"lifetime_points", "spend"}},
+			"window":  fiber.Map{"type": "string", "description": "for the spend basis: a duration such as 8760h"},
+			"tiers": fiber.Map{"type": "array", "items": fiber.Map{"type": "object", "properties": fiber.Map{
+				"name": str(), "threshold": fiber.Map{"type": "number"}}}}}},
 		"Adjustment": {"type": "object", "required": []string{"points", "reason"}, "properties": fiber.Map{
 			"points": fiber.Map{"type": "integer", "description": "positive credits, negative debits (never below a zero balance)"},
 			"reason": str()}},

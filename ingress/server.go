@@ -32,6 +32,11 @@ type CampaignSink interface {
 	PutCampaign(ctx context.Context, c *cel.Campaign) error
 }
 
+// TierSink broadcasts the tier configuration to every engine.
+type TierSink interface {
+	PutTiers(ctx context.Context, c *persistence.TierConfig) error
+}
+
 // KeySink broadcasts API key changes to every ingress (the api_keys KV bucket).
 type KeySink interface {
 	PutAPIKey(ctx context.Context, k persistence.APIKey) error
@@ -78,6 +83,8 @@ type Deps struct {
 	Store     *persistence.Store
 	Campaigns CampaignSink
 	KeySink   KeySink
+	// Tiers broadcasts the tier configuration to every engine (the settings KV bucket).
+	Tiers TierSink
 	// DLQ enables the dead-letter admin API (list, replay, delete) and its size metric.
 	DLQ DLQ
 	// Ready reports whether the process can serve; nil means always ready.

@@ -26,6 +26,8 @@ type Decision struct {
 	Effect *EventEffect
 	// Refund, when set, counts a refund against an earlier event's effect.
 	Refund *RefundApplied
+	// TierChange, when set, is recorded in the user's tier history.
+	TierChange *TierChange
 	// Budget is what the decision takes from each campaign's budget.
 	Budget map[string]BudgetDelta
 	// Rejected, when not empty, is why the event was refused: it is recorded as processed
@@ -135,6 +137,9 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (d
 		xIDs                                       []string
 		xAmounts                                   []float64
 		xPoints                                    []int64
+		uTierReviewed                              = make([]string, n)
+		tUsers, tFrom, tTo, tReasons, tEvents      []string
+		tOccurred                                  []time.Time
 	)
 	for j, i := range pending {
 		d := &ds[i]
@@ -154,6 +159,15 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (d
 		uRewardCounts[j] = mustJSON(u.RewardCounts)
 		uRewardDays[j] = mustJSON(u.RewardDays)
 		uHistory[j] = mustJSONList(u.History)
+		uTierReviewed[j] = u.TierReviewed
+		if tc := d.TierChange; tc != nil {
+			tUsers = append(tUsers, u.UserID)
+			tFrom = append(tFrom, tc.From)
+			tTo = append(tTo, tc.To)
+			tReasons = append(tReasons, tc.Reason)
+			tEvents = append(tEvents, d.EventID)
+			tOccurred = append(tOccurred, tc.OccurredAt)
+		}
 		uLots[j] = mustJSONList(u.Lots)
 		if u.NextExpiry != nil {
 			uNextExpiry[j] = pgtype.Timestamptz{Time: *u.NextExpiry, Valid: true}
@@ -227,25 +241,30 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (d
 		evIDs, evUsers, evTypes, evSeqs, evOutcomes, evReasons).Query(collectStrings(&inserted))
 	b.Queue(`INSERT INTO users AS u (user_id, tier, points, lifetime_points, purchase_count, total_spent,
 			first_seen, last_purchase_at, event_counts, reward_counts, reward_days, history, lots, next_expiry,
-			last_rejection, last_seq, version, updated_at)
+			last_rejection, tier_reviewed, last_seq, version, updated_at)
 		SELECT t.id, t.tier, t.points, t.lifetime, t.purchases, t.spent, t.first, t.last_purchase,
-			t.ec::jsonb, t.rc::jsonb, t.rd::jsonb, t.h::jsonb, t.l::jsonb, t.nx, t.rj::jsonb, t.seq, t.ver, now()
+			t.ec::jsonb, t.rc::jsonb, t.rd::jsonb, t.h::jsonb, t.l::jsonb, t.nx, t.rj::jsonb, t.tr, t.seq, t.ver, now()
 		FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::float8[],
 			$7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::bigint[],
-			$14::text[], $15::text[], $16::timestamptz[], $17::text[])
-			AS t(id, tier, points, lifetime, purchases, spent, first, last_purchase, ec, rc, rd, seq, ver, h, l, nx, rj)
+			$14::text[], $15::text[], $16::timestamptz[], $17::text[], $18::text[])
+			AS t(id, tier, points, lifetime, purchases, spent, first, last_purchase, ec, rc, rd, seq, ver, h, l, nx, rj, tr)
 		ON CONFLICT (user_id) DO UPDATE SET tier = excluded.tier, points = excluded.points,
 			lifetime_points = excluded.lifetime_points, purchase_count = excluded.purchase_count,
 			total_spent = excluded.total_spent, first_seen = excluded.first_seen,
 			last_purchase_at = excluded.last_purchase_at, event_counts = excluded.event_counts,
 			reward_counts = excluded.reward_counts, reward_days = excluded.reward_days,
 			history = excluded.history, lots = excluded.lots, next_expiry = excluded.next_expiry,
-			last_rejection = excluded.last_rejection, last_seq = excluded.last_seq, version = excluded.version, updated_at = now()
+			last_rejection = excluded.last_rejection, tier_reviewed = excluded.tier_reviewed, last_seq = excluded.last_seq, version = excluded.version, updated_at = now()
 		WHERE u.version = excluded.version - 1
 		RETURNING user_id`,
 		uIDs, uTiers, uPoints, uLifetime, uPurchases, uSpent, uFirst, uLastPurchase,
 		uEventCounts, uRewardCounts, uRewardDays, uSeq, uVer,
-		uHistory, uLots, uNextExpiry, uRejections).Query(collectStrings(&updated))
+		uHistory, uLots, uNextExpiry, uRejections, uTierReviewed).Query(collectStrings(&updated))
+	if len(tUsers) > 0 {
+		b.Queue(`INSERT INTO tier_changes (user_id, from_tier, to_tier, reason, event_id, occurred_at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])`,
+			tUsers, tFrom, tTo, tReasons, tEvents, tOccurred)
+	}
 	if len(lUsers) > 0 {
 		b.Queue(`INSERT INTO points_ledger (user_id, kind, points, balance_after, event_id, reward_id,
 				campaign_id, campaign_version, actor, reason, expires_at, occurred_at)

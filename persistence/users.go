@@ -32,6 +32,8 @@ type User struct {
 	NextExpiry *time.Time `json:"next_expiry,omitempty"`
 	// LastRejection is the last event of this user that was refused (e.g. an over-redeem).
 	LastRejection *Rejection `json:"last_rejection,omitempty"`
+	// TierReviewed is the month (YYYY-MM) the tier was last set or reviewed.
+	TierReviewed string `json:"tier_reviewed,omitempty"`
 	// LastSeq is the EVENTS stream sequence of the last event applied for this user.
 	LastSeq int64 `json:"-"`
 	// Version moves by one with every commit; it fences a stale owner.
@@ -116,13 +118,13 @@ type Reward struct {
 }
 
 const userColumns = `user_id, tier, points, lifetime_points, purchase_count, total_spent,
-	first_seen, last_purchase_at, event_counts, reward_counts, reward_days, history, lots, next_expiry, last_rejection, last_seq, version, updated_at`
+	first_seen, last_purchase_at, event_counts, reward_counts, reward_days, history, lots, next_expiry, last_rejection, tier_reviewed, last_seq, version, updated_at`
 
 func scanUser(row pgx.Row) (User, error) {
 	var u User
 	err := row.Scan(&u.UserID, &u.Tier, &u.Points, &u.LifetimePoints, &u.PurchaseCount,
 		&u.TotalSpent, &u.FirstSeen, &u.LastPurchaseAt, &u.EventCounts, &u.RewardCounts, &u.RewardDays,
-		&u.History, &u.Lots, &u.NextExpiry, &u.LastRejection,
+		&u.History, &u.Lots, &u.NextExpiry, &u.LastRejection, &u.TierReviewed,
 		&u.LastSeq, &u.Version, &u.UpdatedAt)
 	if err != nil {
 		return User{}, translate(err)

@@ -104,13 +104,17 @@ func (a *App) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	settings, err := bus.OpenSettings(ctx, js)
+	if err != nil {
+		return err
+	}
 	keys, err := bus.OpenAPIKeys(ctx, js)
 	if err != nil {
 		return err
 	}
 	a.keys = keys
 	if a.store != nil {
-		if err := a.syncKV(ctx, campaigns, keys); err != nil {
+		if err := a.syncKV(ctx, campaigns, keys, settings); err != nil {
 			return err
 		}
 	}
@@ -124,7 +128,7 @@ func (a *App) Start(ctx context.Context) error {
 	}()
 
 	if a.cfg.Mode != modeIngress {
-		eng, err := actors.New(actors.Deps{JS: js, Store: a.store, Campaigns: campaigns, Logger: a.log, Registerer: a.reg},
+		eng, err := actors.New(actors.Deps{JS: js, Store: a.store, Campaigns: campaigns, Settings: settings, Logger: a.log, Registerer: a.reg},
 			actors.Config{Partitions: partitions, Consumer: bus.ConsumerConfig{MaxAckPending: a.cfg.MaxAckPending},
 				ExpirySweep: a.cfg.ExpirySweep, IdleTimeout: a.cfg.ActorIdle, MaxResident: a.cfg.MaxResident})
 		if err != nil {
@@ -149,7 +153,7 @@ func (a *App) Start(ctx context.Context) error {
 		Logger: a.log, Registerer: a.reg, Gatherer: a.reg,
 	}
 	if a.store != nil {
-		deps.Store, deps.Campaigns, deps.KeySink = a.store, campaigns, keys
+		deps.Store, deps.Campaigns, deps.KeySink, deps.Tiers = a.store, campaigns, keys, settings
 		deps.DLQ = bus.NewDLQ(js)
 	}
 	srv, err := ingress.New(deps, ingress.Config{Addr: a.cfg.HTTPAddr, JWTSecret: secret})
@@ -213,7 +217,14 @@ func (a *App) bootstrapAdmin(ctx context.Context) error {
 
 // syncKV republishes campaigns and API keys from Postgres, the authority, so the buckets
 // are complete even if NATS lost them or a put failed after a commit.
-func (a *App) syncKV(ctx context.Context, campaigns *bus.Campaigns, keys *bus.APIKeys) error {
+func (a *App) syncKV(ctx context.Context, campaigns *bus.Campaigns, keys *bus.APIKeys, settings *bus.Settings) error {
+	if tiers, err := a.store.GetTierConfig(ctx); err == nil {
+		if err := settings.SyncTiers(ctx, &tiers); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, persistence.ErrNotFound) {
+		return err
+	}
 	cs, err := a.store.ListCampaigns(ctx)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
@@ -309,4 +310,74 @@ func TestBudgetsAreNeverExceededUnderConcurrentLoad(t *testing.T) {
 	require.Equal(t, int64(7), st.Budget.RewardsUsed)
 	require.Equal(t, int64(0), st.Budget.RewardsLeft)
 	require.True(t, st.Budget.Exhausted)
+}
+
+func TestTiersUpgradeAtOnceAndDowngradeMonthlyOneStepAtATime(t *testing.T) {
+	e := newEnv(t)
+	tiers := map[string]any{"basis": "spend", "window": "720h", "tiers": []map[string]any{
+		{"name": "silver", "threshold": 100}, {"name": "gold", "threshold": 300}}}
+	var cfg struct{ Version int64 }
+	e.do("PUT", "/v1/tiers", e.token, tiers, http.StatusOK, &cfg)
+	require.Equal(t, int64(1), cfg.Version)
+	status, body := e.raw("PUT", "/v1/tiers", e.token, map[string]any{"basis": "spend", "tiers": []map[string]any{{"name": "Gold!", "threshold": 0}}})
+	require.Equal(t, http.StatusBadRequest, status, string(body))
+	require.Contains(t, string(body), "window")
+	eventually(t, func() bool { return e.app.engine.Tiers() != nil })
+
+	e.createCampaign(map[string]any{
+		"id": "gold-bonus", "name": "gold members get 50", "status": "active",
+		"rule":   `event.type == "purchase" && user.tier == "gold"`,
+		"reward": map[string]any{"type": "points", "points": 50},
+	})
+	post := func(id, typ string, amount float64, at string) {
+		ev := map[string]any{"id": id, "user_id": "t1", "type": typ, "occurred_at": at}
+		if amount > 0 {
+			ev["amount"] = amount
+		}
+		e.postEvent(ev, http.StatusAccepted)
+	}
+	tier := func() string {
+		var u struct{ Tier string }
+		e.do("GET", "/v1/users/t1", e.token, nil, http.StatusOK, &u)
+		return u.Tier
+	}
+	post("t-1", "purchase", 150, "2026-01-05T10:00:00Z")
+	e.waitUser("t1", 1)
+	require.Equal(t, "silver", tier(), "an upgrade applies at once")
+	post("t-2", "purchase", 200, "2026-01-06T10:00:00Z")
+	post("t-3", "purchase", 10, "2026-01-07T10:00:00Z")
+	e.waitUser("t1", 3)
+	require.Equal(t, "gold", tier())
+	rs := e.rewards("t1")
+	require.Len(t, rs, 1, "rules see the tier reached by the earlier event")
+	require.Equal(t, "t-3", rs[0].EventID)
+
+	post("t-4", "page.view", 0, "2026-03-15T10:00:00Z")
+	e.waitUser("t1", 4)
+	require.Equal(t, "silver", tier(), "one tier down at the first event of a later month")
+	post("t-5", "page.view", 0, "2026-03-20T10:00:00Z")
+	e.waitUser("t1", 5)
+	require.Equal(t, "silver", tier(), "at most one step a month")
+	post("t-6", "page.view", 0, "2026-04-02T10:00:00Z")
+	e.waitUser("t1", 6)
+	require.Equal(t, "", tier())
+
+	js := e.js()
+	s, err := js.Stream(context.Background(), bus.LoyaltyStream)
+	require.NoError(t, err)
+	eventually(t, func() bool {
+		info, err := s.Info(context.Background(), jetstream.WithSubjectFilter("loyalty.tier_changed.>"))
+		return err == nil && info.State.Msgs == 4
+	})
+	// Without If-Match any version is replaced; a stale If-Match is refused.
+	status, _ = e.raw("PUT", "/v1/tiers", e.token, tiers)
+	require.Equal(t, http.StatusOK, status)
+	req, _ := http.NewRequest("PUT", e.base+"/v1/tiers", strings.NewReader(`{"basis":"lifetime_points","tiers":[{"name":"vip","threshold":10}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	req.Header.Set("If-Match", `"1"`)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusPreconditionFailed, resp.StatusCode)
 }
