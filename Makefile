@@ -38,8 +38,11 @@ fuzz:
 	$(GO) test ./ingress/event $(FUZZFLAGS) -fuzz '^FuzzToken$$'
 	$(GO) test ./cel $(FUZZFLAGS) -fuzz '^FuzzCompile$$'
 
-# bench runs the Go micro-benchmarks.
+# bench runs the quick load scenario (campaignbench starts its own campaignd; results in
+# bench/results/) and then the Go micro-benchmarks. SCENARIO=standard or scale for more.
+SCENARIO ?= quick
 bench:
+	$(GO) run ./bench/cmd/campaignbench -scenario $(SCENARIO)
 	$(GO) test -run '^$$' -bench . -benchmem ./cel ./ingress/event ./actors
 
 # clean removes build output (not the data dir).

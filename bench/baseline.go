@@ -1,0 +1,290 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/ingress/event"
+)
+
+// Baseline is one reference measurement of the same run: how fast a part of the path
+// goes alone on the same machine.
+type Baseline struct {
+	Name string `json:"name"`
+	// Rate is events (or evaluations) per second.
+	Rate float64 `json:"rate"`
+	// Parallel is evaluations per second on every core (CEL only).
+	Parallel float64 `json:"parallel_rate,omitempty"`
+	// NsPerOp is the time of one evaluation on one core (CEL only).
+	NsPerOp float64 `json:"ns_per_op,omitempty"`
+	// Latency is per request (HTTP) when measured.
+	Latency *Latency `json:"request_latency,omitempty"`
+	Count   int64    `json:"count"`
+	Errors  int64    `json:"errors,omitempty"`
+	Note    string   `json:"note,omitempty"`
+}
+
+// BaselineStream is the stream the raw JetStream baseline publishes to; it is deleted
+// afterwards.
+const BaselineStream = "BENCH_BASELINE"
+
+// CELBaseline evaluates the rule set of the first campaigns bench campaigns against
+// generated events for d, on one goroutine and then on GOMAXPROCS goroutines.
+func CELBaseline(gen *Generator, campaigns int, d time.Duration) (Baseline, error) {
+	rs, errs := cel.NewRuleSet(Campaigns(campaigns))
+	if len(errs) > 0 {
+		return Baseline{}, fmt.Errorf("bench rule set: %v", errors.Join(errs...))
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	now := time.Now().UTC()
+	inputs := make([]cel.Input, 1024)
+	matched := 0
+	for i := range inputs {
+		_, ev := gen.Append(nil, r, "cel-", uint64(i), now)
+		e, err := event.Decode(ev.JSON, now)
+		if err != nil {
+			return Baseline{}, fmt.Errorf("decode generated event: %w", err)
+		}
+		inputs[i] = cel.Input{Event: &e, User: &cel.User{Tier: "silver", PurchaseCount: int64(i % 7), FirstSeen: now.Add(-time.Hour)}}
+		m, _, err := rs.Evaluate(&inputs[i])
+		if err != nil {
+			return Baseline{}, err
+		}
+		if len(m) > 0 {
+			matched++
+		}
+	}
+	if matched != len(inputs) {
+		return Baseline{}, fmt.Errorf("only %d of %d generated events match a bench campaign", matched, len(inputs))
+	}
+	loop := func(stop *atomic.Bool, off int) int64 {
+		var n int64
+		for !stop.Load() {
+			for i := range 64 {
+				_, _, _ = rs.Evaluate(&inputs[(off+int(n)+i)%len(inputs)])
+			}
+			n += 64
+		}
+		return n
+	}
+	var stop atomic.Bool
+	t := time.AfterFunc(d/2, func() { stop.Store(true) })
+	start := time.Now()
+	n1 := loop(&stop, 0)
+	single := float64(n1) / time.Since(start).Seconds()
+	t.Stop()
+
+	stop.Store(false)
+	procs := runtime.GOMAXPROCS(0)
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	start = time.Now()
+	time.AfterFunc(d/2, func() { stop.Store(true) })
+	for w := range procs {
+		wg.Add(1)
+		go func() { defer wg.Done(); total.Add(loop(&stop, w*97)) }()
+	}
+	wg.Wait()
+	par := float64(total.Load()) / time.Since(start).Seconds()
+	return Baseline{
+		Name: "cel", Rate: single, Parallel: par, NsPerOp: 1e9 / single, Count: n1 + total.Load(),
+		Note: fmt.Sprintf("cel.RuleSet.Evaluate, %d campaigns, 1 goroutine / %d goroutines", campaigns, procs),
+	}, nil
+}
+
+// FiberBaseline starts a bare Fiber app in this process that decodes {"events":[…]} and
+// answers one 202 result per event, and hits it with the same HTTP sender code as the
+// real ingest, closed loop, for d.
+func FiberBaseline(ctx context.Context, gen *Generator, batch, conns int, d time.Duration) (Baseline, error) {
+	app := fiber.New(fiber.Config{DisableStartupMessage: true, BodyLimit: 16 << 20})
+	type item struct {
+		ID     string `json:"id"`
+		Status int    `json:"status"`
+	}
+	app.Post("/v1/events/batch", func(c *fiber.Ctx) error {
+		var req struct {
+			Events []struct {
+				ID         string         `json:"id"`
+				UserID     string         `json:"user_id"`
+				Type       string         `json:"type"`
+				Amount     float64        `json:"amount"`
+				Currency   string         `json:"currency"`
+				OccurredAt time.Time      `json:"occurred_at"`
+				Attributes map[string]any `json:"attributes"`
+			} `json:"events"`
+		}
+		if err := json.Unmarshal(c.Body(), &req); err != nil {
+			return c.Status(400).SendString(err.Error())
+		}
+		out := make([]item, len(req.Events))
+		for i, e := range req.Events {
+			out[i] = item{ID: e.ID, Status: 202}
+		}
+		return c.JSON(fiber.Map{"results": out})
+	})
+	app.Post("/v1/events", func(c *fiber.Ctx) error {
+		var e map[string]any
+		if err := json.Unmarshal(c.Body(), &e); err != nil {
+			return c.Status(400).SendString(err.Error())
+		}
+		return c.Status(202).JSON(fiber.Map{"id": e["id"], "duplicate": false})
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return Baseline{}, err
+	}
+	go func() { _ = app.Listener(ln) }()
+	defer app.Shutdown()
+	b, err := closedLoop(ctx, "fiber", gen, conns, batch, d, func() sender {
+		return &httpSender{client: httpClient(conns), url: "http://" + ln.Addr().String(), batch: batch > 1}
+	})
+	b.Note = fmt.Sprintf("bare Fiber JSON handler in the driver process, batch %d, %d connections", batch, conns)
+	return b, err
+}
+
+// closedLoop runs conns senders as fast as they go for d and measures events acknowledged
+// per second and request latency.
+func closedLoop(ctx context.Context, name string, gen *Generator, conns, batch int, d time.Duration, mk func() sender) (Baseline, error) {
+	tr := NewTracker(name+"-", time.Now(), nil)
+	hist := newHist()
+	var mu sync.Mutex
+	var next atomic.Uint64
+	var wg sync.WaitGroup
+	start := time.Now()
+	end := start.Add(d)
+	client := mk()
+	for w := range conns {
+		s := client
+		if w > 0 {
+			s = mk()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w)+7, 9))
+			var buf []byte
+			evs := make([]Event, batch)
+			for time.Now().Before(end) && ctx.Err() == nil {
+				first := next.Add(uint64(batch)) - uint64(batch)
+				now := time.Now()
+				buf = buf[:0]
+				for j := range batch {
+					buf, evs[j] = gen.Append(buf, r, tr.Prefix, first+uint64(j), now)
+					tr.Scheduled(first+uint64(j), now)
+				}
+				s.send(ctx, tr, evs)
+				us := max(time.Since(now).Microseconds(), 1)
+				mu.Lock()
+				_ = hist.RecordValue(min(us, histMax))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	sent, _, failed := tr.Counts()
+	lat := Summarize(hist)
+	return Baseline{Name: name, Rate: float64(sent-failed) / el, Count: sent - failed, Errors: failed, Latency: &lat}, ctx.Err()
+}
+
+// JetStreamBaseline creates BENCH_BASELINE with the configuration of EVENTS on subjects
+// benchbase.* (same partition transform), publishes generated events asynchronously with
+// Nats-Msg-Id for d from conns connections, waits for every ack, and deletes the stream.
+func JetStreamBaseline(ctx context.Context, natsURL string, gen *Generator, conns int, d time.Duration) (Baseline, error) {
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		return Baseline{}, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return Baseline{}, err
+	}
+	ev, err := js.Stream(ctx, "EVENTS")
+	if err != nil {
+		return Baseline{}, fmt.Errorf("look up EVENTS: %w", err)
+	}
+	cfg := ev.CachedInfo().Config
+	cfg.Name = BaselineStream
+	cfg.Description = "campaignbench baseline; deleted after the run"
+	cfg.Subjects = []string{"benchbase.*"}
+	if cfg.SubjectTransform != nil {
+		cfg.SubjectTransform = &jetstream.SubjectTransformConfig{
+			Source:      "benchbase.*",
+			Destination: strings.Replace(cfg.SubjectTransform.Destination, ".events.", ".benchbase.", 1),
+		}
+	}
+	_ = js.DeleteStream(ctx, BaselineStream)
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		return Baseline{}, fmt.Errorf("create %s: %w", BaselineStream, err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = js.DeleteStream(dctx, BaselineStream)
+	}()
+	var cur atomic.Pointer[Tracker]
+	tr := NewTracker("base-", time.Now(), nil)
+	cur.Store(tr)
+	var jss []jetstream.JetStream
+	var senders []sender
+	for range conns {
+		c, err := nats.Connect(natsURL)
+		if err != nil {
+			return Baseline{}, err
+		}
+		defer c.Close()
+		j, err := newJetStream(c, &cur)
+		if err != nil {
+			return Baseline{}, err
+		}
+		jss = append(jss, j)
+		senders = append(senders, &natsSender{js: j, subject: func(tok string) string { return "benchbase." + tok }})
+	}
+	start := time.Now()
+	drive(ctx, Phase{Batch: 100, MaxInflight: 1 << 40}, gen, tr, senders, start, start.Add(d))
+	for _, j := range jss {
+		select {
+		case <-j.PublishAsyncComplete():
+		case <-time.After(30 * time.Second):
+			tr.Error("ack_timeout", 1)
+		}
+	}
+	el := time.Since(start).Seconds()
+	s, err := js.Stream(ctx, BaselineStream)
+	if err != nil {
+		return Baseline{}, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return Baseline{}, err
+	}
+	sent, _, failed := tr.Counts()
+	_ = sent
+	return Baseline{
+		Name: "jetstream", Rate: float64(info.State.Msgs) / el, Count: int64(info.State.Msgs), Errors: failed,
+		Note: fmt.Sprintf("async publish with Nats-Msg-Id into %s (EVENTS config, %s), %d connections, until every ack", BaselineStream, transformNote(cfg), conns),
+	}, nil
+}
+
+func transformNote(cfg jetstream.StreamConfig) string {
+	if cfg.SubjectTransform == nil {
+		return "no transform"
+	}
+	return cfg.SubjectTransform.Destination + ", dup window " + cfg.Duplicates.String() + ", " + strconv.Itoa(cfg.Replicas) + " replica"
+}

@@ -1,0 +1,308 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Target is one goal from issue #6 and what the run reached.
+type Target struct {
+	Name string  `json:"name"`
+	Goal string  `json:"goal"`
+	Got  float64 `json:"got"`
+	Unit string  `json:"unit"`
+	Met  bool    `json:"met"`
+}
+
+func (res *Result) phase(name string) *PhaseResult {
+	for i := range res.Phases {
+		if res.Phases[i].Name == name {
+			return &res.Phases[i]
+		}
+	}
+	return nil
+}
+
+func (res *Result) baseline(name string) *Baseline {
+	for i := range res.Baselines {
+		if res.Baselines[i].Name == name {
+			return &res.Baselines[i]
+		}
+	}
+	return nil
+}
+
+// computeRatios fills Ratios (each phase's end-to-end throughput over each baseline) and
+// Targets.
+func (res *Result) computeRatios() {
+	for _, p := range res.Phases {
+		for _, b := range res.Baselines {
+			rate := b.Rate
+			if b.Name == "cel" {
+				rate = b.Parallel
+			}
+			if rate > 0 {
+				res.Ratios[p.Name+"/"+b.Name] = p.Throughput / rate
+			}
+		}
+	}
+	res.Targets = nil
+	if p := res.phase(PhaseHTTPMax); p != nil {
+		res.Targets = append(res.Targets, Target{Name: "HTTP ingest to committed reward", Goal: ">= 8000", Got: p.Throughput, Unit: "events/s", Met: p.Throughput >= 8000})
+		if r, ok := res.Ratios[PhaseHTTPMax+"/jetstream"]; ok {
+			res.Targets = append(res.Targets, Target{Name: "HTTP end to end / raw JetStream publish", Goal: ">= 0.10", Got: r, Unit: "ratio", Met: r >= 0.10})
+		}
+	}
+	if p := res.phase(PhaseNATSMax); p != nil {
+		res.Targets = append(res.Targets, Target{Name: "NATS-published to committed reward", Goal: ">= 12000", Got: p.Throughput, Unit: "events/s", Met: p.Throughput >= 12000})
+	}
+	if p := res.phase(PhaseHTTPHalf); p != nil {
+		res.Targets = append(res.Targets, Target{Name: "p99 event to reward at half the max rate", Goal: "< 25", Got: p.Latency.P99, Unit: "ms", Met: p.Latency.P99 < 25 && p.Missing == 0})
+	}
+	if p, q := res.phase(PhaseHTTPMax100), res.phase(PhaseHTTPMax); p != nil && q != nil && q.Throughput > 0 {
+		r := p.Throughput / q.Throughput
+		res.Targets = append(res.Targets, Target{Name: "100 campaigns / 10 campaigns throughput", Goal: ">= 0.70", Got: r, Unit: "ratio", Met: r >= 0.70})
+	}
+}
+
+// Write makes dir/<scenario>-<timestamp>/ with result.json, summary.md and chart.svg
+// and returns its path.
+func (res *Result) Write(dir string) (string, error) {
+	out := filepath.Join(dir, res.Scenario+"-"+res.Started.Format("20060102T150405Z"))
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", err
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(out, "result.json"), append(b, '\n'), 0o644); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(out, "summary.md"), []byte(res.Markdown()), 0o644); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(out, "chart.svg"), []byte(res.SVG()), 0o644); err != nil {
+		return "", err
+	}
+	return out, nil
+}
+
+// Markdown returns the human summary of the run.
+func (res *Result) Markdown() string {
+	var b strings.Builder
+	m := res.Machine
+	fmt.Fprintf(&b, "# campaignbench %s — %s\n\n", res.Scenario, res.Started.Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %.1f GB RAM, %s, %s. Target: %s. Driver, campaignd and Postgres share the machine.\n\n",
+		m.CPUs, m.CPUModel, m.MemoryGB, m.OS, m.GoVersion, res.Target)
+	if len(res.Baselines) > 0 {
+		b.WriteString("## Baselines (same run, same machine)\n\n| baseline | rate | notes |\n| --- | ---: | --- |\n")
+		for _, bl := range res.Baselines {
+			rate := fmt.Sprintf("%.0f events/s", bl.Rate)
+			if bl.Name == "cel" {
+				rate = fmt.Sprintf("%.0f evals/s on 1 core (%.1f µs/eval), %.0f evals/s on all", bl.Rate, bl.NsPerOp/1000, bl.Parallel)
+			}
+			if bl.Latency != nil {
+				rate += fmt.Sprintf(" (request p50 %.2f ms, p99 %.2f ms)", bl.Latency.P50, bl.Latency.P99)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", bl.Name, rate, bl.Note)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("## Phases\n\nLatency runs from the scheduled send time to the first reward on `rewards.>` (open loop at a fixed rate; in max mode from the moment the batch was built, with at most `max_inflight` events unrewarded).\n\n")
+	b.WriteString("| phase | transport | mode | batch×conns | campaigns | users | sent | rewarded | e2e events/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors |\n")
+	b.WriteString("| --- | --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	for _, p := range res.Phases {
+		mode := "max"
+		if p.Rate > 0 {
+			mode = fmt.Sprintf("%.0f/s", p.Rate)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d×%d | %d | %d %s | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %s |\n",
+			p.Name, p.Transport, mode, p.Batch, p.Conns, p.Campaigns, p.Users, p.Skew, p.Sent, p.Completed, p.Throughput,
+			p.Latency.P50, p.Latency.P90, p.Latency.P99, p.Latency.P999, p.Latency.Max, errString(p.Errors))
+	}
+	b.WriteString("\n## Server during each phase\n\n| phase | commits | mean commit ms | mean batch | campaignd RSS peak MB | postgres RSS MB | CPU cores campaignd / postgres / driver |\n| --- | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	for _, p := range res.Phases {
+		s := p.Server
+		cpu := "n/a"
+		if s.CPU != nil {
+			cpu = fmt.Sprintf("%.2f / %.2f / %.2f", s.CPU["campaignd"], s.CPU["postgres"], s.CPU["driver"])
+		}
+		fmt.Fprintf(&b, "| %s | %.0f | %.1f | %.0f | %.0f | %.0f | %s |\n", p.Name, s.Commits, s.CommitMeanMS, s.CommitBatchMean, s.RSSPeakMB, s.PostgresRSSMB, cpu)
+	}
+	if len(res.Ratios) > 0 {
+		b.WriteString("\n## Ratios (phase end-to-end throughput / baseline)\n\n| phase | / jetstream | / fiber | / cel (all cores) |\n| --- | ---: | ---: | ---: |\n")
+		for _, p := range res.Phases {
+			fmt.Fprintf(&b, "| %s | %.3f | %.3f | %.4f |\n", p.Name, res.Ratios[p.Name+"/jetstream"], res.Ratios[p.Name+"/fiber"], res.Ratios[p.Name+"/cel"])
+		}
+	}
+	if len(res.Targets) > 0 {
+		b.WriteString("\n## Targets (issue #6)\n\n| target | goal | reached | met |\n| --- | --- | ---: | --- |\n")
+		for _, t := range res.Targets {
+			met := "no"
+			if t.Met {
+				met = "yes"
+			}
+			fmt.Fprintf(&b, "| %s | %s %s | %.3g %s | %s |\n", t.Name, t.Goal, t.Unit, t.Got, t.Unit, met)
+		}
+	}
+	b.WriteString("\n![latency and throughput](chart.svg)\n")
+	return b.String()
+}
+
+func errString(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, v))
+	}
+	sortStrings(parts)
+	return strings.Join(parts, ", ")
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// SVG draws the run on one timeline (phases one after another, drain seconds included):
+// latency percentiles per second on a log scale, throughput per second, and campaignd
+// RSS.
+func (res *Result) SVG() string {
+	const (
+		w, left, right = 1100.0, 70.0, 20.0
+		panelH, gap    = 220.0, 50.0
+		top            = 40.0
+	)
+	var pts []Second
+	type mark struct {
+		x    int
+		name string
+	}
+	var marks []mark
+	for _, p := range res.Phases {
+		marks = append(marks, mark{len(pts), p.Name})
+		pts = append(pts, p.Timeline...)
+	}
+	n := max(len(pts), 1)
+	x := func(i int) float64 { return left + (w-left-right)*float64(i)/float64(n) }
+	h := top + 3*(panelH+gap)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="11">`+"\n", w, h)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/><text x="%.0f" y="20" font-size="14">campaignbench %s — %s (%d CPUs)</text>`+"\n",
+		left, html.EscapeString(res.Scenario), res.Started.Format("2006-01-02 15:04Z"), res.Machine.CPUs)
+	type series struct {
+		name  string
+		color string
+		val   func(Second) float64
+	}
+	panel := func(idx int, title string, logY bool, unit string, ss []series) {
+		y0 := top + float64(idx)*(panelH+gap)
+		maxV := 0.0
+		minV := math.Inf(1)
+		for _, s := range ss {
+			for _, p := range pts {
+				v := s.val(p)
+				maxV = math.Max(maxV, v)
+				if v > 0 {
+					minV = math.Min(minV, v)
+				}
+			}
+		}
+		if maxV <= 0 {
+			maxV = 1
+		}
+		lo, hi := 0.0, maxV*1.05
+		if logY {
+			lo = math.Pow(10, math.Floor(math.Log10(math.Max(minV, 0.1))))
+			hi = math.Pow(10, math.Ceil(math.Log10(maxV)))
+			if hi <= lo {
+				hi = lo * 10
+			}
+		}
+		y := func(v float64) float64 {
+			if logY {
+				v = math.Max(v, lo)
+				return y0 + panelH - panelH*(math.Log10(v)-math.Log10(lo))/(math.Log10(hi)-math.Log10(lo))
+			}
+			return y0 + panelH - panelH*(v-lo)/(hi-lo)
+		}
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="12">%s</text>`+"\n", left, y0-8, html.EscapeString(title))
+		fmt.Fprintf(&b, `<rect x="%.0f" y="%.0f" width="%.0f" height="%.0f" fill="none" stroke="#999"/>`+"\n", left, y0, w-left-right, panelH)
+		var ticks []float64
+		if logY {
+			for v := lo; v <= hi*1.001; v *= 10 {
+				ticks = append(ticks, v)
+			}
+		} else {
+			for i := 0; i <= 4; i++ {
+				ticks = append(ticks, lo+(hi-lo)*float64(i)/4)
+			}
+		}
+		for _, t := range ticks {
+			fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="#eee"/><text x="%.0f" y="%.1f" text-anchor="end">%s %s</text>`+"\n",
+				left, w-right, y(t), y(t), left-4, y(t)+4, fmtNum(t), unit)
+		}
+		for _, m := range marks {
+			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.0f" y2="%.0f" stroke="#bbb" stroke-dasharray="3,3"/><text x="%.1f" y="%.0f" fill="#555">%s</text>`+"\n",
+				x(m.x), x(m.x), y0, y0+panelH, x(m.x)+3, y0+12, html.EscapeString(m.name))
+		}
+		for k, s := range ss {
+			var path strings.Builder
+			for i, p := range pts {
+				v := s.val(p)
+				if logY && v <= 0 {
+					continue
+				}
+				cmd := "L"
+				if path.Len() == 0 {
+					cmd = "M"
+				}
+				fmt.Fprintf(&path, "%s%.1f,%.1f ", cmd, x(i)+0.5*(x(1)-x(0)), y(v))
+			}
+			fmt.Fprintf(&b, `<path d="%s" fill="none" stroke="%s" stroke-width="1.5"/>`+"\n", strings.TrimSpace(path.String()), s.color)
+			fmt.Fprintf(&b, `<rect x="%.0f" y="%.0f" width="10" height="3" fill="%s"/><text x="%.0f" y="%.0f">%s</text>`+"\n",
+				w-right-260+float64(k)*85, y0-12, s.color, w-right-246+float64(k)*85, y0-8, s.name)
+		}
+	}
+	panel(0, "event-to-reward latency per second (log scale)", true, "ms", []series{
+		{"p50", "#1f77b4", func(s Second) float64 { return s.P50 }},
+		{"p90", "#2ca02c", func(s Second) float64 { return s.P90 }},
+		{"p99", "#d62728", func(s Second) float64 { return s.P99 }},
+	})
+	panel(1, "throughput per second", false, "/s", []series{
+		{"sent", "#888888", func(s Second) float64 { return float64(s.Sent) }},
+		{"rewarded", "#ff7f0e", func(s Second) float64 { return float64(s.Completed) }},
+	})
+	panel(2, "campaignd resident memory", false, "MB", []series{
+		{"RSS", "#9467bd", func(s Second) float64 { return s.RSSMB }},
+	})
+	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" fill="#555">seconds (phases back to back, each followed by its drain)</text>`+"\n", left, h-10)
+	b.WriteString("</svg>\n")
+	return b.String()
+}
+
+func fmtNum(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.1fM", v/1e6)
+	case v >= 1e4:
+		return fmt.Sprintf("%.0fk", v/1e3)
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 1:
+		return fmt.Sprintf("%.3g", v)
+	default:
+		return fmt.Sprintf("%.2g", v)
+	}
+}

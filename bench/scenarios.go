@@ -1,0 +1,162 @@
+package bench
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Scenario is a named list of phases run against one server, after the baselines.
+type Scenario struct {
+	Name        string        `json:"name"`
+	Description string        `json:"description"`
+	Baseline    time.Duration `json:"-"` // duration of each baseline (CEL gets half)
+	Drain       time.Duration `json:"-"` // how long a phase waits for outstanding rewards
+	Phases      []Phase       `json:"phases"`
+}
+
+// Phase names the report's targets refer to.
+const (
+	PhaseHTTPMax    = "http-max"
+	PhaseNATSMax    = "nats-max"
+	PhaseHTTPHalf   = "http-half"
+	PhaseHTTPMax100 = "http-max-100c"
+)
+
+func base(name, transport string, users uint64, campaigns int, d time.Duration) Phase {
+	return Phase{
+		Name: name, Transport: transport, Duration: Dur(d), Batch: 100, Conns: 8,
+		Campaigns: campaigns, Users: users, Skew: "uniform", Mix: "purchase:90,view:7,signup:3", PayloadSize: 256,
+		MaxInflight: 10_000,
+	}
+}
+
+func natsPhase(p Phase) Phase { p.Conns = 2; return p }
+
+func small(p Phase) Phase { p.MaxInflight = 4000; return p }
+
+func halfOf(p Phase, of string) Phase {
+	p.RateOf, p.RateFraction, p.Batch = of, 0.5, 10
+	return p
+}
+
+func zipf(p Phase) Phase { p.Skew, p.Theta = "zipf", 0.99; return p }
+
+// Scenarios are the built-in scenarios by name.
+var Scenarios = map[string]Scenario{
+	"quick": {
+		Name:        "quick",
+		Description: "smoke check for CI, under 60 s with the campaignd build: 10 campaigns, 10k users, 4 s phases",
+		Baseline:    2 * time.Second, Drain: 8 * time.Second,
+		Phases: []Phase{
+			small(base(PhaseHTTPMax, "http", 10_000, 10, 4*time.Second)),
+			small(natsPhase(base(PhaseNATSMax, "nats", 10_000, 10, 4*time.Second))),
+			halfOf(base(PhaseHTTPHalf, "http", 10_000, 10, 4*time.Second), PhaseHTTPMax),
+		},
+	},
+	"standard": {
+		Name:        "standard",
+		Description: "the issue's targets: 100k users, 10 then 100 campaigns, HTTP and NATS, max rate and half rate, Zipf skew; 20 s phases",
+		Baseline:    5 * time.Second, Drain: 20 * time.Second,
+		Phases: []Phase{
+			base(PhaseHTTPMax, "http", 100_000, 10, 20*time.Second),
+			natsPhase(base(PhaseNATSMax, "nats", 100_000, 10, 20*time.Second)),
+			halfOf(base(PhaseHTTPHalf, "http", 100_000, 10, 20*time.Second), PhaseHTTPMax),
+			func() Phase {
+				p := base("http-single-half", "http", 100_000, 10, 20*time.Second)
+				p = halfOf(p, PhaseHTTPMax)
+				p.Batch = 1
+				p.Conns = 32
+				return p
+			}(),
+			zipf(base("http-max-zipf", "http", 100_000, 10, 20*time.Second)),
+			base(PhaseHTTPMax100, "http", 100_000, 100, 20*time.Second),
+		},
+	},
+	"scale": {
+		Name:        "scale",
+		Description: "1M users, 100 campaigns, memory: 60 s phases over HTTP and NATS, campaignd RSS per second",
+		Baseline:    5 * time.Second, Drain: 60 * time.Second,
+		Phases: []Phase{
+			base(PhaseHTTPMax100, "http", 1_000_000, 100, 60*time.Second),
+			natsPhase(base("nats-max-100c", "nats", 1_000_000, 100, 60*time.Second)),
+			halfOf(base("http-half-100c", "http", 1_000_000, 100, 60*time.Second), PhaseHTTPMax100),
+		},
+	},
+}
+
+// ScenarioNames lists the built-in scenarios.
+func ScenarioNames() string {
+	var n []string
+	for k := range Scenarios {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return strings.Join(n, ", ")
+}
+
+// Overrides replace fields of every phase of a scenario when set (non-zero).
+type Overrides struct {
+	Transport   string
+	Rate        float64
+	Duration    time.Duration
+	Batch       int
+	Conns       int
+	Campaigns   int
+	Users       uint64
+	Skew        string
+	Theta       float64
+	Mix         string
+	PayloadSize int
+	MaxInflight int
+}
+
+// Apply returns sc with o applied to every phase. A set Transport or Rate keeps only
+// the phases whose rate does not depend on another.
+func (o Overrides) Apply(sc Scenario) (Scenario, error) {
+	out := sc
+	out.Phases = nil
+	for _, p := range sc.Phases {
+		if o.Transport != "" {
+			if o.Transport != "http" && o.Transport != "nats" {
+				return sc, fmt.Errorf("transport must be http or nats, got %q", o.Transport)
+			}
+			p.Transport = o.Transport
+		}
+		if o.Rate > 0 {
+			p.Rate, p.RateOf = o.Rate, ""
+		}
+		if o.Duration > 0 {
+			p.Duration = Dur(o.Duration)
+		}
+		setInt(&p.Batch, o.Batch)
+		setInt(&p.Conns, o.Conns)
+		setInt(&p.Campaigns, o.Campaigns)
+		setInt(&p.PayloadSize, o.PayloadSize)
+		setInt(&p.MaxInflight, o.MaxInflight)
+		if o.Users > 0 {
+			p.Users = o.Users
+		}
+		if o.Skew != "" {
+			p.Skew = o.Skew
+		}
+		if o.Theta > 0 {
+			p.Theta = o.Theta
+		}
+		if o.Mix != "" {
+			p.Mix = o.Mix
+		}
+		if p.Batch < 1 || p.Batch > 1000 {
+			return sc, fmt.Errorf("batch must be 1..1000, got %d", p.Batch)
+		}
+		out.Phases = append(out.Phases, p)
+	}
+	return out, nil
+}
+
+func setInt(dst *int, v int) {
+	if v > 0 {
+		*dst = v
+	}
+}
