@@ -27,6 +27,8 @@ type Config struct {
 	Consumer bus.ConsumerConfig
 	// MaxBatch is the most decisions in one Postgres transaction.
 	MaxBatch int
+	// Writers is how many batches commit to Postgres at once.
+	Writers int
 	// InboxSize is the initial inbox of a user actor (hollywood's default costs ~28 KB).
 	InboxSize int
 	// IdleTimeout is how long a user actor with nothing to do stays in memory; negative
@@ -54,6 +56,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBatch == 0 {
 		c.MaxBatch = 500
+	}
+	if c.Writers == 0 {
+		c.Writers = 4
 	}
 	if c.InboxSize == 0 {
 		c.InboxSize = 4
@@ -218,8 +223,16 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.loader = newLoader(e.deps.Store, hw, e.cfg.MaxBatch, queue)
 	e.writer = newWriter(e.deps.Store, e.deps.JS, hw, e.log, e.metrics, e.cfg.MaxBatch, queue)
 	e.writerDone, e.pubDone = make(chan struct{}), make(chan struct{})
-	go func() { defer close(e.writerDone); e.writer.run(workCtx) }()
-	go func() { defer close(e.pubDone); e.writer.publish() }()
+	go func() { defer close(e.writerDone); e.writer.run(workCtx, e.cfg.Writers) }()
+	go func() {
+		defer close(e.pubDone)
+		var wg sync.WaitGroup
+		for range e.cfg.Writers {
+			wg.Add(1)
+			go func() { defer wg.Done(); e.writer.publish() }()
+		}
+		wg.Wait()
+	}()
 	e.background.Add(1)
 	go func() { defer e.background.Done(); e.loader.run(workCtx) }()
 

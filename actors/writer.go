@@ -77,15 +77,26 @@ func newWriter(store *persistence.Store, js jetstream.JetStream, engine *actor.E
 // in-flight work prevents.
 func (w *writer) submit(j job) { w.in <- j }
 
-// run commits batches until ctx ends.
-func (w *writer) run(ctx context.Context) {
-	defer close(w.pubs)
+// run commits batches on n concurrent transactions until ctx ends, so one batch's wait for
+// the WAL flush overlaps the next batch's work. A user has at most one decision in flight,
+// so concurrent batches never touch the same user.
+func (w *writer) run(ctx context.Context, n int) {
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.loop(ctx) }()
+	}
+	wg.Wait()
+	w.side.Wait()
+	close(w.pubs)
+}
+
+func (w *writer) loop(ctx context.Context) {
 	batch := make([]job, 0, w.maxBatch)
 	for {
 		batch = batch[:0]
 		select {
 		case <-ctx.Done():
-			w.side.Wait()
 			return
 		case j := <-w.in:
 			batch = append(batch, j)
@@ -260,7 +271,7 @@ func (w *writer) handleSide(ctx context.Context, j job) {
 }
 
 // publish publishes rewards and acks messages, batch by batch, until the writer closes
-// its channel. A message whose rewards could not be published is not acked: JetStream
+// its channel. Several may run at once. A message whose rewards could not be published is not acked: JetStream
 // delivers it again and the redelivery path republishes them.
 func (w *writer) publish() {
 	for pubs := range w.pubs {

@@ -312,8 +312,9 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (d
 			bRewards = append(bRewards, d.Rewards)
 			bPoints = append(bPoints, d.Points)
 		}
+		// Ordered, so concurrent batches lock budget rows in the same order.
 		b.Queue(`INSERT INTO campaign_budgets AS b (campaign_id, rewards_used, points_used)
-			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(id, r, p) ORDER BY t.id
 			ON CONFLICT (campaign_id) DO UPDATE SET rewards_used = b.rewards_used + excluded.rewards_used,
 				points_used = b.points_used + excluded.points_used, updated_at = now()
 			RETURNING campaign_id, rewards_used, points_used`, bIDs, bRewards, bPoints).Query(func(rows pgx.Rows) error {

@@ -38,6 +38,7 @@ type Config struct {
 	ActorIdle       time.Duration
 	MaxResident     int
 	ShutdownTimeout time.Duration
+	PprofAddr       string
 	LogLevel        string
 	LogFormat       string
 }
@@ -142,6 +143,15 @@ var settings = []setting{
 	{"CAMPAIGN_MAX_RESIDENT_USERS", "max-resident-users", "1000000", "cap on user actors in memory; past it the least recently used idle ones are passivated", positiveInt(func(c *Config) *int { return &c.MaxResident })},
 	{"CAMPAIGN_EXPIRY_SWEEP", "expiry-sweep", "1m", "how often users with points due to expire are looked for", duration(func(c *Config) *time.Duration { return &c.ExpirySweep })},
 	{"CAMPAIGN_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long SIGTERM waits for in-flight work", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	{"CAMPAIGN_PPROF_ADDR", "pprof-addr", "", "serve Go's pprof profiles on this address (keep it on loopback); empty: off", func(c *Config, v string) error {
+		if v != "" {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("must be host:port, got %q", v)
+			}
+		}
+		c.PprofAddr = v
+		return nil
+	}},
 	{"CAMPAIGN_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(c *Config, v string) error {
 		switch strings.ToLower(v) {
 		case "debug", "info", "warn", "error":

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -35,6 +38,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer cancel()
 		_ = app.Close(closeCtx)
 		return 1
+	}
+	if cfg.PprofAddr != "" {
+		go servePprof(cfg.PprofAddr, log)
 	}
 	printBanner(stdout, app)
 	<-ctx.Done()
@@ -66,5 +72,18 @@ func printBanner(w io.Writer, a *App) {
 		base, base, base, base, a.NATSURL)
 	if a.pg != nil {
 		fmt.Fprintf(w, "  Postgres private cluster in %s\n", a.cfg.DataDir)
+	}
+}
+
+// servePprof serves the runtime profiles (CPU, heap, goroutines) for performance work.
+func servePprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if err := srv.ListenAndServe(); err != nil {
+		log.Error("pprof server", "addr", addr, "err", err)
 	}
 }
