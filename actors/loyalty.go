@@ -31,8 +31,8 @@ func newUser(id string) persistence.User {
 	return persistence.User{UserID: id, EventCounts: map[string]int64{}, RewardCounts: map[string]int64{}, RewardDays: map[string]persistence.DayCount{}}
 }
 
-// ruleView is what rules see of u for an event on day.
-func ruleView(u *persistence.User, day string) cel.User {
+// ruleView is what rules see of u.
+func ruleView(u *persistence.User) cel.User {
 	v := cel.User{
 		Tier:           u.Tier,
 		Points:         u.Points,
@@ -42,18 +42,11 @@ func ruleView(u *persistence.User, day string) cel.User {
 		FirstSeen:      u.FirstSeen,
 		EventCounts:    u.EventCounts,
 		Rewards:        u.RewardCounts,
+		RewardDays:     u.RewardDays,
 		History:        u.History,
 	}
 	if u.LastPurchaseAt != nil {
 		v.LastPurchaseAt = *u.LastPurchaseAt
-	}
-	for id, dc := range u.RewardDays {
-		if dc.Day == day {
-			if v.RewardsToday == nil {
-				v.RewardsToday = make(map[string]int64, len(u.RewardDays))
-			}
-			v.RewardsToday[id] = dc.Count
-		}
 	}
 	return v
 }
@@ -244,7 +237,6 @@ func (s *step) apply(ev *event.Event, seq uint64, matches []cel.Match, orig *per
 
 	var earned int64
 	var byCampaign map[string]int64
-	dayKey := at.Format("2006-01-02")
 	for _, m := range matches {
 		c := m.Campaign
 		r := persistence.Reward{
@@ -282,8 +274,8 @@ func (s *step) apply(ev *event.Event, seq uint64, matches []cel.Match, orig *per
 		r.Payload = payload
 		u.RewardCounts[c.ID]++
 		dc := u.RewardDays[c.ID]
-		if dc.Day != dayKey {
-			dc = persistence.DayCount{Day: dayKey}
+		if day := c.Day(at); dc.Day != day {
+			dc = persistence.DayCount{Day: day}
 		}
 		dc.Count++
 		u.RewardDays[c.ID] = dc

@@ -156,7 +156,7 @@ func (a *userActor) process(ev *EventReceived) {
 		a.submit(ev, st)
 		return
 	}
-	view := ruleView(&st.user, ev.Event.OccurredAt.UTC().Format("2006-01-02"))
+	view := ruleView(&st.user)
 	matches, err := a.evaluate(ev, &view, st)
 	if err != nil {
 		a.attempts++

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -37,9 +38,11 @@ type Campaign struct {
 	Priority    int        `json:"priority"`
 	Exclusive   bool       `json:"exclusive"`
 	Limits      Limits     `json:"limits"`
-	Version     int64      `json:"version"`
-	CreatedAt   time.Time  `json:"created_at,omitzero"`
-	UpdatedAt   time.Time  `json:"updated_at,omitzero"`
+	// TimeZone is the IANA zone whose days limits.per_user_per_day counts; empty: UTC.
+	TimeZone  string    `json:"time_zone,omitempty"`
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
 // Reward is what a matching campaign grants.
@@ -84,3 +87,32 @@ func (p *PointsExpr) UnmarshalJSON(b []byte) error {
 	*p = PointsExpr(strconv.FormatInt(i, 10))
 	return nil
 }
+
+// DayCount counts rewards of a campaign on one day of the campaign's time zone.
+type DayCount struct {
+	Day   string `json:"day"` // YYYY-MM-DD
+	Count int64  `json:"count"`
+}
+
+var zones sync.Map // name -> *time.Location
+
+// Location is the campaign's time zone (UTC when unset or unknown; ValidateCampaign
+// refuses unknown zones).
+func (c *Campaign) Location() *time.Location {
+	if c.TimeZone == "" {
+		return time.UTC
+	}
+	if l, ok := zones.Load(c.TimeZone); ok {
+		return l.(*time.Location)
+	}
+	l, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	zones.Store(c.TimeZone, l)
+	return l
+}
+
+// Day is the date of t in the campaign's time zone, YYYY-MM-DD: the day that
+// limits.per_user_per_day counts.
+func (c *Campaign) Day(t time.Time) string { return t.In(c.Location()).Format("2006-01-02") }

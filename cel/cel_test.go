@@ -386,7 +386,10 @@ func TestEvaluate(t *testing.T) {
 			a, b := validCampaign("a"), validCampaign("b")
 			a.Limits.PerUserPerDay, b.Limits.PerUserPerDay = 1, 1
 			return []Campaign{a, b}
-		}, func(in *Input) { in.User.RewardsToday = map[string]int64{"a": 1} }, []string{"b"}, nil},
+		}, func(in *Input) {
+			in.User.RewardDays = map[string]DayCount{"a": {Day: in.Event.OccurredAt.UTC().Format("2006-01-02"), Count: 1},
+				"b": {Day: "1999-01-01", Count: 5}}
+		}, []string{"b"}, nil},
 		{"runtime error is no match and reported", func() []Campaign {
 			a, b := validCampaign("a"), validCampaign("b")
 			a.Rule = "event.attributes.missing > 1"

@@ -28,10 +28,9 @@ type User struct {
 	EventCounts map[string]int64
 	// Rewards maps a campaign id to how many rewards it granted the user.
 	Rewards map[string]int64
-	// RewardsToday maps a campaign id to how many rewards it granted the user on the
-	// event's UTC day. It drives limits.per_user_per_day and is not visible to rules.
-	// It may be nil.
-	RewardsToday map[string]int64
+	// RewardDays maps a campaign id to its rewards on one day of the campaign's time zone.
+	// It drives limits.per_user_per_day and is not visible to rules. It may be nil.
+	RewardDays map[string]DayCount
 	// History is the daily activity, oldest first, at most HistoryDays days (see DayStat).
 	History []DayStat
 

@@ -63,3 +63,31 @@ func TestHistoryFunctionsAreTypeChecked(t *testing.T) {
 		}
 	}
 }
+
+func TestPerDayLimitCountsDaysInTheCampaignsTimeZone(t *testing.T) {
+	// 03:00 UTC on 2 January is still 1 January in New York.
+	at := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	mk := func(id, zone string) Campaign {
+		return Campaign{ID: id, Name: id, Status: StatusActive, Version: 1, Rule: "true", TimeZone: zone,
+			Reward: Reward{Type: RewardCoupon}, Limits: Limits{PerUserPerDay: 1}}
+	}
+	rs, errs := NewRuleSet([]Campaign{mk("ny", "America/New_York"), mk("utc", "")})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	u := &User{RewardDays: map[string]DayCount{
+		"ny":  {Day: "2026-01-01", Count: 1}, // granted earlier that New York day
+		"utc": {Day: "2026-01-01", Count: 1}, // a UTC day that is over
+	}}
+	ms, _, err := rs.Evaluate(&Input{Event: &event.Event{ID: "e", UserID: "u", Type: "t", OccurredAt: at}, User: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 1 || ms[0].Campaign.ID != "utc" {
+		t.Fatalf("matches %v, want only utc", ms)
+	}
+	bad := mk("bad", "Mars/Olympus")
+	if err := ValidateCampaign(&bad); err == nil {
+		t.Fatal("an unknown time zone must be refused")
+	}
+}

@@ -82,10 +82,11 @@ type Match struct {
 // Evaluate runs the active campaigns against in, in evaluation order, and returns those
 // that match. A campaign is skipped when in.Event.OccurredAt is before its starts_at or
 // at or after its ends_at, when limits.per_user is set and User.Rewards[id] has reached
-// it, or when limits.per_user_per_day is set and User.RewardsToday[id] has reached it.
+// it, or when limits.per_user_per_day is set and User.RewardDays[id] has reached it on the
+// event's day in the campaign's time zone. Campaigns for which in.Skip is true are left out.
 // A runtime error in a rule or points expression means no match and is reported in
 // ruleErrs. When an exclusive campaign matches, lower campaigns are not evaluated.
-// Budgets (limits.total_rewards, limits.total_points) are not checked here.
+// Budgets (limits.total_rewards, limits.total_points) are the caller's (see Input.Skip).
 //
 // err is set, with matches and ruleErrs nil, when in has no event or when evaluation
 // panicked (the error wraps ErrPanic): the event should go to the dead-letter stream.
@@ -111,8 +112,10 @@ func (rs *RuleSet) Evaluate(in *Input) (matches []Match, ruleErrs []EvalError, e
 		if l := camp.Limits.PerUser; l > 0 && act.user.Rewards[camp.ID] >= l {
 			continue
 		}
-		if l := camp.Limits.PerUserPerDay; l > 0 && act.user.RewardsToday[camp.ID] >= l {
-			continue
+		if l := camp.Limits.PerUserPerDay; l > 0 {
+			if dc, ok := act.user.RewardDays[camp.ID]; ok && dc.Count >= l && dc.Day == camp.Day(t) {
+				continue
+			}
 		}
 		ok, err := c.rule.eval(act)
 		if err != nil {

@@ -87,6 +87,11 @@ func compileCampaign(c *Campaign) (*Compiled, error) {
 	default:
 		add("reward.type", "must be one of %s, %s, %s, %s; got %q", RewardPoints, RewardCoupon, RewardFreeShipping, RewardNotification, c.Reward.Type)
 	}
+	if c.TimeZone != "" {
+		if _, err := time.LoadLocation(c.TimeZone); err != nil || c.TimeZone == "Local" {
+			add("time_zone", "must be an IANA time zone such as Europe/Paris; got %q", c.TimeZone)
+		}
+	}
 	if c.Reward.ExpiresIn != "" {
 		d, err := time.ParseDuration(c.Reward.ExpiresIn)
 		switch {

@@ -22,7 +22,8 @@ type User struct {
 	LastPurchaseAt *time.Time       `json:"last_purchase_at,omitempty"`
 	EventCounts    map[string]int64 `json:"event_counts"`
 	RewardCounts   map[string]int64 `json:"reward_counts"`
-	// RewardDays counts rewards per campaign on one UTC day (for per-day limits).
+	// RewardDays counts rewards per campaign on one day of the campaign's time zone (for
+	// limits.per_user_per_day).
 	RewardDays map[string]DayCount `json:"reward_days,omitempty"`
 	// History is the daily activity (only active days, oldest first, 400 days at most).
 	History []cel.DayStat `json:"history"`
@@ -96,11 +97,8 @@ type EventEffect struct {
 	OccurredAt     time.Time        `json:"occurred_at"`
 }
 
-// DayCount is a count on one day (YYYY-MM-DD).
-type DayCount struct {
-	Day   string `json:"day"`
-	Count int64  `json:"count"`
-}
+// DayCount is a count on one day of a campaign's time zone.
+type DayCount = cel.DayCount
 
 // Reward is one granted reward.
 type Reward struct {

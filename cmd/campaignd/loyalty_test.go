@@ -381,3 +381,30 @@ func TestTiersUpgradeAtOnceAndDowngradeMonthlyOneStepAtATime(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusPreconditionFailed, resp.StatusCode)
 }
+
+func TestPerDayLimitFollowsTheCampaignsTimeZone(t *testing.T) {
+	e := newEnv(t)
+	e.createCampaign(map[string]any{
+		"id": "daily-ny", "name": "one a day in New York", "status": "active", "time_zone": "America/New_York",
+		"rule": `event.type == "purchase"`, "limits": map[string]any{"per_user_per_day": 1},
+		"reward": map[string]any{"type": "points", "points": 1},
+	})
+	for i, at := range []string{
+		"2026-01-01T15:00:00Z", // 1 Jan in New York: granted
+		"2026-01-01T20:00:00Z", // same New York day: limit reached
+		"2026-01-02T03:00:00Z", // 2 Jan in UTC but still 1 Jan in New York: limit reached
+		"2026-01-02T06:00:00Z", // 2 Jan in New York: granted
+	} {
+		e.postEvent(map[string]any{"id": fmt.Sprintf("d-%d", i), "user_id": "daily", "type": "purchase", "amount": 1, "occurred_at": at}, http.StatusAccepted)
+	}
+	e.waitUser("daily", 4)
+	var got []string
+	for _, r := range e.rewards("daily") {
+		got = append(got, r.EventID)
+	}
+	require.Equal(t, []string{"d-0", "d-3"}, got)
+	status, body := e.raw("POST", "/v1/campaigns", e.token, map[string]any{"id": "bad-zone", "name": "x", "time_zone": "Nowhere/Land",
+		"rule": "true", "reward": map[string]any{"type": "coupon"}})
+	require.Equal(t, http.StatusBadRequest, status)
+	require.Contains(t, string(body), "time_zone")
+}
