@@ -20,6 +20,7 @@ const systemTypePrefix = "points."
 func (s *Server) loyaltyRoutes() []route {
 	return []route{
 		{method: "GET", path: "/v1/users/:id/ledger", access: accessViewer, summary: "A user's points ledger, oldest first (limit, cursor); the balance is its sum", handler: s.listLedger, response: "LedgerList"},
+		{method: "PUT", path: "/v1/auth/password", access: accessViewer, summary: "Change your own password (current_password, new_password)", handler: s.putOwnPassword, request: "PasswordChange"},
 		{method: "GET", path: "/v1/tiers", access: accessViewer, summary: "The tier configuration (ETag is its version)", handler: s.getTiers, response: "TierConfig"},
 		{method: "PUT", path: "/v1/tiers", access: accessAdmin, summary: "Replace the tier configuration (If-Match: <version> optional, 412 on mismatch); audited, in force on every engine at once", handler: s.putTiers, request: "TierConfig", response: "TierConfig"},
 		{method: "GET", path: "/v1/campaigns/:id/stats", access: accessViewer, summary: "A campaign's rewards, users, points granted and budget used and left", handler: s.campaignStats, response: "CampaignStats"},
@@ -225,6 +226,8 @@ func init() {
 			"window":  fiber.Map{"type": "string", "description": "for the spend basis: a duration such as 8760h"},
 			"tiers": fiber.Map{"type": "array", "items": fiber.Map{"type": "object", "properties": fiber.Map{
 				"name": str(), "threshold": fiber.Map{"type": "number"}}}}}},
+		"PasswordChange": {"type": "object", "required": []string{"current_password", "new_password"}, "properties": fiber.Map{
+			"current_password": str(), "new_password": fiber.Map{"type": "string", "minLength": 8, "maxLength": 72}}},
 		"Adjustment": {"type": "object", "required": []string{"points", "reason"}, "properties": fiber.Map{
 			"points": fiber.Map{"type": "integer", "description": "positive credits, negative debits (never below a zero balance)"},
 			"reason": str()}},

@@ -408,3 +408,16 @@ func TestPerDayLimitFollowsTheCampaignsTimeZone(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, status)
 	require.Contains(t, string(body), "time_zone")
 }
+
+func TestAdminsChangeTheirOwnPassword(t *testing.T) {
+	e := newEnv(t)
+	e.do("POST", "/v1/admins", e.token, map[string]any{"username": "vera", "password": "viewer-pass-1", "role": "viewer"}, http.StatusCreated, nil)
+	tok := e.login("vera", "viewer-pass-1")
+	status, _ := e.raw("PUT", "/v1/auth/password", tok, map[string]any{"current_password": "wrong-one", "new_password": "viewer-pass-2"})
+	require.Equal(t, http.StatusForbidden, status)
+	status, body := e.raw("PUT", "/v1/auth/password", tok, map[string]any{"current_password": "viewer-pass-1", "new_password": "viewer-pass-2"})
+	require.Equal(t, http.StatusNoContent, status, string(body))
+	status, _ = e.raw("POST", "/v1/auth/token", "", map[string]any{"username": "vera", "password": "viewer-pass-1"})
+	require.Equal(t, http.StatusUnauthorized, status)
+	e.login("vera", "viewer-pass-2")
+}
