@@ -175,6 +175,7 @@ func (w *writer) commit(ctx context.Context, jobs []job) {
 	}
 	w.metrics.batchSize.Observe(float64(len(jobs)))
 	pubs := make([]pubJob, 0, len(jobs))
+	debug := w.log.Enabled(ctx, slog.LevelDebug)
 	for i, j := range jobs {
 		switch outs[i] {
 		case persistence.Committed:
@@ -194,6 +195,11 @@ func (w *writer) commit(ctx context.Context, jobs []job) {
 			}
 			pubs = append(pubs, pj)
 			w.reply(j, DecisionCommitted{Outcome: outcomeCommitted})
+			if debug {
+				w.log.Debug("event committed", "event_id", j.decision.EventID, "user_id", j.decision.User.UserID,
+					"partition", j.ev.Partition, "seq", j.ev.Seq, "rewards", len(j.decision.Rewards),
+					"rejected", j.decision.Rejected, "correlation_id", j.ev.CorrelationID)
+			}
 		case persistence.Duplicate:
 			w.metrics.processed.WithLabelValues("duplicate").Inc()
 			pubs = append(pubs, pubJob{ev: j.ev})

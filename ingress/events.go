@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"mime"
 	"time"
 
@@ -92,6 +93,10 @@ func (s *Server) postEvent(c *fiber.Ctx) error {
 		s.metrics.rejected.WithLabelValues("unavailable").Inc()
 		s.log.Warn("publish event", "event_id", ev.ID, "correlation_id", correlationID(c), "err", res.Err)
 		return unavailable(res.Err)
+	}
+	if s.log.Enabled(c.UserContext(), slog.LevelDebug) {
+		s.log.Debug("event stored", "event_id", ev.ID, "user_id", ev.UserID, "seq", res.Seq,
+			"duplicate", res.Duplicate, "correlation_id", correlationID(c))
 	}
 	if res.Duplicate {
 		s.metrics.duplicate.Inc()
