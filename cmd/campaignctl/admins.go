@@ -26,17 +26,13 @@ func (c *cli) adminsCommand() *cobra.Command {
 		c.adminsDisableCommand(true), c.adminsDisableCommand(false))
 }
 
-// printAdmin shows the admin in raw (the server's answer) per --output.
-func (c *cli) printAdmin(raw json.RawMessage, verb string) error {
-	if c.json() {
-		return c.printJSON(raw)
-	}
-	var a admin
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return fmt.Errorf("decode admin: %w", err)
-	}
-	fmt.Fprintf(c.stdout, "admin/%s %s (role %s, disabled %t)\n", a.Username, verb, a.Role, a.Disabled)
-	return nil
+// adminDone is show's render for an answer holding one admin: a line saying what was
+// done (verb, e.g. "created") to it.
+func (c *cli) adminDone(verb string) func(raw json.RawMessage) error {
+	return as("admin", func(a admin) error {
+		fmt.Fprintf(c.stdout, "admin/%s %s (role %s, disabled %t)\n", a.Username, verb, a.Role, a.Disabled)
+		return nil
+	})
 }
 
 func (c *cli) adminsCreateCommand() *cobra.Command {
@@ -57,16 +53,8 @@ terminal, or --password.`,
 			if err != nil {
 				return err
 			}
-			cl, err := c.authed()
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
 			body := map[string]string{"username": args[0], "password": pw, "role": role}
-			if _, err := cl.do(cmd.Context(), "POST", "/v1/admins", body, nil, &raw); err != nil {
-				return err
-			}
-			return c.printAdmin(raw, "created")
+			return c.show(cmd, "POST", "/v1/admins", body, c.adminDone("created"))
 		}),
 	}
 	cmd.Flags().StringVar(&role, "role", "", "admin, editor or viewer")
@@ -82,43 +70,21 @@ func (c *cli) adminsListCommand() *cobra.Command {
 		Short:   "List admin accounts",
 		Args:    cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			cl, err := c.authed()
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			if _, err := cl.do(cmd.Context(), "GET", "/v1/admins", nil, nil, &raw); err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			var list struct {
+			return c.show(cmd, "GET", "/v1/admins", nil, as("admins", func(list struct {
 				Admins []admin `json:"admins"`
-			}
-			if err := json.Unmarshal(raw, &list); err != nil {
-				return fmt.Errorf("decode admins: %w", err)
-			}
-			rows := make([][]string, 0, len(list.Admins))
-			for _, a := range list.Admins {
-				rows = append(rows, []string{a.Username, a.Role, strconv.FormatBool(a.Disabled), timeOr(&a.CreatedAt, "-")})
-			}
-			return c.table([]string{"USERNAME", "ROLE", "DISABLED", "CREATED AT"}, rows)
+			}) error {
+				return c.table([]string{"USERNAME", "ROLE", "DISABLED", "CREATED AT"},
+					rowsOf(list.Admins, func(a admin) []string {
+						return []string{a.Username, a.Role, strconv.FormatBool(a.Disabled), timeOr(&a.CreatedAt, "-")}
+					}))
+			}))
 		}),
 	}
 }
 
 // patchAdmin sends PATCH /v1/admins/{username} with body and prints the answer.
 func (c *cli) patchAdmin(cmd *cobra.Command, username string, body map[string]any, verb string) error {
-	cl, err := c.authed()
-	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	if _, err := cl.do(cmd.Context(), "PATCH", "/v1/admins/"+escape(username), body, nil, &raw); err != nil {
-		return err
-	}
-	return c.printAdmin(raw, verb)
+	return c.show(cmd, "PATCH", "/v1/admins/"+escape(username), body, c.adminDone(verb))
 }
 
 func (c *cli) adminsSetRoleCommand() *cobra.Command {

@@ -204,22 +204,7 @@ func (c *cli) campaignsGetCommand() *cobra.Command {
 		Short: "Show a campaign",
 		Args:  cobra.ExactArgs(1),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			cl, err := c.authed()
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			if _, err := cl.do(cmd.Context(), "GET", "/v1/campaigns/"+escape(args[0]), nil, nil, &raw); err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			var k campaign
-			if err := json.Unmarshal(raw, &k); err != nil {
-				return fmt.Errorf("decode campaign: %w", err)
-			}
-			return c.printCampaign(k)
+			return c.show(cmd, "GET", "/v1/campaigns/"+escape(args[0]), nil, as("campaign", c.printCampaign))
 		}),
 	}
 }
@@ -250,29 +235,15 @@ func (c *cli) campaignsListCommand() *cobra.Command {
 		Short:   "List campaigns, archived ones included",
 		Args:    cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			cl, err := c.authed()
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			if _, err := cl.do(cmd.Context(), "GET", "/v1/campaigns", nil, nil, &raw); err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			var list struct {
+			return c.show(cmd, "GET", "/v1/campaigns", nil, as("campaigns", func(list struct {
 				Campaigns []campaign `json:"campaigns"`
-			}
-			if err := json.Unmarshal(raw, &list); err != nil {
-				return fmt.Errorf("decode campaigns: %w", err)
-			}
-			rows := make([][]string, 0, len(list.Campaigns))
-			for _, k := range list.Campaigns {
-				rows = append(rows, []string{k.ID, shorten(k.Name, 30), k.Status, strconv.FormatInt(k.Version, 10),
-					strconv.Itoa(k.Priority), shorten(k.Reward.String(), 30), shorten(k.Rule, 50)})
-			}
-			return c.table([]string{"ID", "NAME", "STATUS", "VERSION", "PRIORITY", "REWARD", "RULE"}, rows)
+			}) error {
+				return c.table([]string{"ID", "NAME", "STATUS", "VERSION", "PRIORITY", "REWARD", "RULE"},
+					rowsOf(list.Campaigns, func(k campaign) []string {
+						return []string{k.ID, shorten(k.Name, 30), k.Status, strconv.FormatInt(k.Version, 10),
+							strconv.Itoa(k.Priority), shorten(k.Reward.String(), 30), shorten(k.Rule, 50)}
+					}))
+			}))
 		}),
 	}
 }
@@ -285,29 +256,24 @@ func (c *cli) campaignStatusCommand(verb, past, short string) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			cl, err := c.authed()
-			if err != nil {
-				return err
-			}
 			method, path := "POST", "/v1/campaigns/"+escape(args[0])+"/"+verb
 			if verb == "archive" {
 				method, path = "DELETE", "/v1/campaigns/"+escape(args[0])
 			}
-			var raw json.RawMessage
-			if _, err := cl.do(cmd.Context(), method, path, nil, nil, &raw); err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			var k campaign
-			if err := json.Unmarshal(raw, &k); err != nil {
-				return fmt.Errorf("decode campaign: %w", err)
-			}
-			fmt.Fprintf(c.stdout, "campaign/%s %s (status %s, version %d)\n", k.ID, past, k.Status, k.Version)
-			return nil
+			return c.show(cmd, method, path, nil, as("campaign", func(k campaign) error {
+				fmt.Fprintf(c.stdout, "campaign/%s %s (status %s, version %d)\n", k.ID, past, k.Status, k.Version)
+				return nil
+			}))
 		}),
 	}
+}
+
+// campaignVersion is one saved version of a campaign, as campaigns versions lists it.
+type campaignVersion struct {
+	Version   int64     `json:"version"`
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+	Campaign  campaign  `json:"campaign"`
 }
 
 func (c *cli) campaignsVersionsCommand() *cobra.Command {
@@ -316,34 +282,15 @@ func (c *cli) campaignsVersionsCommand() *cobra.Command {
 		Short: "List every saved version of a campaign, oldest first",
 		Args:  cobra.ExactArgs(1),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			cl, err := c.authed()
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			if _, err := cl.do(cmd.Context(), "GET", "/v1/campaigns/"+escape(args[0])+"/versions", nil, nil, &raw); err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			var list struct {
-				Versions []struct {
-					Version   int64     `json:"version"`
-					CreatedBy string    `json:"created_by"`
-					CreatedAt time.Time `json:"created_at"`
-					Campaign  campaign  `json:"campaign"`
-				} `json:"versions"`
-			}
-			if err := json.Unmarshal(raw, &list); err != nil {
-				return fmt.Errorf("decode versions: %w", err)
-			}
-			rows := make([][]string, 0, len(list.Versions))
-			for _, v := range list.Versions {
-				rows = append(rows, []string{strconv.FormatInt(v.Version, 10), v.CreatedBy, timeOr(&v.CreatedAt, "-"),
-					v.Campaign.Status, shorten(v.Campaign.Reward.String(), 30), shorten(v.Campaign.Rule, 50)})
-			}
-			return c.table([]string{"VERSION", "CREATED BY", "CREATED AT", "STATUS", "REWARD", "RULE"}, rows)
+			return c.show(cmd, "GET", "/v1/campaigns/"+escape(args[0])+"/versions", nil, as("versions", func(list struct {
+				Versions []campaignVersion `json:"versions"`
+			}) error {
+				return c.table([]string{"VERSION", "CREATED BY", "CREATED AT", "STATUS", "REWARD", "RULE"},
+					rowsOf(list.Versions, func(v campaignVersion) []string {
+						return []string{strconv.FormatInt(v.Version, 10), v.CreatedBy, timeOr(&v.CreatedAt, "-"),
+							v.Campaign.Status, shorten(v.Campaign.Reward.String(), 30), shorten(v.Campaign.Rule, 50)}
+					}))
+			}))
 		}),
 	}
 }

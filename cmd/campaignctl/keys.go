@@ -34,26 +34,13 @@ func (c *cli) keysCreateCommand() *cobra.Command {
 			if name == "" {
 				return usageErrorf("--name is required")
 			}
-			cl, err := c.authed()
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			if _, err := cl.do(cmd.Context(), "POST", "/v1/api-keys", map[string]string{"name": name}, nil, &raw); err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			var k apiKey
-			if err := json.Unmarshal(raw, &k); err != nil {
-				return fmt.Errorf("decode key: %w", err)
-			}
-			if err := c.fields([][2]string{{"ID", k.ID}, {"Name", k.Name}, {"Key", k.Key}}); err != nil {
-				return err
-			}
-			fmt.Fprintln(c.stderr, "Store the key now: the server shows it only once.")
-			return nil
+			return c.show(cmd, "POST", "/v1/api-keys", map[string]string{"name": name}, as("key", func(k apiKey) error {
+				if err := c.fields([][2]string{{"ID", k.ID}, {"Name", k.Name}, {"Key", k.Key}}); err != nil {
+					return err
+				}
+				fmt.Fprintln(c.stderr, "Store the key now: the server shows it only once.")
+				return nil
+			}))
 		}),
 	}
 	cmd.Flags().StringVar(&name, "name", "", "what the key is for, e.g. the storefront's name")
@@ -67,29 +54,15 @@ func (c *cli) keysListCommand() *cobra.Command {
 		Short:   "List API keys (no secrets)",
 		Args:    cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			cl, err := c.authed()
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			if _, err := cl.do(cmd.Context(), "GET", "/v1/api-keys", nil, nil, &raw); err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			var list struct {
+			return c.show(cmd, "GET", "/v1/api-keys", nil, as("keys", func(list struct {
 				Keys []apiKey `json:"api_keys"`
-			}
-			if err := json.Unmarshal(raw, &list); err != nil {
-				return fmt.Errorf("decode keys: %w", err)
-			}
-			rows := make([][]string, 0, len(list.Keys))
-			for _, k := range list.Keys {
-				rows = append(rows, []string{k.ID, shorten(k.Name, 40), k.Prefix, k.CreatedBy,
-					timeOr(&k.CreatedAt, "-"), timeOr(k.RevokedAt, "-")})
-			}
-			return c.table([]string{"ID", "NAME", "PREFIX", "CREATED BY", "CREATED AT", "REVOKED AT"}, rows)
+			}) error {
+				return c.table([]string{"ID", "NAME", "PREFIX", "CREATED BY", "CREATED AT", "REVOKED AT"},
+					rowsOf(list.Keys, func(k apiKey) []string {
+						return []string{k.ID, shorten(k.Name, 40), k.Prefix, k.CreatedBy,
+							timeOr(&k.CreatedAt, "-"), timeOr(k.RevokedAt, "-")}
+					}))
+			}))
 		}),
 	}
 }
@@ -100,19 +73,10 @@ func (c *cli) keysRevokeCommand() *cobra.Command {
 		Short: "Revoke an API key",
 		Args:  cobra.ExactArgs(1),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			cl, err := c.authed()
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			if _, err := cl.do(cmd.Context(), "DELETE", "/v1/api-keys/"+escape(args[0]), nil, nil, &raw); err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			fmt.Fprintf(c.stdout, "key/%s revoked\n", args[0])
-			return nil
+			return c.show(cmd, "DELETE", "/v1/api-keys/"+escape(args[0]), nil, func(json.RawMessage) error {
+				fmt.Fprintf(c.stdout, "key/%s revoked\n", args[0])
+				return nil
+			})
 		}),
 	}
 }

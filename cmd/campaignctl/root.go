@@ -152,6 +152,45 @@ func (c *cli) authed() (*client, error) {
 	return cl, nil
 }
 
+// show is the shape of every command that prints one server answer: it sends one
+// authenticated request (body nil for none) and, with --output json, prints the answer
+// re-indented; otherwise it leaves the answer to render (a table, fields or a line).
+func (c *cli) show(cmd *cobra.Command, method, path string, body any, render func(raw json.RawMessage) error) error {
+	cl, err := c.authed()
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if _, err := cl.do(cmd.Context(), method, path, body, nil, &raw); err != nil {
+		return err
+	}
+	if c.json() {
+		return c.printJSON(raw)
+	}
+	return render(raw)
+}
+
+// as returns a render func for show that decodes the answer into a T and passes it to f.
+// what names the answer in a decode error ("decode what: …").
+func as[T any](what string, f func(T) error) func(raw json.RawMessage) error {
+	return func(raw json.RawMessage) error {
+		var v T
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("decode %s: %w", what, err)
+		}
+		return f(v)
+	}
+}
+
+// rowsOf makes one table row of each item, for table.
+func rowsOf[T any](items []T, row func(T) []string) [][]string {
+	rows := make([][]string, 0, len(items))
+	for _, it := range items {
+		rows = append(rows, row(it))
+	}
+	return rows
+}
+
 // json reports whether --output json was asked for.
 func (c *cli) json() bool { return c.output == "json" }
 

@@ -26,6 +26,19 @@ func pick(doc map[string]any, keys ...string) map[string]any {
 	return out
 }
 
+// readRule reads file (see readInput), which must hold one object rather than a list;
+// verb names the command in the usage error.
+func (c *cli) readRule(file, verb string) (map[string]any, error) {
+	docs, _, err := c.readInput(file)
+	if err != nil {
+		return nil, err
+	}
+	if len(docs) != 1 {
+		return nil, usageErrorf("%s: %s takes one rule, not a list", file, verb)
+	}
+	return docs[0], nil
+}
+
 func (c *cli) rulesValidateCommand() *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
@@ -36,45 +49,32 @@ func (c *cli) rulesValidateCommand() *cobra.Command {
 An invalid rule exits 1 and prints each error with its line:column.`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			docs, _, err := c.readInput(file)
+			doc, err := c.readRule(file, "validate")
 			if err != nil {
 				return err
 			}
-			if len(docs) != 1 {
-				return usageErrorf("%s: validate takes one rule, not a list", file)
-			}
-			body := pick(docs[0], "rule", "points")
+			body := pick(doc, "rule", "points")
 			if _, ok := body["points"]; !ok {
-				if r, ok := docs[0]["reward"].(map[string]any); ok && r["points"] != nil {
+				if r, ok := doc["reward"].(map[string]any); ok && r["points"] != nil {
 					body["points"] = r["points"]
 				}
 			}
 			if body["rule"] == nil && body["points"] == nil {
 				return usageErrorf("%s holds neither rule nor points", file)
 			}
-			cl, err := c.authed()
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			if _, err := cl.do(cmd.Context(), "POST", "/v1/rules/validate", body, nil, &raw); err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			var res struct {
-				Valid bool   `json:"valid"`
-				Cost  uint64 `json:"cost"`
-			}
-			if err := json.Unmarshal(raw, &res); err != nil {
-				return fmt.Errorf("decode validation: %w", err)
-			}
-			if !res.Valid {
-				return fmt.Errorf("the server did not find the rule valid: %s", raw)
-			}
-			fmt.Fprintf(c.stdout, "valid (estimated cost %d)\n", res.Cost)
-			return nil
+			return c.show(cmd, "POST", "/v1/rules/validate", body, func(raw json.RawMessage) error {
+				// The raw answer goes into the error, so decode within this closure.
+				return as("validation", func(res struct {
+					Valid bool   `json:"valid"`
+					Cost  uint64 `json:"cost"`
+				}) error {
+					if !res.Valid {
+						return fmt.Errorf("the server did not find the rule valid: %s", raw)
+					}
+					fmt.Fprintf(c.stdout, "valid (estimated cost %d)\n", res.Cost)
+					return nil
+				})(raw)
+			})
 		}),
 	}
 	cmd.Flags().StringVarP(&file, "filename", "f", "", "YAML or JSON file with rule and optional points (- for stdin)")
@@ -91,14 +91,11 @@ anything. FILE (YAML or JSON) holds "rule", optionally "reward", "event" and opt
 "user"; a campaign file works too. --event and --user read those parts from other files.`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			docs, _, err := c.readInput(file)
+			doc, err := c.readRule(file, "test")
 			if err != nil {
 				return err
 			}
-			if len(docs) != 1 {
-				return usageErrorf("%s: test takes one rule, not a list", file)
-			}
-			body := pick(docs[0], "rule", "reward", "event", "user")
+			body := pick(doc, "rule", "reward", "event", "user")
 			for _, x := range [][2]string{{eventFile, "event"}, {userFile, "user"}} {
 				flag, part := x[0], x[1]
 				if flag == "" {
@@ -119,43 +116,34 @@ anything. FILE (YAML or JSON) holds "rule", optionally "reward", "event" and opt
 			if body["event"] == nil {
 				return usageErrorf("no event: put \"event\" in %s or give --event FILE", file)
 			}
-			cl, err := c.authed()
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			if _, err := cl.do(cmd.Context(), "POST", "/v1/rules/test", body, nil, &raw); err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			var res map[string]any
-			if err := json.Unmarshal(raw, &res); err != nil {
-				return fmt.Errorf("decode test result: %w", err)
-			}
-			kv := [][2]string{{"matched", fmt.Sprint(res["matched"])}}
-			keys := make([]string, 0, len(res))
-			for k := range res {
-				if k != "matched" {
-					keys = append(keys, k)
-				}
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				v := res[k]
-				s, ok := v.(string)
-				if !ok {
-					b, _ := json.Marshal(v)
-					s = string(b)
-				}
-				kv = append(kv, [2]string{k, s})
-			}
-			return c.fields(kv)
+			return c.show(cmd, "POST", "/v1/rules/test", body, as("test result", c.printTestResult))
 		}),
 	}
 	cmd.Flags().StringVarP(&file, "filename", "f", "", "YAML or JSON file with rule, reward, event and user (- for stdin)")
 	cmd.Flags().StringVar(&eventFile, "event", "", "YAML or JSON file with the event (overrides the one in -f)")
 	cmd.Flags().StringVar(&userFile, "user", "", "YAML or JSON file with the user state (overrides the one in -f)")
 	return cmd
+}
+
+// printTestResult shows a rules test answer as key: value lines, matched first and the
+// rest sorted; values that are not strings are shown as JSON.
+func (c *cli) printTestResult(res map[string]any) error {
+	kv := [][2]string{{"matched", fmt.Sprint(res["matched"])}}
+	keys := make([]string, 0, len(res))
+	for k := range res {
+		if k != "matched" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := res[k]
+		s, ok := v.(string)
+		if !ok {
+			b, _ := json.Marshal(v)
+			s = string(b)
+		}
+		kv = append(kv, [2]string{k, s})
+	}
+	return c.fields(kv)
 }

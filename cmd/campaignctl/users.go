@@ -67,32 +67,22 @@ func (c *cli) usersGetCommand() *cobra.Command {
 		Short: "Show a user's loyalty state (any UTF-8 id)",
 		Args:  cobra.ExactArgs(1),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			cl, err := c.authed()
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			if _, err := cl.do(cmd.Context(), "GET", "/v1/users/"+escape(args[0]), nil, nil, &raw); err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			var u user
-			if err := json.Unmarshal(raw, &u); err != nil {
-				return fmt.Errorf("decode user: %w", err)
-			}
-			return c.fields([][2]string{
-				{"User", u.UserID}, {"Tier", u.Tier}, {"Points", strconv.FormatInt(u.Points, 10)},
-				{"Lifetime points", strconv.FormatInt(u.LifetimePoints, 10)},
-				{"Purchases", strconv.FormatInt(u.PurchaseCount, 10)},
-				{"Total spent", strconv.FormatFloat(u.TotalSpent, 'f', 2, 64)},
-				{"First seen", timeOr(&u.FirstSeen, "-")}, {"Last purchase", timeOr(u.LastPurchaseAt, "-")},
-				{"Events", counts(u.EventCounts)}, {"Rewards", counts(u.RewardCounts)},
-				{"Version", strconv.FormatInt(u.Version, 10)}, {"Updated", timeOr(&u.UpdatedAt, "-")},
-			})
+			return c.show(cmd, "GET", "/v1/users/"+escape(args[0]), nil, as("user", c.printUser))
 		}),
 	}
+}
+
+// printUser shows a user's loyalty state as aligned key: value lines.
+func (c *cli) printUser(u user) error {
+	return c.fields([][2]string{
+		{"User", u.UserID}, {"Tier", u.Tier}, {"Points", strconv.FormatInt(u.Points, 10)},
+		{"Lifetime points", strconv.FormatInt(u.LifetimePoints, 10)},
+		{"Purchases", strconv.FormatInt(u.PurchaseCount, 10)},
+		{"Total spent", strconv.FormatFloat(u.TotalSpent, 'f', 2, 64)},
+		{"First seen", timeOr(&u.FirstSeen, "-")}, {"Last purchase", timeOr(u.LastPurchaseAt, "-")},
+		{"Events", counts(u.EventCounts)}, {"Rewards", counts(u.RewardCounts)},
+		{"Version", strconv.FormatInt(u.Version, 10)}, {"Updated", timeOr(&u.UpdatedAt, "-")},
+	})
 }
 
 func (c *cli) usersRewardsCommand() *cobra.Command {
