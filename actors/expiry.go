@@ -32,7 +32,9 @@ func (e *Engine) sweepExpiry(ctx context.Context) {
 		now := time.Now().UTC()
 		due, err := e.deps.Store.DueExpiries(ctx, now, 1000)
 		if err != nil {
-			e.log.Warn("expiry sweep", "err", err)
+			if ctx.Err() == nil {
+				e.log.Warn("expiry sweep", "err", err)
+			}
 			continue
 		}
 		if len(due) == 0 {

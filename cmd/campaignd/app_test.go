@@ -320,9 +320,17 @@ func TestHTTPEventGrantsRewardAndUpdatesState(t *testing.T) {
 		info, err := stream.Info(context.Background())
 		return err == nil && info.State.Msgs == 3
 	})
-	msg, err := stream.GetLastMsgForSubject(context.Background(), bus.RewardSubject("ten-percent", event.Token(user)))
-	require.NoError(t, err)
-	require.Equal(t, rs[2].ID, msg.Header.Get(jetstream.MsgIDHeader))
+	// Each reward once, with Nats-Msg-Id = reward id, on rewards.<campaign>.<token>.
+	// (Publication order across a user's events is not promised.)
+	published := map[string]string{}
+	for seq := uint64(1); seq <= 3; seq++ {
+		msg, err := stream.GetMsg(context.Background(), seq)
+		require.NoError(t, err)
+		published[msg.Header.Get(jetstream.MsgIDHeader)] = msg.Subject
+	}
+	for _, r := range rs {
+		require.Equal(t, bus.RewardSubject(r.CampaignID, event.Token(user)), published[r.ID])
+	}
 
 	_, found := e.user("never-seen")
 	require.False(t, found)
@@ -447,6 +455,23 @@ func TestBadEventsGetProblemDetails(t *testing.T) {
 		{"non-JSON body is 415", key, "text/plain", `hello`, 415, ""},
 		{"no key is 401", "", "application/json", `{"id":"x","user_id":"u","type":"t"}`, 401, ""},
 		{"unknown key is 401", "key:cmk_nope", "application/json", `{"id":"x","user_id":"u","type":"t"}`, 401, ""},
+		{"wrong type names the field", key, "application/json", `{"id":"x","user_id":7,"type":"t"}`, 400, "user_id"},
+		{"unknown field names the field", key, "application/json", `{"id":"x","user_id":"u","type":"t","ammount":3}`, 400, "ammount"},
+		{"id over 128 characters names the field", key, "application/json", `{"id":"` + strings.Repeat("é", 129) + `","user_id":"u","type":"t"}`, 400, "id"},
+		{"id with a line break (header injection) names the field", key, "application/json", `{"id":"a\r\nNats-Msg-Id: b","user_id":"u","type":"t"}`, 400, "id"},
+		{"invalid UTF-8 is 400", key, "application/json", "{\"id\":\"x\",\"user_id\":\"\xff\xfe\",\"type\":\"t\"}", 400, ""},
+		{"deeply nested attributes are 400", key, "application/json", `{"id":"x","user_id":"u","type":"t","attributes":` + strings.Repeat(`{"a":`, 40) + `1` + strings.Repeat(`}`, 40) + `}`, 400, ""},
+		{"number out of range names the field", key, "application/json", `{"id":"x","user_id":"u","type":"t","amount":1e400}`, 400, "amount"},
+		{"a JSON array is 400", key, "application/json", `[{"id":"x"}]`, 400, ""},
+		{"an empty body is 400", key, "application/json", ``, 400, ""},
+		{"trailing data is 400", key, "application/json", `{"id":"x","user_id":"u","type":"t"} {}`, 400, ""},
+		{"the engine's own types are refused", key, "application/json", `{"id":"x","user_id":"u","type":"points.adjust"}`, 400, "type"},
+	}
+	bad := 0
+	for _, tc := range cases {
+		if tc.status == 400 {
+			bad++
+		}
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -471,6 +496,21 @@ func TestBadEventsGetProblemDetails(t *testing.T) {
 			}
 		})
 	}
+	// A hostile X-Request-ID is not echoed: a fresh id is used instead.
+	req, _ := http.NewRequest("GET", e.base+"/healthz", nil)
+	req.Header.Set("X-Request-ID", strings.Repeat("A", 1000))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Less(t, len(resp.Header.Get("X-Request-ID")), 129)
+	// Headers past the server's buffer are refused, and the process carries on.
+	req, _ = http.NewRequest("GET", e.base+"/healthz", nil)
+	req.Header.Set("X-Padding", strings.Repeat("A", 8000))
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
 	status, _ := e.raw("GET", "/healthz", "", nil)
 	require.Equal(t, http.StatusOK, status)
 	// Metrics stay scrapeable after many requests (label values must not alias Fiber's
@@ -478,8 +518,8 @@ func TestBadEventsGetProblemDetails(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		status, body := e.raw("GET", "/metrics", "", nil)
 		require.Equal(t, http.StatusOK, status, string(body))
-		require.Contains(t, string(body), `campaign_events_rejected_total{reason="invalid"} 4`)
-		require.Contains(t, string(body), `campaign_http_requests_total{method="POST",route="/v1/events",status="400"} 4`)
+		require.Contains(t, string(body), fmt.Sprintf(`campaign_events_rejected_total{reason="invalid"} %d`, bad))
+		require.Contains(t, string(body), fmt.Sprintf(`campaign_http_requests_total{method="POST",route="/v1/events",status="400"} %d`, bad))
 	}
 	eventually(t, func() bool { s, _ := e.raw("GET", "/readyz", "", nil); return s == http.StatusOK })
 }
