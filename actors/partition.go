@@ -143,6 +143,15 @@ func (p *partition) passivate(idle time.Duration, limit int) int {
 		p.engine.Poison(r.pid)
 	}
 	n := 0
+	for id, r := range p.actors {
+		if idle > 0 && r.inflight.Load() == 0 && now-r.last.Load() >= int64(idle) {
+			stop(id, r)
+			n++
+		}
+	}
+	if limit <= 0 || len(p.actors) <= limit {
+		return n
+	}
 	type cand struct {
 		id   string
 		r    *resident
@@ -150,26 +159,17 @@ func (p *partition) passivate(idle time.Duration, limit int) int {
 	}
 	var idleOnes []cand
 	for id, r := range p.actors {
-		if r.inflight.Load() != 0 {
-			continue
+		if r.inflight.Load() == 0 {
+			idleOnes = append(idleOnes, cand{id, r, r.last.Load()})
 		}
-		last := r.last.Load()
-		if idle > 0 && now-last >= int64(idle) {
-			stop(id, r)
-			n++
-			continue
-		}
-		idleOnes = append(idleOnes, cand{id, r, last})
 	}
-	if limit > 0 && len(p.actors) > limit {
-		slices.SortFunc(idleOnes, func(a, b cand) int { return cmp.Compare(a.last, b.last) })
-		for _, c := range idleOnes {
-			if len(p.actors) <= limit*9/10 {
-				break
-			}
-			stop(c.id, c.r)
-			n++
+	slices.SortFunc(idleOnes, func(a, b cand) int { return cmp.Compare(a.last, b.last) })
+	for _, c := range idleOnes {
+		if len(p.actors) <= limit*9/10 {
+			break
 		}
+		stop(c.id, c.r)
+		n++
 	}
 	return n
 }

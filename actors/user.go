@@ -220,7 +220,8 @@ func (a *userActor) evaluate(ev *EventReceived, view *cel.User, st *step) ([]cel
 
 // submit hands the step's decision to the writer and waits for its answer.
 func (a *userActor) submit(ev *EventReceived, st *step) {
-	a.pending = &st.user
+	u := st.user // a copy: holding &st.user would keep the step's rewards and ledger alive
+	a.pending = &u
 	a.pendingBudget = st.budget
 	a.waiting = true
 	a.deps.writer.submit(job{kind: jobCommit, ev: ev, pid: a.pid, decision: persistence.Decision{
