@@ -27,7 +27,7 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	js     jetstream.JetStream
 	store  *persistence.Store
 	engine *Engine
@@ -41,7 +41,7 @@ func newHarness(t *testing.T, evaluate func(rs *cel.RuleSet, in *cel.Input) ([]c
 	return newHarnessConfig(t, evaluate, Config{})
 }
 
-func newHarnessConfig(t *testing.T, evaluate func(rs *cel.RuleSet, in *cel.Input) ([]cel.Match, []cel.EvalError, error), cfg Config) *harness {
+func newHarnessConfig(t testing.TB, evaluate func(rs *cel.RuleSet, in *cel.Input) ([]cel.Match, []cel.EvalError, error), cfg Config) *harness {
 	t.Helper()
 	ctx := context.Background()
 	ns := bustest.Start(t)
@@ -77,7 +77,7 @@ func newHarnessConfig(t *testing.T, evaluate func(rs *cel.RuleSet, in *cel.Input
 	return &harness{t: t, js: js, store: store, engine: eng, pub: bus.NewPublisher(js)}
 }
 
-type testLog struct{ t *testing.T }
+type testLog struct{ t testing.TB }
 
 func (w testLog) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))

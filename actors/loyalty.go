@@ -28,7 +28,7 @@ const (
 
 // newUser is the state of a user never seen before.
 func newUser(id string) persistence.User {
-	return persistence.User{UserID: id, EventCounts: map[string]int64{}, RewardCounts: map[string]int64{}, RewardDays: map[string]persistence.DayCount{}}
+	return persistence.User{UserID: id, EventCounts: map[string]int64{}, RewardCounts: map[string]int64{}}
 }
 
 // ruleView is what rules see of u.
@@ -70,8 +70,8 @@ func prepare(u *persistence.User, ev *event.Event) *step {
 	next := *u
 	next.EventCounts = cloneMap(u.EventCounts)
 	next.RewardCounts = cloneMap(u.RewardCounts)
-	next.RewardDays = cloneMap(u.RewardDays)
-	next.History = slices.Clone(u.History) // buckets' maps are copied when written
+	next.RewardDays = maps.Clone(u.RewardDays) // usually nil: only per-day limited campaigns
+	next.History = slices.Clone(u.History)     // buckets' maps are copied when written
 	next.Lots = slices.Clone(u.Lots)
 	s := &step{user: next}
 	s.expire(ev)
@@ -273,12 +273,17 @@ func (s *step) apply(ev *event.Event, seq uint64, matches []cel.Match, orig *per
 		}
 		r.Payload = payload
 		u.RewardCounts[c.ID]++
-		dc := u.RewardDays[c.ID]
-		if day := c.Day(at); dc.Day != day {
-			dc = persistence.DayCount{Day: day}
+		if c.Limits.PerUserPerDay > 0 { // only per-day limits need the day's count
+			if u.RewardDays == nil {
+				u.RewardDays = map[string]persistence.DayCount{}
+			}
+			dc := u.RewardDays[c.ID]
+			if day := c.Day(at); dc.Day != day {
+				dc = persistence.DayCount{Day: day}
+			}
+			dc.Count++
+			u.RewardDays[c.ID] = dc
 		}
-		dc.Count++
-		u.RewardDays[c.ID] = dc
 		s.rewards = append(s.rewards, r)
 	}
 	if (ev.Type == typePurchase && ev.Amount > 0) || earned > 0 {

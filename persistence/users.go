@@ -127,6 +127,9 @@ func scanUser(row pgx.Row) (User, error) {
 	if err != nil {
 		return User{}, translate(err)
 	}
+	if len(u.RewardDays) == 0 {
+		u.RewardDays = nil // most users have none: keep no empty map in memory
+	}
 	return u, nil
 }
 
