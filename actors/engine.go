@@ -49,7 +49,7 @@ func (c *Config) setDefaults() {
 		c.Partitions = 64
 	}
 	if c.Consumer.MaxAckPending == 0 {
-		c.Consumer.MaxAckPending = 256
+		c.Consumer.MaxAckPending = 128
 	}
 	if c.Consumer.MaxDeliver == 0 {
 		c.Consumer.MaxDeliver = 10

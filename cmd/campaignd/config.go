@@ -138,7 +138,7 @@ var settings = []setting{
 		return nil
 	}},
 	{"CAMPAIGN_SYNC_INTERVAL", "sync-interval", "1s", "embedded JetStream fsync interval when sync-always is off", duration(func(c *Config) *time.Duration { return &c.SyncInterval })},
-	{"CAMPAIGN_MAX_ACK_PENDING", "max-ack-pending", "256", "events of one partition in flight at once (back-pressure)", positiveInt(func(c *Config) *int { return &c.MaxAckPending })},
+	{"CAMPAIGN_MAX_ACK_PENDING", "max-ack-pending", "128", "events of one partition in flight at once (back-pressure)", positiveInt(func(c *Config) *int { return &c.MaxAckPending })},
 	{"CAMPAIGN_ACTOR_IDLE", "actor-idle", "10m", "how long an idle user actor stays in memory", duration(func(c *Config) *time.Duration { return &c.ActorIdle })},
 	{"CAMPAIGN_MAX_RESIDENT_USERS", "max-resident-users", "1000000", "cap on user actors in memory; past it the least recently used idle ones are passivated", positiveInt(func(c *Config) *int { return &c.MaxResident })},
 	{"CAMPAIGN_EXPIRY_SWEEP", "expiry-sweep", "1m", "how often users with points due to expire are looked for", duration(func(c *Config) *time.Duration { return &c.ExpirySweep })},

@@ -28,7 +28,7 @@ type ConsumerConfig struct {
 
 func (c *ConsumerConfig) setDefaults() {
 	if c.MaxAckPending == 0 {
-		c.MaxAckPending = 256
+		c.MaxAckPending = 128
 	}
 	if len(c.BackOff) == 0 {
 		c.BackOff = []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute}
