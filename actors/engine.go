@@ -221,7 +221,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.workCancel = workCancel
 	queue := e.cfg.Partitions*e.cfg.Consumer.MaxAckPending + 1024
 	e.loader = newLoader(e.deps.Store, hw, e.cfg.MaxBatch, queue)
-	e.writer = newWriter(e.deps.Store, e.deps.JS, hw, e.log, e.metrics, e.cfg.MaxBatch, queue)
+	e.writer = newWriter(e.deps.Store, e.deps.JS, hw, e.log, e.metrics, e.budgets, e.cfg.MaxBatch, queue)
 	e.writerDone, e.pubDone = make(chan struct{}), make(chan struct{})
 	go func() { defer close(e.writerDone); e.writer.run(workCtx, e.cfg.Writers) }()
 	go func() {

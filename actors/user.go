@@ -42,10 +42,8 @@ type userActor struct {
 	inflight *EventReceived    // submitted or waiting for a retry
 	waiting  bool              // a decision or park is with the writer
 	pending  *persistence.User // state after inflight, adopted once committed
-	// pendingBudget is what inflight reserved of campaign budgets.
-	pendingBudget map[string]persistence.BudgetDelta
-	attempts      int
-	loadFail      int
+	attempts int
+	loadFail int
 }
 
 func newUserActor(d userDeps, userID string) actor.Producer {
@@ -222,7 +220,6 @@ func (a *userActor) evaluate(ev *EventReceived, view *cel.User, st *step) ([]cel
 func (a *userActor) submit(ev *EventReceived, st *step) {
 	u := st.user // a copy: holding &st.user would keep the step's rewards and ledger alive
 	a.pending = &u
-	a.pendingBudget = st.budget
 	a.waiting = true
 	a.deps.writer.submit(job{kind: jobCommit, ev: ev, pid: a.pid, decision: persistence.Decision{
 		EventID:    ev.Event.ID,
@@ -246,8 +243,6 @@ func (a *userActor) park(ev *EventReceived, reason string) {
 
 func (a *userActor) committed(m DecisionCommitted) {
 	a.waiting = false
-	a.deps.budgets.settle(a.pendingBudget, m.Outcome == outcomeCommitted)
-	a.pendingBudget = nil
 	ev := a.inflight
 	if ev == nil {
 		return

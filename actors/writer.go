@@ -58,6 +58,7 @@ type writer struct {
 	engine   *actor.Engine
 	log      *slog.Logger
 	metrics  *metrics
+	budgets  *budgets
 	maxBatch int
 
 	in   chan job
@@ -65,9 +66,9 @@ type writer struct {
 	side sync.WaitGroup
 }
 
-func newWriter(store *persistence.Store, js jetstream.JetStream, engine *actor.Engine, log *slog.Logger, m *metrics, maxBatch, queue int) *writer {
+func newWriter(store *persistence.Store, js jetstream.JetStream, engine *actor.Engine, log *slog.Logger, m *metrics, b *budgets, maxBatch, queue int) *writer {
 	return &writer{
-		store: store, js: js, engine: engine, log: log, metrics: m, maxBatch: maxBatch,
+		store: store, js: js, engine: engine, log: log, metrics: m, budgets: b, maxBatch: maxBatch,
 		in:   make(chan job, queue),
 		pubs: make(chan []pubJob, 64),
 	}
@@ -147,6 +148,7 @@ func (w *writer) commit(ctx context.Context, jobs []job) {
 		var pe *persistence.PermanentError
 		if errors.As(err, &pe) {
 			if len(jobs) == 1 {
+				w.budgets.settle(jobs[0].decision.Budget, false)
 				w.reply(jobs[0], DecisionCommitted{Outcome: outcomeRejected, Err: err})
 				return
 			}
@@ -177,6 +179,8 @@ func (w *writer) commit(ctx context.Context, jobs []job) {
 	pubs := make([]pubJob, 0, len(jobs))
 	debug := w.log.Enabled(ctx, slog.LevelDebug)
 	for i, j := range jobs {
+		// The budget reservations end here, whatever the actor does next.
+		w.budgets.settle(j.decision.Budget, outs[i] == persistence.Committed)
 		switch outs[i] {
 		case persistence.Committed:
 			if j.decision.Rejected != "" {
