@@ -2,8 +2,6 @@ package actors
 
 import (
 	"context"
-	"math/rand/v2"
-	"time"
 
 	"github.com/anthdm/hollywood/actor"
 
@@ -62,9 +60,4 @@ func (l *loader) run(ctx context.Context) {
 			l.engine.Send(r.pid, UserLoaded{User: u, Found: ok})
 		}
 	}
-}
-
-// jitter spreads d by ±20%.
-func jitter(d time.Duration) time.Duration {
-	return d - d/5 + time.Duration(rand.Int64N(int64(d)*2/5+1))
 }

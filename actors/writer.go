@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -388,4 +389,9 @@ func (w *writer) dlqEntry(ev *EventReceived, reason string) bus.DLQEntry {
 		Data:       ev.Msg.Data(),
 		Header:     ev.Msg.Headers(),
 	}
+}
+
+// jitter spreads d by ±20%.
+func jitter(d time.Duration) time.Duration {
+	return d - d/5 + time.Duration(rand.Int64N(int64(d)*2/5+1))
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"mime"
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -61,11 +62,11 @@ func (s *Server) publishCtx(c *fiber.Ctx) (context.Context, context.CancelFunc) 
 	return context.WithTimeout(c.UserContext(), s.cfg.PublishTimeout)
 }
 
-// unavailable is the answer when JetStream did not acknowledge.
-func unavailable(err error) *Problem {
+// unavailable is the answer when JetStream did not acknowledge (the cause is logged by
+// the caller, not shown).
+func unavailable(error) *Problem {
 	p := problemf(fiber.StatusServiceUnavailable, "the event store did not acknowledge the event; retry with the same id")
 	p.RetryAfter = 1
-	_ = err
 	return p
 }
 
@@ -136,7 +137,7 @@ func (s *Server) postEventBatch(c *fiber.Ctx) error {
 			s.metrics.rejected.WithLabelValues("invalid").Inc()
 			p := decodeProblem(err)
 			if p.Field != "" {
-				p.Field = "events[" + itoa(i) + "]." + p.Field
+				p.Field = "events[" + strconv.Itoa(i) + "]." + p.Field
 			}
 			items[i] = batchItem{ID: ev.ID, Status: p.Status, Error: p}
 			continue
@@ -169,9 +170,4 @@ func (s *Server) postEventBatch(c *fiber.Ctx) error {
 		}
 	}
 	return c.Status(fiber.StatusOK).JSON(fiber.Map{"results": items})
-}
-
-func itoa(i int) string {
-	b, _ := json.Marshal(i)
-	return string(b)
 }
