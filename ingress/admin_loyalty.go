@@ -28,34 +28,9 @@ func (s *Server) loyaltyRoutes() []route {
 	}
 }
 
-type ledgerList struct {
-	Entries    []persistence.LedgerEntry `json:"entries"`
-	NextCursor string                    `json:"next_cursor,omitempty"`
-}
-
+// listLedger pages a user's points ledger oldest first (404 for a user never seen).
 func (s *Server) listLedger(c *fiber.Ctx) error {
-	id, err := pathParamValue(c, "id")
-	if err != nil {
-		return err
-	}
-	limit, after, err := pageParams(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.dbCtx(c)
-	defer cancel()
-	es, err := s.deps.Store.ListLedger(ctx, id, after, limit)
-	if err != nil {
-		return err
-	}
-	out := ledgerList{Entries: es}
-	if out.Entries == nil {
-		out.Entries = []persistence.LedgerEntry{}
-	}
-	if len(es) == limit {
-		out.NextCursor = strconv.FormatInt(es[len(es)-1].ID, 10)
-	}
-	return c.JSON(out)
+	return userPage(s, c, "entries", s.deps.Store.ListLedger, func(e persistence.LedgerEntry) int64 { return e.ID })
 }
 
 type adjustment struct {

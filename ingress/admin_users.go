@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"context"
 	"errors"
 	"strconv"
 
@@ -8,11 +9,6 @@ import (
 
 	"github.com/campaignmanager/campaignmanager/persistence"
 )
-
-type rewardList struct {
-	Rewards    []persistence.Reward `json:"rewards"`
-	NextCursor string               `json:"next_cursor,omitempty"`
-}
 
 func (s *Server) getUser(c *fiber.Ctx) error {
 	id, err := pathParamValue(c, "id")
@@ -31,6 +27,13 @@ func (s *Server) getUser(c *fiber.Ctx) error {
 // listUserRewards pages a user's rewards oldest first; next_cursor is set when the page
 // is full. A user never seen is 404.
 func (s *Server) listUserRewards(c *fiber.Ctx) error {
+	return userPage(s, c, "rewards", s.deps.Store.ListRewards, func(r persistence.Reward) int64 { return r.Seq })
+}
+
+// userPage answers one page of a per-user listing, oldest first: the items under key and
+// next_cursor when the page is full. A user never seen is 404.
+func userPage[T any](s *Server, c *fiber.Ctx, key string,
+	list func(ctx context.Context, userID string, after int64, limit int) ([]T, error), cursor func(T) int64) error {
 	id, err := pathParamValue(c, "id")
 	if err != nil {
 		return err
@@ -41,23 +44,23 @@ func (s *Server) listUserRewards(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.dbCtx(c)
 	defer cancel()
-	rs, err := s.deps.Store.ListRewards(ctx, id, after, limit)
+	items, err := list(ctx, id, after, limit)
 	if err != nil {
 		return err
 	}
-	if len(rs) == 0 && after == 0 {
+	if len(items) == 0 && after == 0 {
 		if _, err := s.deps.Store.GetUser(ctx, id); errors.Is(err, persistence.ErrNotFound) {
 			return storeProblem(err, "user "+strconv.Quote(id))
 		} else if err != nil {
 			return err
 		}
 	}
-	out := rewardList{Rewards: rs}
-	if out.Rewards == nil {
-		out.Rewards = []persistence.Reward{}
+	if items == nil {
+		items = []T{}
 	}
-	if len(rs) == limit {
-		out.NextCursor = strconv.FormatInt(rs[len(rs)-1].Seq, 10)
+	out := fiber.Map{key: items}
+	if len(items) == limit {
+		out["next_cursor"] = strconv.FormatInt(cursor(items[len(items)-1]), 10)
 	}
 	return c.JSON(out)
 }
