@@ -75,7 +75,11 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	nc, err := nats.Connect(a.NATSURL, nats.Name("campaignd"), nats.MaxReconnects(-1),
 		nats.ReconnectWait(500*time.Millisecond), nats.RetryOnFailedConnect(false),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { a.log.Warn("nats disconnected", "err", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: our own Drain at shutdown
+				a.log.Warn("nats disconnected", "err", err)
+			}
+		}),
 		nats.ReconnectHandler(func(*nats.Conn) { a.log.Info("nats reconnected") }))
 	if err != nil {
 		return fmt.Errorf("NATS_URL: connect to %s: %w", a.NATSURL, err)
