@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +22,11 @@ import (
 type Config struct {
 	// Partitions is the partition count of EVENTS (as returned by bus.EnsureStreams).
 	Partitions int
-	// Consumer configures each partition's durable consumer.
+	// Consumers is how many durable consumers the partitions are spread over (see
+	// bus.LaneRanges); 0 means 8. Each persists its state about ten times a second under
+	// load, so fewer consumers cost less; each has its own MaxAckPending.
+	Consumers int
+	// Consumer configures each durable consumer.
 	Consumer bus.ConsumerConfig
 	// MaxBatch is the most decisions in one Postgres transaction.
 	MaxBatch int
@@ -48,8 +51,12 @@ func (c *Config) setDefaults() {
 	if c.Partitions == 0 {
 		c.Partitions = 64
 	}
+	if c.Consumers <= 0 {
+		c.Consumers = 8
+	}
+	c.Consumers = min(c.Consumers, c.Partitions)
 	if c.Consumer.MaxAckPending == 0 {
-		c.Consumer.MaxAckPending = 128
+		c.Consumer.MaxAckPending = 1024
 	}
 	if c.Consumer.MaxDeliver == 0 {
 		c.Consumer.MaxDeliver = 10
@@ -100,7 +107,7 @@ type Engine struct {
 	hw         *actor.Engine
 	loader     *loader
 	writer     *writer
-	partitions []*partition
+	lanes      []*lane
 
 	// evaluate replaces rule evaluation in tests that inject faults.
 	evaluate func(in *cel.Input) ([]cel.Match, []cel.EvalError, error)
@@ -144,7 +151,7 @@ func (e *Engine) Ready() error {
 	default:
 		return errors.New("campaigns not loaded yet")
 	}
-	if len(e.partitions) == 0 {
+	if len(e.lanes) == 0 {
 		return errors.New("partitions not consumed yet")
 	}
 	return nil
@@ -219,7 +226,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	workCtx, workCancel := context.WithCancel(context.Background())
 	e.workCancel = workCancel
-	queue := e.cfg.Partitions*e.cfg.Consumer.MaxAckPending + 1024
+	queue := e.cfg.Consumers*e.cfg.Consumer.MaxAckPending + 1024
 	e.loader = newLoader(e.deps.Store, hw, e.cfg.MaxBatch, queue)
 	e.writer = newWriter(e.deps.Store, e.deps.JS, hw, e.log, e.metrics, e.budgets, e.cfg.MaxBatch, queue)
 	e.writerDone, e.pubDone = make(chan struct{}), make(chan struct{})
@@ -241,38 +248,37 @@ func (e *Engine) Start(ctx context.Context) error {
 		evaluate = func(in *cel.Input) ([]cel.Match, []cel.EvalError, error) { return e.Rules().Evaluate(in) }
 	}
 	deps := userDeps{evaluate: evaluate, store: e.deps.Store, budgets: e.budgets, tiers: e.tiers.Load, loader: e.loader, writer: e.writer, metrics: e.metrics}
-	parts := make([]*partition, 0, e.cfg.Partitions)
-	for n := 0; n < e.cfg.Partitions; n++ {
-		cons, err := bus.EnsurePartitionConsumer(ctx, e.deps.JS, n, e.cfg.Consumer)
+	ranges, err := bus.EnsureConsumers(ctx, e.deps.JS, e.cfg.Partitions, e.cfg.Consumers, e.cfg.Consumer)
+	if err != nil {
+		return err
+	}
+	parts := make([]*lane, 0, len(ranges))
+	for _, r := range ranges {
+		iter, err := r.Consumer.Messages(jetstream.PullMaxMessages(e.cfg.Consumer.MaxAckPending))
 		if err != nil {
-			e.stopPartitions(parts)
-			return err
+			e.stopLanes(parts)
+			return fmt.Errorf("consume %s: %w", r.Name(), err)
 		}
-		iter, err := cons.Messages(jetstream.PullMaxMessages(e.cfg.Consumer.MaxAckPending))
-		if err != nil {
-			e.stopPartitions(parts)
-			return fmt.Errorf("consume partition %d: %w", n, err)
-		}
-		p := &partition{
-			n: n, iter: iter, engine: hw, deps: deps, writer: e.writer, log: e.log, metrics: e.metrics,
+		p := &lane{
+			name: r.Name(), iter: iter, engine: hw, deps: deps, writer: e.writer, log: e.log, metrics: e.metrics,
 			maxDeliver: uint64(e.cfg.Consumer.MaxDeliver), inboxSize: e.cfg.InboxSize,
 			actors: map[string]*resident{}, stopped: make(chan struct{}),
 		}
 		go p.run()
 		parts = append(parts, p)
 	}
-	e.partitions = parts
+	e.lanes = parts
 	e.background.Add(1)
 	go func() { defer e.background.Done(); e.watchLag(watchCtx) }()
 	e.background.Add(1)
 	go func() { defer e.background.Done(); e.sweepExpiry(watchCtx) }()
 	e.background.Add(1)
 	go func() { defer e.background.Done(); e.passivateLoop(watchCtx) }()
-	e.log.Info("engine started", "partitions", e.cfg.Partitions, "max_ack_pending", e.cfg.Consumer.MaxAckPending)
+	e.log.Info("engine started", "partitions", e.cfg.Partitions, "consumers", len(parts), "max_ack_pending", e.cfg.Consumer.MaxAckPending)
 	return nil
 }
 
-func (e *Engine) stopPartitions(parts []*partition) {
+func (e *Engine) stopLanes(parts []*lane) {
 	for _, p := range parts {
 		p.iter.Stop()
 	}
@@ -281,7 +287,7 @@ func (e *Engine) stopPartitions(parts []*partition) {
 	}
 }
 
-// watchLag samples each partition's consumer lag for the metrics.
+// watchLag samples each consumer's lag for the metrics.
 func (e *Engine) watchLag(ctx context.Context) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
@@ -291,13 +297,13 @@ func (e *Engine) watchLag(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		for _, p := range e.partitions {
-			c, err := e.deps.JS.Consumer(ctx, bus.EventsStream, bus.ConsumerName(p.n))
+		for _, p := range e.lanes {
+			c, err := e.deps.JS.Consumer(ctx, bus.EventsStream, p.name)
 			if err != nil {
 				continue
 			}
 			info := c.CachedInfo()
-			e.metrics.pending.WithLabelValues(strconv.Itoa(p.n)).Set(float64(info.NumPending))
+			e.metrics.pending.WithLabelValues(p.name).Set(float64(info.NumPending))
 		}
 	}
 }
@@ -309,10 +315,10 @@ func (e *Engine) Close(ctx context.Context) error {
 	if e.hw == nil {
 		return nil
 	}
-	e.stopPartitions(e.partitions)
+	e.stopLanes(e.lanes)
 	drained := make(chan struct{})
 	go func() {
-		for _, p := range e.partitions {
+		for _, p := range e.lanes {
 			p.inflight.Wait()
 		}
 		close(drained)
@@ -328,7 +334,7 @@ func (e *Engine) Close(ctx context.Context) error {
 		<-e.writerDone
 		<-e.pubDone
 	}
-	for _, p := range e.partitions {
+	for _, p := range e.lanes {
 		p.mu.Lock()
 		for _, r := range p.actors {
 			e.hw.Poison(r.pid)
@@ -340,7 +346,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	return err
 }
 
-// passivateLoop stops idle user actors (see partition.passivate) once a second, or at a
+// passivateLoop stops idle user actors (see lane.passivate) once a second, or at a
 // tenth of the idle timeout when that is shorter.
 func (e *Engine) passivateLoop(ctx context.Context) {
 	every := time.Second
@@ -349,9 +355,9 @@ func (e *Engine) passivateLoop(ctx context.Context) {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
-	perPartition := 0
+	perLane := 0
 	if e.cfg.MaxResident > 0 {
-		perPartition = max(1, e.cfg.MaxResident/len(e.partitions))
+		perLane = max(1, e.cfg.MaxResident/len(e.lanes))
 	}
 	for {
 		select {
@@ -359,8 +365,8 @@ func (e *Engine) passivateLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		for _, p := range e.partitions {
-			if n := p.passivate(e.cfg.IdleTimeout, perPartition); n > 0 {
+		for _, p := range e.lanes {
+			if n := p.passivate(e.cfg.IdleTimeout, perLane); n > 0 {
 				e.metrics.passivations.Add(float64(n))
 				e.metrics.actors.Sub(float64(n))
 			}
@@ -371,7 +377,7 @@ func (e *Engine) passivateLoop(ctx context.Context) {
 // Resident is the number of user actors in memory.
 func (e *Engine) Resident() int {
 	n := 0
-	for _, p := range e.partitions {
+	for _, p := range e.lanes {
 		p.mu.Lock()
 		n += len(p.actors)
 		p.mu.Unlock()

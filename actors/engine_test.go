@@ -63,7 +63,7 @@ func newHarnessConfig(t testing.TB, evaluate func(rs *cel.RuleSet, in *cel.Input
 	}))
 	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	eng, err := New(Deps{JS: js, Store: store, Campaigns: campaigns, Logger: log, Registerer: prometheus.NewRegistry()},
-		func() Config { cfg.Partitions = parts; cfg.Consumer.MaxAckPending = 64; return cfg }())
+		func() Config { cfg.Partitions, cfg.Consumers = parts, 2; cfg.Consumer.MaxAckPending = 64; return cfg }())
 	require.NoError(t, err)
 	if evaluate != nil {
 		eng.evaluate = func(in *cel.Input) ([]cel.Match, []cel.EvalError, error) { return evaluate(eng.Rules(), in) }

@@ -62,7 +62,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		loads: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "campaign_user_loads_total", Help: "User states loaded from Postgres into a new actor."}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "campaign_consumer_pending_messages", Help: "Messages of a partition not yet delivered to the engine (consumer lag)."}, []string{"partition"}),
+			Name: "campaign_consumer_pending_messages", Help: "Messages not yet delivered to the engine, by durable consumer (consumer lag)."}, []string{"consumer"}),
 		rulesLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "campaign_active_campaigns", Help: "Active campaigns in the compiled rule set."}),
 	}

@@ -90,6 +90,9 @@ type PhaseResult struct {
 	SchedulerLag Dur      `json:"scheduler_lag,omitempty"`
 	Timeline     []Second `json:"timeline"`
 	Server       Server   `json:"server"`
+	// Profiles are the server's CPU and allocation profiles of the phase (a campaignd
+	// child only).
+	Profiles []Profile `json:"profiles,omitempty"`
 }
 
 // Server is what the server's /metrics and /proc said about a phase.

@@ -77,6 +77,9 @@ func (res *Result) Write(dir string) (string, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return "", err
 	}
+	if err := writeProfiles(out, res.Phases); err != nil {
+		return "", err
+	}
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return "", err
@@ -152,6 +155,19 @@ func (res *Result) Markdown() string {
 		}
 	}
 	b.WriteString("\n![latency and throughput](chart.svg)\n")
+	var profiled bool
+	for _, p := range res.Phases {
+		for _, pr := range p.Profiles {
+			if !profiled {
+				b.WriteString("\n## Server profiles\n\nOpen with `go tool pprof -http=: <file>`. CPU is sampled over the phase's send time; allocations are cumulative since campaignd started.\n")
+				profiled = true
+			}
+			fmt.Fprintf(&b, "\n### %s: %s ([%s](%s))\n\n", p.Name, pr.Kind, pr.File, pr.File)
+			if pr.Top != "" {
+				fmt.Fprintf(&b, "```\n%s\n```\n", pr.Top)
+			}
+		}
+	}
 	return b.String()
 }
 

@@ -54,6 +54,7 @@ type runner struct {
 	nc      *nats.Conn
 	natsURL string
 	child   *Child
+	prof    *profiler
 	cur     atomic.Pointer[Tracker]
 	runID   string
 	active  int
@@ -86,6 +87,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			c.Stop(stderr)
 		}()
 		r.child = c
+		r.prof = &profiler{url: c.PprofURL, client: &http.Client{Timeout: 5 * time.Minute}}
 		opts.Server, opts.NATS, opts.Username, opts.Password = c.URL, c.NATSURL, c.Username, c.Password
 		r.res.Target = "campaignd child (embedded NATS, private Postgres)"
 	} else {
@@ -392,6 +394,17 @@ func (r *runner) phase(ctx context.Context, ph Phase) (PhaseResult, error) {
 				ph.Name, s.T, s.Sent, s.Completed, sent-done-failed, failed, s.P50, s.P99, rss)
 		}
 	}()
+	var profiles chan Profile
+	if r.prof != nil {
+		profiles = make(chan Profile, 1)
+		go func() {
+			p, err := r.prof.cpu(ctx, time.Duration(ph.Duration))
+			if err != nil {
+				fmt.Fprintf(stderr, "bench: cpu profile of %s: %v\n", ph.Name, err)
+			}
+			profiles <- p
+		}()
+	}
 	lag := drive(ctx, ph, gen, tr, senders, start, end)
 	sendEnd := time.Now()
 	drainUntil := time.Now().Add(r.opts.Scenario.Drain)
@@ -402,13 +415,24 @@ func (r *runner) phase(ctx context.Context, ph Phase) (PhaseResult, error) {
 	<-progressDone
 	after := r.sample(ctx)
 	r.cur.Store(nil)
+	var profs []Profile
+	if profiles != nil {
+		if p := <-profiles; len(p.data) > 0 {
+			profs = append(profs, p)
+		}
+		if p, err := r.prof.allocs(ctx); err == nil {
+			profs = append(profs, p)
+		} else {
+			fmt.Fprintf(stderr, "bench: allocs profile of %s: %v\n", ph.Name, err)
+		}
+	}
 
 	lat, errs, timeline, lastDone := tr.snapshot()
 	sent, done, failed := tr.Counts()
 	pr := PhaseResult{
 		Phase: ph, Started: start.UTC(), Sent: sent, Completed: done, Failed: failed,
 		Missing: tr.Outstanding(), Rewards: tr.rewards.Load(), Latency: lat, Errors: errs,
-		SchedulerLag: Dur(lag), Timeline: timeline,
+		SchedulerLag: Dur(lag), Timeline: timeline, Profiles: profs,
 	}
 	if pr.Missing > 0 {
 		pr.Errors["no_reward_within_drain"] += pr.Missing

@@ -28,6 +28,8 @@ import (
 type Child struct {
 	URL, NATSURL       string
 	Username, Password string
+	// PprofURL serves the child's Go profiles (/debug/pprof/...).
+	PprofURL string
 	cmd                *exec.Cmd
 	dir                string
 	log                *os.File
@@ -97,6 +99,11 @@ func StartChild(ctx context.Context, binary string, stderr io.Writer) (*Child, e
 	if err != nil {
 		return nil, err
 	}
+	pprofAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	c.PprofURL = "http://" + pprofAddr
 	pw := make([]byte, 12)
 	_, _ = rand.Read(pw)
 	c.Password = hex.EncodeToString(pw)
@@ -117,6 +124,7 @@ func StartChild(ctx context.Context, binary string, stderr io.Writer) (*Child, e
 		"CAMPAIGN_ADMIN_USER="+c.Username,
 		"CAMPAIGN_ADMIN_PASSWORD="+c.Password,
 		"CAMPAIGN_LOG_LEVEL=warn",
+		"CAMPAIGN_PPROF_ADDR="+pprofAddr,
 	)
 	c.log, err = os.Create(filepath.Join(dir, "campaignd.log"))
 	if err != nil {

@@ -133,7 +133,7 @@ func (a *App) Start(ctx context.Context) error {
 
 	if a.cfg.Mode != modeIngress {
 		eng, err := actors.New(actors.Deps{JS: js, Store: a.store, Campaigns: campaigns, Settings: settings, Logger: a.log, Registerer: a.reg},
-			actors.Config{Partitions: partitions, Consumer: bus.ConsumerConfig{MaxAckPending: a.cfg.MaxAckPending},
+			actors.Config{Partitions: partitions, Consumers: a.cfg.Consumers, Consumer: bus.ConsumerConfig{MaxAckPending: a.cfg.MaxAckPending},
 				ExpirySweep: a.cfg.ExpirySweep, IdleTimeout: a.cfg.ActorIdle, MaxResident: a.cfg.MaxResident})
 		if err != nil {
 			return err

@@ -34,6 +34,7 @@ type Config struct {
 	SyncAlways      bool
 	SyncInterval    time.Duration
 	MaxAckPending   int
+	Consumers       int
 	ExpirySweep     time.Duration
 	ActorIdle       time.Duration
 	MaxResident     int
@@ -138,7 +139,8 @@ var settings = []setting{
 		return nil
 	}},
 	{"CAMPAIGN_SYNC_INTERVAL", "sync-interval", "1s", "embedded JetStream fsync interval when sync-always is off", duration(func(c *Config) *time.Duration { return &c.SyncInterval })},
-	{"CAMPAIGN_MAX_ACK_PENDING", "max-ack-pending", "128", "events of one partition in flight at once (back-pressure)", positiveInt(func(c *Config) *int { return &c.MaxAckPending })},
+	{"CAMPAIGN_CONSUMERS", "consumers", "8", "durable consumers the engine spreads the partitions over (at most the partition count); changing it hands over unacked events", positiveInt(func(c *Config) *int { return &c.Consumers })},
+	{"CAMPAIGN_MAX_ACK_PENDING", "max-ack-pending", "1024", "events of one consumer in flight at once (back-pressure)", positiveInt(func(c *Config) *int { return &c.MaxAckPending })},
 	{"CAMPAIGN_ACTOR_IDLE", "actor-idle", "10m", "how long an idle user actor stays in memory", duration(func(c *Config) *time.Duration { return &c.ActorIdle })},
 	{"CAMPAIGN_MAX_RESIDENT_USERS", "max-resident-users", "1000000", "cap on user actors in memory; past it the least recently used idle ones are passivated", positiveInt(func(c *Config) *int { return &c.MaxResident })},
 	{"CAMPAIGN_EXPIRY_SWEEP", "expiry-sweep", "1m", "how often users with points due to expire are looked for", duration(func(c *Config) *time.Duration { return &c.ExpirySweep })},

@@ -19,10 +19,11 @@ import (
 	"github.com/campaignmanager/campaignmanager/ingress/event"
 )
 
-// partition consumes one partition of EVENTS and routes each event to its user's actor.
-// Its goroutine spawns actors; the passivation sweep removes idle ones (under mu).
-type partition struct {
-	n          int
+// lane consumes one durable consumer of EVENTS (a range of partitions) and routes each
+// event to its user's actor. Its goroutine spawns actors; the passivation sweep removes
+// idle ones (under mu).
+type lane struct {
+	name       string
 	iter       jetstream.MessagesContext
 	engine     *actor.Engine
 	deps       userDeps
@@ -39,7 +40,7 @@ type partition struct {
 	stopped  chan struct{}
 }
 
-func (p *partition) run() {
+func (p *lane) run() {
 	defer close(p.stopped)
 	for {
 		msg, err := p.iter.Next()
@@ -47,7 +48,7 @@ func (p *partition) run() {
 			return
 		}
 		if err != nil {
-			p.log.Warn("fetch from partition", "partition", p.n, "err", err)
+			p.log.Warn("fetch from consumer", "consumer", p.name, "err", err)
 			time.Sleep(100 * time.Millisecond) // the iterator reconnects by itself
 			continue
 		}
@@ -55,15 +56,15 @@ func (p *partition) run() {
 	}
 }
 
-func (p *partition) handle(msg jetstream.Msg) {
-	ev := &EventReceived{Msg: msg, Partition: p.n, Subject: msg.Subject(), done: p.inflight.Done}
+func (p *lane) handle(msg jetstream.Msg) {
+	ev := &EventReceived{Msg: msg, Partition: partitionOf(msg.Subject()), Subject: msg.Subject(), done: p.inflight.Done}
 	p.inflight.Add(1)
 	if h := msg.Headers(); h != nil {
 		ev.CorrelationID = h.Get(bus.HeaderCorrelationID)
 	}
 	meta, err := msg.Metadata()
 	if err != nil {
-		p.log.Error("message without JetStream metadata; terminated", "partition", p.n, "err", err)
+		p.log.Error("message without JetStream metadata; terminated", "consumer", p.name, "err", err)
 		_ = msg.Term()
 		ev.finish()
 		return
@@ -102,7 +103,7 @@ func (p *partition) handle(msg jetstream.Msg) {
 		// registered (a passivated actor may not be gone yet), and would drop the event.
 		p.spawned++
 		pid := p.engine.Spawn(newUserActor(p.deps, userID), "user",
-			actor.WithID(strconv.Itoa(p.n)+"/"+strconv.FormatUint(p.spawned, 36)+"/"+userID),
+			actor.WithID(strconv.Itoa(ev.Partition)+"/"+strconv.FormatUint(p.spawned, 36)+"/"+userID),
 			actor.WithInboxSize(p.inboxSize),
 			actor.WithMiddleware(recoverMiddleware(p.log)))
 		r = &resident{pid: pid}
@@ -120,6 +121,17 @@ func (p *partition) handle(msg jetstream.Msg) {
 	p.engine.Send(r.pid, ev)
 }
 
+// partitionOf returns the partition of a stored EVENTS subject (<partition>.events.<token>),
+// or -1.
+func partitionOf(subject string) int {
+	p, _, _ := strings.Cut(subject, ".")
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
 // resident is a user actor in memory. inflight counts its events not yet finished (acked
 // or left for redelivery): an actor with none has nothing queued and may be passivated.
 type resident struct {
@@ -134,7 +146,7 @@ func (r *resident) touch() { r.last.Store(time.Now().UnixNano()) }
 // limit actors are resident, the least recently used idle ones. Their state is in
 // Postgres; the next event reloads it. An actor with events in flight is never stopped,
 // so no queued message is lost.
-func (p *partition) passivate(idle time.Duration, limit int) int {
+func (p *lane) passivate(idle time.Duration, limit int) int {
 	now := time.Now().UnixNano()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -175,7 +187,7 @@ func (p *partition) passivate(idle time.Duration, limit int) int {
 }
 
 // park sends an event that no actor will apply to the DLQ.
-func (p *partition) park(ev *EventReceived, reason string) {
+func (p *lane) park(ev *EventReceived, reason string) {
 	p.metrics.rejected.Inc()
 	p.writer.submit(job{kind: jobPark, ev: ev, reason: reason})
 }
