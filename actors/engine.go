@@ -103,11 +103,11 @@ type Engine struct {
 	tiers  atomic.Pointer[persistence.TierConfig]
 	loaded chan struct{}
 
-	budgets    *budgets
-	hw         *actor.Engine
-	loader     *loader
-	writer     *writer
-	lanes      []*lane
+	budgets *budgets
+	hw      *actor.Engine
+	loader  *loader
+	writer  *writer
+	lanes   []*lane
 
 	// evaluate replaces rule evaluation in tests that inject faults.
 	evaluate func(in *cel.Input) ([]cel.Match, []cel.EvalError, error)

@@ -30,10 +30,10 @@ type Child struct {
 	Username, Password string
 	// PprofURL serves the child's Go profiles (/debug/pprof/...).
 	PprofURL string
-	cmd                *exec.Cmd
-	dir                string
-	log                *os.File
-	exited             chan struct{}
+	cmd      *exec.Cmd
+	dir      string
+	log      *os.File
+	exited   chan struct{}
 }
 
 // freeAddr returns a free 127.0.0.1 TCP address.
