@@ -31,6 +31,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := newLogger(cfg, stderr)
 	slog.SetDefault(log)
+	if percent, limit := tuneGC(getenv); percent != -2 {
+		log.Info("garbage collector tuned (set GOGC or GOMEMLIMIT to choose)", "gogc", percent, "memory_limit_bytes", limit)
+	}
 	app := newApp(cfg, log, stdout)
 	if err := app.Start(ctx); err != nil {
 		fmt.Fprintf(stderr, "campaignd: start: %v\n", err)
