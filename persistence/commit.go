@@ -68,12 +68,17 @@ func (s *Store) CommitBatch(ctx context.Context, ds []Decision) ([]Outcome, erro
 	for i := range ds {
 		pending[i] = i
 	}
+	careful := false
 	for attempt := 0; len(pending) > 0; attempt++ {
-		if attempt == 3 {
+		if attempt == 4 {
 			return nil, errors.New("commit batch: outcomes keep changing between attempts")
 		}
-		dups, fenced, over, err := s.commitOnce(ctx, ds, pending)
+		dups, fenced, over, err := s.commitOnce(ctx, ds, pending, careful)
 		if err != nil {
+			if !careful && isUniqueViolation(err) {
+				careful = true // a duplicate event or a user created meanwhile: find out which
+				continue
+			}
 			return nil, err
 		}
 		if len(dups) == 0 && len(fenced) == 0 && len(over) == 0 {
@@ -105,41 +110,35 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 
 // commitOnce tries to commit ds[pending] in one transaction. When some are duplicates or
 // fenced it rolls back and reports them.
-func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (dups, fenced, over map[string]bool, err error) {
+//
+// Outside careful mode the statements are plain inserts (see below); a unique violation
+// then fails the whole batch and the caller retries it carefully.
+func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int, careful bool) (dups, fenced, over map[string]bool, err error) {
 	n := len(pending)
 	var (
-		evIDs, evUsers, evTypes                    = make([]string, n), make([]string, n), make([]string, n)
-		evSeqs                                     = make([]int64, n)
-		uIDs, uTiers                               = make([]string, n), make([]string, n)
-		uPoints, uLifetime, uPurchases, uSeq, uVer = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-		uSpent                                     = make([]float64, n)
-		uFirst                                     = make([]time.Time, n)
-		uLastPurchase                              = make([]pgtype.Timestamptz, n)
-		uEventCounts, uRewardCounts, uRewardDays   = make([]string, n), make([]string, n), make([]string, n)
-		rIDs, rUsers, rCampaigns, rEvents, rTypes  []string
-		rVersions, rPoints                         []int64
-		rPayloads                                  []string
-		rOccurred                                  []time.Time
-		evOutcomes, evReasons                      = make([]string, n), make([]*string, n)
-		uHistory, uLots                            = make([]string, n), make([]string, n)
-		uRejections                                = make([]*string, n)
-		uNextExpiry                                = make([]pgtype.Timestamptz, n)
-		lUsers, lKinds, lEvents                    []string
-		lPoints, lBalances                         []int64
-		lRewards, lCampaigns, lActors, lReasons    []*string
-		lVersions                                  []*int64
-		lExpires                                   []pgtype.Timestamptz
-		lOccurred                                  []time.Time
-		fIDs, fUsers, fTypes, fCampaignPoints      []string
-		fAmounts                                   []float64
-		fPoints                                    []int64
-		fOccurred                                  []time.Time
-		xIDs                                       []string
-		xAmounts                                   []float64
-		xPoints                                    []int64
-		uTierReviewed                              = make([]string, n)
-		tUsers, tFrom, tTo, tReasons, tEvents      []string
-		tOccurred                                  []time.Time
+		evIDs, evUsers, evTypes                   = make([]string, n), make([]string, n), make([]string, n)
+		evSeqs                                    = make([]int64, n)
+		users, created                            userArrays
+		rIDs, rUsers, rCampaigns, rEvents, rTypes []string
+		rVersions, rPoints                        []int64
+		rPayloads                                 []string
+		rOccurred                                 []time.Time
+		evOutcomes, evReasons                     = make([]string, n), make([]*string, n)
+		lUsers, lKinds, lEvents                   []string
+		lPoints, lBalances                        []int64
+		lRewards, lCampaigns, lActors, lReasons   []*string
+		lVersions                                 []*int64
+		lExpires                                  []pgtype.Timestamptz
+		lOccurred                                 []time.Time
+		fIDs, fUsers, fTypes, fCampaignPoints     []string
+		fAmounts                                  []float64
+		fPoints                                   []int64
+		fOccurred                                 []time.Time
+		xIDs                                      []string
+		xAmounts                                  []float64
+		xPoints                                   []int64
+		tUsers, tFrom, tTo, tReasons, tEvents     []string
+		tOccurred                                 []time.Time
 	)
 	for j, i := range pending {
 		d := &ds[i]
@@ -149,17 +148,13 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (d
 		if d.Rejected != "" {
 			evOutcomes[j], evReasons[j] = "rejected", &d.Rejected
 		}
-		uIDs[j], uTiers[j] = u.UserID, u.Tier
-		uPoints[j], uLifetime[j], uPurchases[j], uSeq[j], uVer[j] = u.Points, u.LifetimePoints, u.PurchaseCount, u.LastSeq, u.Version
-		uSpent[j], uFirst[j] = u.TotalSpent, u.FirstSeen
-		if u.LastPurchaseAt != nil {
-			uLastPurchase[j] = pgtype.Timestamptz{Time: *u.LastPurchaseAt, Valid: true}
+		// Outside careful mode a new user (version 1) is a plain insert and a known one a
+		// fenced update; careful mode upserts both.
+		if !careful && u.Version == 1 {
+			created.add(u)
+		} else {
+			users.add(u)
 		}
-		uEventCounts[j] = mustJSON(u.EventCounts)
-		uRewardCounts[j] = mustJSON(u.RewardCounts)
-		uRewardDays[j] = mustJSON(u.RewardDays)
-		uHistory[j] = mustJSONList(u.History)
-		uTierReviewed[j] = u.TierReviewed
 		if tc := d.TierChange; tc != nil {
 			tUsers = append(tUsers, u.UserID)
 			tFrom = append(tFrom, tc.From)
@@ -167,14 +162,6 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (d
 			tReasons = append(tReasons, tc.Reason)
 			tEvents = append(tEvents, d.EventID)
 			tOccurred = append(tOccurred, tc.OccurredAt)
-		}
-		uLots[j] = mustJSONList(u.Lots)
-		if u.NextExpiry != nil {
-			uNextExpiry[j] = pgtype.Timestamptz{Time: *u.NextExpiry, Valid: true}
-		}
-		if u.LastRejection != nil {
-			r := mustJSON(u.LastRejection)
-			uRejections[j] = &r
 		}
 		for k := range d.Ledger {
 			l := &d.Ledger[k]
@@ -235,31 +222,36 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (d
 
 	b := &pgx.Batch{}
 	var inserted, updated []string
-	b.Queue(`INSERT INTO processed_events (event_id, user_id, event_type, stream_seq, outcome, reason)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])
-		ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
-		evIDs, evUsers, evTypes, evSeqs, evOutcomes, evReasons).Query(collectStrings(&inserted))
-	b.Queue(`INSERT INTO users AS u (user_id, tier, points, lifetime_points, purchase_count, total_spent,
-			first_seen, last_purchase_at, event_counts, reward_counts, reward_days, history, lots, next_expiry,
-			last_rejection, tier_reviewed, last_seq, version, updated_at)
-		SELECT t.id, t.tier, t.points, t.lifetime, t.purchases, t.spent, t.first, t.last_purchase,
-			t.ec::jsonb, t.rc::jsonb, t.rd::jsonb, t.h::jsonb, t.l::jsonb, t.nx, t.rj::jsonb, t.tr, t.seq, t.ver, now()
-		FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::float8[],
-			$7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::bigint[],
-			$14::text[], $15::text[], $16::timestamptz[], $17::text[], $18::text[])
-			AS t(id, tier, points, lifetime, purchases, spent, first, last_purchase, ec, rc, rd, seq, ver, h, l, nx, rj, tr)
-		ON CONFLICT (user_id) DO UPDATE SET tier = excluded.tier, points = excluded.points,
-			lifetime_points = excluded.lifetime_points, purchase_count = excluded.purchase_count,
-			total_spent = excluded.total_spent, first_seen = excluded.first_seen,
-			last_purchase_at = excluded.last_purchase_at, event_counts = excluded.event_counts,
-			reward_counts = excluded.reward_counts, reward_days = excluded.reward_days,
-			history = excluded.history, lots = excluded.lots, next_expiry = excluded.next_expiry,
-			last_rejection = excluded.last_rejection, tier_reviewed = excluded.tier_reviewed, last_seq = excluded.last_seq, version = excluded.version, updated_at = now()
-		WHERE u.version = excluded.version - 1
-		RETURNING user_id`,
-		uIDs, uTiers, uPoints, uLifetime, uPurchases, uSpent, uFirst, uLastPurchase,
-		uEventCounts, uRewardCounts, uRewardDays, uSeq, uVer,
-		uHistory, uLots, uNextExpiry, uRejections, uTierReviewed).Query(collectStrings(&updated))
+	if careful {
+		b.Queue(`INSERT INTO processed_events (event_id, user_id, event_type, stream_seq, outcome, reason)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])
+			ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
+			evIDs, evUsers, evTypes, evSeqs, evOutcomes, evReasons).Query(collectStrings(&inserted))
+		b.Queue(`INSERT INTO users AS u (`+userInsertColumns+`)
+			SELECT `+userUnnestSelect+` FROM `+userUnnest+`
+			ON CONFLICT (user_id) DO UPDATE SET `+userUpdateSet+`
+			WHERE u.version = excluded.version - 1
+			RETURNING user_id`, users.args()...).Query(collectStrings(&updated))
+	} else {
+		// The fast path: plain inserts, so Postgres skips the speculative-insertion check of
+		// every unique index. A duplicate event (or a user created meanwhile) fails the
+		// batch with a unique violation and CommitBatch retries it in careful mode.
+		b.Queue(`INSERT INTO processed_events (event_id, user_id, event_type, stream_seq, outcome, reason)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])`,
+			evIDs, evUsers, evTypes, evSeqs, evOutcomes, evReasons)
+		inserted = evIDs
+		if len(created.ids) > 0 {
+			b.Queue(`INSERT INTO users (`+userInsertColumns+`)
+				SELECT `+userUnnestSelect+` FROM `+userUnnest, created.args()...)
+		}
+		updated = append(updated, created.ids...)
+		if len(users.ids) > 0 {
+			b.Queue(`UPDATE users AS u SET `+userSetFromT+`
+				FROM `+userUnnest+`
+				WHERE u.user_id = t.id AND u.version = t.ver - 1
+				RETURNING u.user_id`, users.args()...).Query(collectStrings(&updated))
+		}
+	}
 	if len(tUsers) > 0 {
 		b.Queue(`INSERT INTO tier_changes (user_id, from_tier, to_tier, reason, event_id, occurred_at)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])`,
@@ -276,8 +268,7 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (d
 		b.Queue(`INSERT INTO event_effects (event_id, user_id, event_type, campaign_points, amount, points, occurred_at)
 			SELECT t.id, t.u, t.ty, t.cp::jsonb, t.a, t.p, t.o
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::bigint[], $7::timestamptz[])
-				AS t(id, u, ty, cp, a, p, o)
-			ON CONFLICT (event_id) DO NOTHING`,
+				AS t(id, u, ty, cp, a, p, o)`+onConflictNothing(careful, "event_id"),
 			fIDs, fUsers, fTypes, fCampaignPoints, fAmounts, fPoints, fOccurred)
 	}
 	if len(xIDs) > 0 {
@@ -290,8 +281,7 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (d
 		b.Queue(`INSERT INTO rewards (id, user_id, campaign_id, campaign_version, event_id, type, points, payload, occurred_at)
 			SELECT t.id, t.u, t.c, t.v, t.e, t.ty, t.p, t.pl::jsonb, t.o
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::timestamptz[])
-				AS t(id, u, c, v, e, ty, p, pl, o)
-			ON CONFLICT (id) DO NOTHING`,
+				AS t(id, u, c, v, e, ty, p, pl, o)`+onConflictNothing(careful, "id"),
 			rIDs, rUsers, rCampaigns, rVersions, rEvents, rTypes, rPoints, rPayloads, rOccurred)
 	}
 	budgets := map[string]BudgetDelta{}
@@ -356,13 +346,103 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int) (d
 	for _, id := range updated {
 		upd[id] = true
 	}
-	for _, id := range uIDs {
+	for _, id := range append(users.ids, created.ids...) {
 		if !upd[id] {
 			fenced[id] = true
 		}
 	}
 	return dups, fenced, over, nil
 }
+
+func onConflictNothing(careful bool, key string) string {
+	if careful {
+		return " ON CONFLICT (" + key + ") DO NOTHING"
+	}
+	return ""
+}
+
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// userArrays holds users' state as column arrays for unnest.
+type userArrays struct {
+	ids, tiers, eventCounts, rewardCounts, rewardDays, history, lots, tierReviewed []string
+	points, lifetime, purchases, seqs, versions                                    []int64
+	spent                                                                          []float64
+	firstSeen                                                                      []time.Time
+	lastPurchase, nextExpiry                                                       []pgtype.Timestamptz
+	rejections                                                                     []*string
+}
+
+func (c *userArrays) add(u *User) {
+	c.ids = append(c.ids, u.UserID)
+	c.tiers = append(c.tiers, u.Tier)
+	c.points = append(c.points, u.Points)
+	c.lifetime = append(c.lifetime, u.LifetimePoints)
+	c.purchases = append(c.purchases, u.PurchaseCount)
+	c.seqs = append(c.seqs, u.LastSeq)
+	c.versions = append(c.versions, u.Version)
+	c.spent = append(c.spent, u.TotalSpent)
+	c.firstSeen = append(c.firstSeen, u.FirstSeen)
+	var lp, nx pgtype.Timestamptz
+	if u.LastPurchaseAt != nil {
+		lp = pgtype.Timestamptz{Time: *u.LastPurchaseAt, Valid: true}
+	}
+	if u.NextExpiry != nil {
+		nx = pgtype.Timestamptz{Time: *u.NextExpiry, Valid: true}
+	}
+	c.lastPurchase = append(c.lastPurchase, lp)
+	c.nextExpiry = append(c.nextExpiry, nx)
+	c.eventCounts = append(c.eventCounts, mustJSON(u.EventCounts))
+	c.rewardCounts = append(c.rewardCounts, mustJSON(u.RewardCounts))
+	c.rewardDays = append(c.rewardDays, mustJSON(u.RewardDays))
+	c.history = append(c.history, mustJSONList(u.History))
+	c.lots = append(c.lots, mustJSONList(u.Lots))
+	c.tierReviewed = append(c.tierReviewed, u.TierReviewed)
+	var rj *string
+	if u.LastRejection != nil {
+		r := mustJSON(u.LastRejection)
+		rj = &r
+	}
+	c.rejections = append(c.rejections, rj)
+}
+
+// args are the arrays in the order of userUnnest's parameters.
+func (c *userArrays) args() []any {
+	return []any{c.ids, c.tiers, c.points, c.lifetime, c.purchases, c.spent, c.firstSeen, c.lastPurchase,
+		c.eventCounts, c.rewardCounts, c.rewardDays, c.seqs, c.versions,
+		c.history, c.lots, c.nextExpiry, c.rejections, c.tierReviewed}
+}
+
+const (
+	userUnnest = `unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::float8[],
+			$7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::bigint[],
+			$14::text[], $15::text[], $16::timestamptz[], $17::text[], $18::text[])
+			AS t(id, tier, points, lifetime, purchases, spent, first, last_purchase, ec, rc, rd, seq, ver, h, l, nx, rj, tr)`
+	userInsertColumns = `user_id, tier, points, lifetime_points, purchase_count, total_spent,
+			first_seen, last_purchase_at, event_counts, reward_counts, reward_days, history, lots, next_expiry,
+			last_rejection, tier_reviewed, last_seq, version, updated_at`
+	userUnnestSelect = `t.id, t.tier, t.points, t.lifetime, t.purchases, t.spent, t.first, t.last_purchase,
+			t.ec::jsonb, t.rc::jsonb, t.rd::jsonb, t.h::jsonb, t.l::jsonb, t.nx, t.rj::jsonb, t.tr, t.seq, t.ver, now()`
+	// userSetFromT sets every column from the unnest row t (the fenced update).
+	userSetFromT = `tier = t.tier, points = t.points, lifetime_points = t.lifetime,
+			purchase_count = t.purchases, total_spent = t.spent, first_seen = t.first,
+			last_purchase_at = t.last_purchase, event_counts = t.ec::jsonb, reward_counts = t.rc::jsonb,
+			reward_days = t.rd::jsonb, history = t.h::jsonb, lots = t.l::jsonb, next_expiry = t.nx,
+			last_rejection = t.rj::jsonb, tier_reviewed = t.tr, last_seq = t.seq, version = t.ver,
+			updated_at = now()`
+	// userUpdateSet sets every column from excluded (the upsert).
+	userUpdateSet = `tier = excluded.tier, points = excluded.points,
+			lifetime_points = excluded.lifetime_points, purchase_count = excluded.purchase_count,
+			total_spent = excluded.total_spent, first_seen = excluded.first_seen,
+			last_purchase_at = excluded.last_purchase_at, event_counts = excluded.event_counts,
+			reward_counts = excluded.reward_counts, reward_days = excluded.reward_days,
+			history = excluded.history, lots = excluded.lots, next_expiry = excluded.next_expiry,
+			last_rejection = excluded.last_rejection, tier_reviewed = excluded.tier_reviewed,
+			last_seq = excluded.last_seq, version = excluded.version, updated_at = now()`
+)
 
 // touches reports whether a decision's budget moves a campaign in over.
 func touches(b map[string]BudgetDelta, over map[string]bool) bool {

@@ -1,0 +1,106 @@
+package persistence_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/campaignmanager/campaignmanager/persistence"
+)
+
+// decision is a purchase by user that moves it to version and grants one reward of
+// points.
+func decision(eventID, user string, version, points int64) persistence.Decision {
+	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	return persistence.Decision{
+		EventID: eventID, EventType: "purchase", StreamSeq: version,
+		User: persistence.User{
+			UserID: user, Points: points * version, LifetimePoints: points * version, PurchaseCount: version,
+			FirstSeen: at, EventCounts: map[string]int64{"purchase": version}, LastSeq: version, Version: version,
+		},
+		Rewards: []persistence.Reward{{ID: "r-" + eventID, UserID: user, CampaignID: "c", CampaignVersion: 1,
+			EventID: eventID, Type: "points", Points: points, OccurredAt: at}},
+		Ledger: []persistence.LedgerEntry{{Kind: persistence.LedgerEarn, Points: points, BalanceAfter: points * version,
+			RewardID: "r-" + eventID, CampaignID: "c", CampaignVersion: 1, OccurredAt: at}},
+		Effect: &persistence.EventEffect{EventID: eventID, EventType: "purchase", Amount: 10, Points: points, OccurredAt: at},
+	}
+}
+
+func commit(t *testing.T, s *persistence.Store, ds ...persistence.Decision) []persistence.Outcome {
+	t.Helper()
+	outs, err := s.CommitBatch(t.Context(), ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return outs
+}
+
+// TestCommitBatchReportsEachDecisionsOutcome covers both commit paths: a batch of fresh
+// decisions commits with plain inserts, and a batch holding a duplicate event, a stale
+// version and a user another engine created meanwhile falls back to the careful path,
+// which commits the good decision and reports the others without changing anything for
+// them.
+func TestCommitBatchReportsEachDecisionsOutcome(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	ctx := t.Context()
+
+	outs := commit(t, s, decision("e1", "ann", 1, 5), decision("e2", "bob", 1, 5), decision("e3", "cid", 1, 5), decision("e0", "dan", 1, 5))
+	for i, o := range outs {
+		if o != persistence.Committed {
+			t.Fatalf("fresh batch: outcome %d = %v, want Committed", i, o)
+		}
+	}
+	outs = commit(t, s, decision("e4", "ann", 2, 7))
+	if outs[0] != persistence.Committed {
+		t.Fatalf("next event of ann: %v", outs[0])
+	}
+
+	// A stale version alone is found by the fast path's fenced update.
+	outs = commit(t, s, decision("e8", "cid", 2, 1), decision("e9", "ann", 2, 4))
+	if outs[0] != persistence.Committed || outs[1] != persistence.Fenced {
+		t.Fatalf("stale version: outcomes %v, want [Committed Fenced]", outs)
+	}
+
+	outs = commit(t, s,
+		decision("e5", "bob", 2, 3),  // good
+		decision("e1", "fay", 1, 9),  // an id processed before
+		decision("e6", "ann", 2, 4),  // built on version 1, but ann is at 2
+		decision("e7", "dan", 1, 11), // "new" user, but dan exists
+		decision("e10", "eve", 1, 2), // a new user
+	)
+	want := []persistence.Outcome{persistence.Committed, persistence.Duplicate, persistence.Fenced, persistence.Fenced, persistence.Committed}
+	for i := range want {
+		if outs[i] != want[i] {
+			t.Fatalf("mixed batch: outcomes %v, want %v", outs, want)
+		}
+	}
+
+	for _, tc := range []struct {
+		user           string
+		points, events int64
+		rewards        int
+	}{{"ann", 14, 2, 2}, {"bob", 6, 2, 2}, {"cid", 2, 2, 2}, {"dan", 5, 1, 1}, {"eve", 2, 1, 1}} {
+		u, err := s.GetUser(ctx, tc.user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Points != tc.points || u.Version != tc.events {
+			t.Errorf("%s: points %d version %d, want %d and %d", tc.user, u.Points, u.Version, tc.points, tc.events)
+		}
+		rs, err := s.ListRewards(ctx, tc.user, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) != tc.rewards {
+			t.Errorf("%s: %d rewards, want %d", tc.user, len(rs), tc.rewards)
+		}
+	}
+	if _, err := s.GetUser(ctx, "fay"); err == nil {
+		t.Error("the duplicate event created its user")
+	}
+	for _, id := range []string{"e6", "e7"} {
+		if rs, err := s.RewardsOfEvent(ctx, id); err != nil || len(rs) != 0 {
+			t.Errorf("fenced event %s: rewards %v, err %v", id, rs, err)
+		}
+	}
+}
