@@ -235,7 +235,11 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int, ca
 	} else {
 		// The fast path: plain inserts, so Postgres skips the speculative-insertion check of
 		// every unique index. A duplicate event (or a user created meanwhile) fails the
-		// batch with a unique violation and CommitBatch retries it in careful mode.
+		// batch with a unique violation and CommitBatch retries it in careful mode. The
+		// update's "user_id = ANY($1)" gives the planner an index condition on users:
+		// without it, a batch of a few hundred against a table of some thousand users is
+		// planned as a hash join over a sequential scan (6x slower here, and worse as the
+		// table grows until the planner switches).
 		b.Queue(`INSERT INTO processed_events (event_id, user_id, event_type, stream_seq, outcome, reason)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])`,
 			evIDs, evUsers, evTypes, evSeqs, evOutcomes, evReasons)
@@ -248,7 +252,7 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int, ca
 		if len(users.ids) > 0 {
 			b.Queue(`UPDATE users AS u SET `+userSetFromT+`
 				FROM `+userUnnest+`
-				WHERE u.user_id = t.id AND u.version = t.ver - 1
+				WHERE u.user_id = t.id AND u.version = t.ver - 1 AND u.user_id = ANY($1)
 				RETURNING u.user_id`, users.args()...).Query(collectStrings(&updated))
 		}
 	}
