@@ -34,11 +34,14 @@ type Config struct {
 	Writers int
 	// InboxSize is the initial inbox of a user actor (hollywood's default costs ~28 KB).
 	InboxSize int
-	// IdleTimeout is how long a user actor with nothing to do stays in memory; negative
-	// keeps actors until memory pressure (MaxResident) or shutdown.
+	// IdleTimeout is how long a user actor with nothing to do runs; then it is stopped and
+	// the user's committed state stays in memory in compact form (a few hundred bytes
+	// instead of some kilobytes). Negative keeps actors until memory pressure
+	// (MaxResident) or shutdown.
 	IdleTimeout time.Duration
-	// MaxResident caps the user actors in memory; past it the least recently used idle
-	// ones are passivated. 0 means no cap.
+	// MaxResident caps the users in memory (actors and compact states); past it the least
+	// recently used idle ones are let go (reloaded from Postgres when they come back).
+	// 0 means no cap.
 	MaxResident int
 	// ExpirySweep is how often users with points due to expire are looked for; negative
 	// turns the sweep off.
@@ -71,7 +74,7 @@ func (c *Config) setDefaults() {
 		c.InboxSize = 4
 	}
 	if c.IdleTimeout == 0 {
-		c.IdleTimeout = 10 * time.Minute
+		c.IdleTimeout = time.Minute
 	}
 	if c.ExpirySweep == 0 {
 		c.ExpirySweep = time.Minute
@@ -337,7 +340,9 @@ func (e *Engine) Close(ctx context.Context) error {
 	for _, p := range e.lanes {
 		p.mu.Lock()
 		for _, r := range p.actors {
-			e.hw.Poison(r.pid)
+			if r.pid != nil {
+				e.hw.Poison(r.pid)
+			}
 		}
 		p.mu.Unlock()
 	}
@@ -374,12 +379,27 @@ func (e *Engine) passivateLoop(ctx context.Context) {
 	}
 }
 
-// Resident is the number of user actors in memory.
+// Resident is the number of users held in memory (by an actor or as compact state).
 func (e *Engine) Resident() int {
 	n := 0
 	for _, p := range e.lanes {
 		p.mu.Lock()
 		n += len(p.actors)
+		p.mu.Unlock()
+	}
+	return n
+}
+
+// Actors is the number of running user actors.
+func (e *Engine) Actors() int {
+	n := 0
+	for _, p := range e.lanes {
+		p.mu.Lock()
+		for _, r := range p.actors {
+			if r.pid != nil {
+				n++
+			}
+		}
 		p.mu.Unlock()
 	}
 	return n

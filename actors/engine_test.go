@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/campaignmanager/campaignmanager/cel"
@@ -246,19 +247,44 @@ func decided(u *persistence.User, ev *event.Event, seq uint64) persistence.User 
 	return st.user
 }
 
-func TestIdleActorsArePassivatedAndReloadTheirState(t *testing.T) {
+func TestIdleActorsStopAndTheirCompactStateServesTheNextEvent(t *testing.T) {
 	h := newHarnessConfig(t, nil, Config{IdleTimeout: 50 * time.Millisecond})
 	h.publish(purchase("a1", "sleepy"), purchase("a2", "sleepy"))
 	require.Equal(t, int64(2), h.waitEvents("sleepy", 2).Points)
 	deadline := time.Now().Add(10 * time.Second)
-	for h.engine.Resident() != 0 {
+	for h.engine.Actors() != 0 {
 		require.True(t, time.Now().Before(deadline), "actor not passivated")
 		time.Sleep(10 * time.Millisecond)
 	}
+	require.Equal(t, 1, h.engine.Resident(), "the user stays in memory in compact form")
+	require.Equal(t, 1.0, testutil.ToFloat64(h.engine.metrics.compact))
+	loads := testutil.ToFloat64(h.engine.metrics.loads)
+
 	h.publish(purchase("a3", "sleepy"))
 	u := h.waitEvents("sleepy", 3)
-	require.Equal(t, int64(3), u.Points, "the new actor builds on the stored state")
+	require.Equal(t, int64(3), u.Points, "the new actor builds on the committed state")
 	require.Equal(t, int64(3), u.Version)
+	require.Equal(t, loads, testutil.ToFloat64(h.engine.metrics.loads), "no load from Postgres")
+	require.Equal(t, 0.0, testutil.ToFloat64(h.engine.metrics.compact))
+
+	// Another owner moves the user while only the compact state is held: the next event
+	// is fenced, the user reloaded, and nothing counted twice.
+	for h.engine.Actors() != 0 {
+		require.True(t, time.Now().Before(deadline), "actor not passivated")
+		time.Sleep(10 * time.Millisecond)
+	}
+	stored, err := h.store.GetUser(context.Background(), "sleepy")
+	require.NoError(t, err)
+	other := decided(&stored, purchase("a4", "sleepy"), uint64(stored.LastSeq))
+	outs, err := h.store.CommitBatch(context.Background(), []persistence.Decision{{EventID: "a4", EventType: "purchase", StreamSeq: stored.LastSeq, User: other}})
+	require.NoError(t, err)
+	require.Equal(t, persistence.Committed, outs[0])
+	h.publish(purchase("a5", "sleepy"))
+	u = h.waitEvents("sleepy", 5)
+	require.Equal(t, int64(4), u.Points, "a4 (no campaign) and a5 both counted, a5 once")
+	require.Equal(t, int64(5), u.Version)
+	require.Equal(t, int64(5), u.EventCounts["purchase"])
+	require.GreaterOrEqual(t, testutil.ToFloat64(h.engine.metrics.fenced), 1.0)
 }
 
 func TestResidentCapPassivatesLeastRecentlyUsedWithoutLosingEvents(t *testing.T) {

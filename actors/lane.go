@@ -17,6 +17,7 @@ import (
 
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
+	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
 // lane consumes one durable consumer of EVENTS (a range of partitions) and routes each
@@ -99,15 +100,30 @@ func (p *lane) handle(msg jetstream.Msg) {
 	p.mu.Lock()
 	r, ok := p.actors[userID]
 	if !ok {
+		r = &resident{}
+		p.actors[userID] = r
+		p.metrics.users.Inc()
+	}
+	if r.pid == nil {
+		// No actor: spawn one, from the compact state when the user has one.
+		var initial *persistence.User
+		if r.compact != nil {
+			if u, err := decodeState(userID, r.compact); err == nil {
+				initial = &u
+				r.state.Store(initial)
+			} else {
+				p.log.Error("undecodable compact user state; reloading from Postgres", "user_id", userID, "err", err)
+			}
+			r.compact = nil
+			p.metrics.compact.Dec()
+		}
 		// A fresh id per incarnation: hollywood ignores a spawn whose id is still
 		// registered (a passivated actor may not be gone yet), and would drop the event.
 		p.spawned++
-		pid := p.engine.Spawn(newUserActor(p.deps, userID), "user",
+		r.pid = p.engine.Spawn(newUserActor(p.deps, userID, r, initial), "user",
 			actor.WithID(strconv.Itoa(ev.Partition)+"/"+strconv.FormatUint(p.spawned, 36)+"/"+userID),
 			actor.WithInboxSize(p.inboxSize),
 			actor.WithMiddleware(recoverMiddleware(p.log)))
-		r = &resident{pid: pid}
-		p.actors[userID] = r
 		p.metrics.actors.Inc()
 	}
 	r.inflight.Add(1)
@@ -132,58 +148,92 @@ func partitionOf(subject string) int {
 	return n
 }
 
-// resident is a user actor in memory. inflight counts its events not yet finished (acked
-// or left for redelivery): an actor with none has nothing queued and may be passivated.
+// resident is a user held in memory: by its actor (pid set), or, once the actor was
+// passivated for being idle, by its committed state in compact form. inflight counts the
+// user's events not yet finished (acked or left for redelivery): a user with none has
+// nothing queued, so its actor may be stopped.
 type resident struct {
-	pid      *actor.PID
+	pid      *actor.PID // nil while only the compact state is held (under lane.mu)
+	compact  []byte     // the committed state while pid is nil (under lane.mu)
 	inflight atomic.Int32
 	last     atomic.Int64 // unix nanos of the last activity
+	// state is the user's last committed state, published by the writer when it commits
+	// (before the event is finished) and by the actor when it loads; nil when unknown.
+	state atomic.Pointer[persistence.User]
 }
 
 func (r *resident) touch() { r.last.Store(time.Now().UnixNano()) }
 
-// passivate stops idle actors: those idle for longer than idle, then, while more than
-// limit actors are resident, the least recently used idle ones. Their state is in
-// Postgres; the next event reloads it. An actor with events in flight is never stopped,
-// so no queued message is lost.
+// passivate stops the actors idle for longer than idle, keeping their users' committed
+// state in compact form. Then, while more than limit users are held, it lets go of the
+// least recently used idle ones, compact states before actors: the next event of such a
+// user reloads it from Postgres. A user with events in flight is never touched, so no
+// queued message is lost. It returns how many actors it stopped.
 func (p *lane) passivate(idle time.Duration, limit int) int {
 	now := time.Now().UnixNano()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	stop := func(id string, r *resident) {
-		delete(p.actors, id)
-		p.engine.Poison(r.pid)
-	}
 	n := 0
-	for id, r := range p.actors {
-		if idle > 0 && r.inflight.Load() == 0 && now-r.last.Load() >= int64(idle) {
-			stop(id, r)
-			n++
+	if idle > 0 {
+		for _, r := range p.actors {
+			if r.pid != nil && r.inflight.Load() == 0 && now-r.last.Load() >= int64(idle) {
+				p.stopActor(r, true)
+				n++
+			}
 		}
 	}
 	if limit <= 0 || len(p.actors) <= limit {
 		return n
 	}
 	type cand struct {
-		id   string
-		r    *resident
-		last int64
+		id    string
+		r     *resident
+		actor bool
+		last  int64
 	}
 	var idleOnes []cand
 	for id, r := range p.actors {
 		if r.inflight.Load() == 0 {
-			idleOnes = append(idleOnes, cand{id, r, r.last.Load()})
+			idleOnes = append(idleOnes, cand{id, r, r.pid != nil, r.last.Load()})
 		}
 	}
-	slices.SortFunc(idleOnes, func(a, b cand) int { return cmp.Compare(a.last, b.last) })
+	slices.SortFunc(idleOnes, func(a, b cand) int {
+		if a.actor != b.actor {
+			if a.actor {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(a.last, b.last)
+	})
 	for _, c := range idleOnes {
 		if len(p.actors) <= limit*9/10 {
 			break
 		}
-		stop(c.id, c.r)
-		n++
+		if c.actor {
+			p.stopActor(c.r, false)
+			n++
+		} else {
+			c.r.compact = nil
+			p.metrics.compact.Dec()
+		}
+		delete(p.actors, c.id)
+		p.metrics.users.Dec()
 	}
 	return n
+}
+
+// stopActor stops r's actor; with keep, the user's committed state stays in compact form.
+// Under p.mu, with nothing in flight for the user.
+func (p *lane) stopActor(r *resident, keep bool) {
+	p.engine.Poison(r.pid)
+	r.pid = nil
+	u := r.state.Swap(nil)
+	if !keep || u == nil {
+		return
+	}
+	r.compact = encodeState(u)
+	p.metrics.compact.Inc()
 }
 
 // park sends an event that no actor will apply to the DLQ.

@@ -20,6 +20,8 @@ type metrics struct {
 	fenced         prometheus.Counter
 	dlq            prometheus.Counter
 	actors         prometheus.Gauge
+	users          prometheus.Gauge
+	compact        prometheus.Gauge
 	passivations   prometheus.Counter
 	loads          prometheus.Counter
 	pending        *prometheus.GaugeVec
@@ -56,7 +58,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		dlq: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "campaign_dlq_parked_total", Help: "Events parked in the DLQ stream."}),
 		actors: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "campaign_actors", Help: "Resident user actors."}),
+			Name: "campaign_actors", Help: "Running user actors."}),
+		users: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "campaign_resident_users", Help: "Users held in memory: by a running actor or as compact state."}),
+		compact: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "campaign_compact_users", Help: "Users held in memory only as compact state (their idle actor was stopped)."}),
 		passivations: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "campaign_actor_passivations_total", Help: "User actors stopped because idle or over the resident cap."}),
 		loads: prometheus.NewCounter(prometheus.CounterOpts{
@@ -68,7 +74,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{m.received, m.rejected, m.processed, m.rewards, m.ruleErrors,
 		m.evalDuration, m.commitDuration, m.batchSize, m.commitErrors, m.loadErrors, m.fenced, m.dlq,
-		m.actors, m.passivations, m.loads, m.pending, m.rulesLoaded} {
+		m.actors, m.users, m.compact, m.passivations, m.loads, m.pending, m.rulesLoaded} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register engine metrics: %w", err)
 		}

@@ -36,6 +36,7 @@ type userActor struct {
 	pid    *actor.PID
 	engine *actor.Engine
 
+	res      *resident         // the lane's entry for this user
 	state    *persistence.User // committed state; nil until loaded
 	loading  bool
 	queue    []*EventReceived
@@ -46,8 +47,10 @@ type userActor struct {
 	loadFail int
 }
 
-func newUserActor(d userDeps, userID string) actor.Producer {
-	return func() actor.Receiver { return &userActor{deps: d, id: userID} }
+// newUserActor makes the actor of userID; initial, when set, is its committed state (kept
+// in memory while no actor ran), else the actor loads it from Postgres.
+func newUserActor(d userDeps, userID string, res *resident, initial *persistence.User) actor.Producer {
+	return func() actor.Receiver { return &userActor{deps: d, id: userID, res: res, state: initial} }
 }
 
 // Receive handles one message. It never panics over data: failures are messages.
@@ -110,6 +113,7 @@ func (a *userActor) loaded(m UserLoaded) {
 		u = newUser(a.id)
 	}
 	a.state = &u
+	a.res.state.Store(a.state)
 	if a.inflight != nil && !a.waiting {
 		a.process(a.inflight)
 		return
@@ -128,7 +132,7 @@ func (a *userActor) process(ev *EventReceived) {
 	if int64(ev.Seq) <= a.state.LastSeq {
 		// Already applied (a redelivery after a crash): republish its rewards, ack.
 		a.waiting = true
-		a.deps.writer.submit(job{kind: jobRedelivered, ev: ev, pid: a.pid})
+		a.deps.writer.submit(job{kind: jobRedelivered, ev: ev, pid: a.pid, res: a.res})
 		return
 	}
 	st := prepare(a.state, &ev.Event)
@@ -221,7 +225,7 @@ func (a *userActor) submit(ev *EventReceived, st *step) {
 	u := st.user // a copy: holding &st.user would keep the step's rewards and ledger alive
 	a.pending = &u
 	a.waiting = true
-	a.deps.writer.submit(job{kind: jobCommit, ev: ev, pid: a.pid, decision: persistence.Decision{
+	a.deps.writer.submit(job{kind: jobCommit, ev: ev, pid: a.pid, res: a.res, decision: persistence.Decision{
 		EventID:    ev.Event.ID,
 		EventType:  ev.Event.Type,
 		StreamSeq:  int64(ev.Seq),
@@ -238,7 +242,7 @@ func (a *userActor) submit(ev *EventReceived, st *step) {
 
 func (a *userActor) park(ev *EventReceived, reason string) {
 	a.waiting = true
-	a.deps.writer.submit(job{kind: jobPark, ev: ev, pid: a.pid, reason: reason})
+	a.deps.writer.submit(job{kind: jobPark, ev: ev, pid: a.pid, res: a.res, reason: reason})
 }
 
 func (a *userActor) committed(m DecisionCommitted) {
@@ -264,12 +268,14 @@ func (a *userActor) committed(m DecisionCommitted) {
 		a.process(ev)
 	case outcomeFenced:
 		a.pending = nil
-		// Another owner moved the user: drop what we hold and build on the stored state.
+		// Another owner moved the user: drop what we hold and build on the stored state
+		// (the writer cleared the published state).
 		a.state = nil
 		a.process(ev)
 	case outcomeRejected:
 		a.pending = nil
 		a.state = nil
+		a.res.state.Store(nil)
 		a.park(ev, fmt.Sprintf("database refused the event's effects: %v", m.Err))
 	}
 }
@@ -287,6 +293,7 @@ func backoff(n int, base, limit time.Duration) time.Duration {
 // (it is reloaded from Postgres) and the event being handled is parked.
 func (a *userActor) recovered(reason string) {
 	a.state, a.pending, a.loading = nil, nil, false
+	a.res.state.Store(nil)
 	if a.inflight != nil && !a.waiting {
 		a.park(a.inflight, "handler panicked: "+reason)
 		return

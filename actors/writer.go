@@ -27,11 +27,13 @@ const (
 	jobPark                       // park the event in the DLQ, ack
 )
 
-// job is one unit of work for the writer. pid, when set, gets a DecisionCommitted.
+// job is one unit of work for the writer. pid, when set, gets a DecisionCommitted; res,
+// when set, is the lane's entry of the user, whose published state follows the commits.
 type job struct {
 	kind     jobKind
 	ev       *EventReceived
 	pid      *actor.PID
+	res      *resident
 	decision persistence.Decision
 	reason   string
 }
@@ -184,6 +186,10 @@ func (w *writer) commit(ctx context.Context, jobs []job) {
 		w.budgets.settle(j.decision.Budget, outs[i] == persistence.Committed)
 		switch outs[i] {
 		case persistence.Committed:
+			if j.res != nil {
+				u := j.decision.User // a copy: the job's other fields need not stay alive
+				j.res.state.Store(&u)
+			}
 			if j.decision.Rejected != "" {
 				w.metrics.processed.WithLabelValues("rejected").Inc()
 			} else {
@@ -212,6 +218,9 @@ func (w *writer) commit(ctx context.Context, jobs []job) {
 		case persistence.OverBudget:
 			w.reply(j, DecisionCommitted{Outcome: outcomeOverBudget})
 		case persistence.Fenced:
+			if j.res != nil {
+				j.res.state.Store(nil)
+			}
 			w.metrics.fenced.Inc()
 			w.reply(j, DecisionCommitted{Outcome: outcomeFenced})
 		}
