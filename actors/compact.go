@@ -26,10 +26,12 @@ const compactVersion = 1
 
 type compactWriter struct{ b []byte }
 
-func (w *compactWriter) int(v int64)     { w.b = binary.AppendVarint(w.b, v) }
-func (w *compactWriter) uint(v uint64)   { w.b = binary.AppendUvarint(w.b, v) }
-func (w *compactWriter) float(v float64) { w.b = binary.LittleEndian.AppendUint64(w.b, math.Float64bits(v)) }
-func (w *compactWriter) str(s string)    { w.uint(uint64(len(s))); w.b = append(w.b, s...) }
+func (w *compactWriter) int(v int64)   { w.b = binary.AppendVarint(w.b, v) }
+func (w *compactWriter) uint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
+func (w *compactWriter) float(v float64) {
+	w.b = binary.LittleEndian.AppendUint64(w.b, math.Float64bits(v))
+}
+func (w *compactWriter) str(s string) { w.uint(uint64(len(s))); w.b = append(w.b, s...) }
 func (w *compactWriter) flag(v bool) {
 	if v {
 		w.b = append(w.b, 1)
