@@ -39,11 +39,15 @@ fuzz:
 	$(GO) test ./cel $(FUZZFLAGS) -fuzz '^FuzzCompile$$'
 
 # bench runs the quick load scenario (campaignbench starts its own campaignd; results in
-# bench/results/) and then the Go micro-benchmarks. SCENARIO=standard or scale for more.
+# bench/results/) and then the Go micro-benchmarks: decode, tokens, rules, actor dispatch,
+# Postgres batch commits, memory per user. SCENARIO=standard or scale for more.
 SCENARIO ?= quick
 bench:
 	$(GO) run ./bench/cmd/campaignbench -scenario $(SCENARIO)
-	$(GO) test -run '^$$' -bench . -benchmem ./cel ./ingress/event ./actors
+	$(GO) test -run '^$$' -bench . -benchmem ./cel ./ingress/event
+	$(GO) test -run '^$$' -bench ActorDispatch -benchmem ./actors
+	$(GO) test -run '^$$' -bench CommitBatch -benchtime 2000x ./persistence
+	$(GO) test -run '^$$' -bench ResidentUserMemory -benchtime 100000x ./actors
 
 # clean removes build output (not the data dir).
 clean:

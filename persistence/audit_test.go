@@ -14,7 +14,7 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // openStore opens a Store on a fresh database.
-func openStore(t *testing.T) *persistence.Store {
+func openStore(t testing.TB) *persistence.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

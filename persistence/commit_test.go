@@ -1,6 +1,8 @@
 package persistence_test
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -101,6 +103,59 @@ func TestCommitBatchReportsEachDecisionsOutcome(t *testing.T) {
 	for _, id := range []string{"e6", "e7"} {
 		if rs, err := s.RewardsOfEvent(ctx, id); err != nil || len(rs) != 0 {
 			t.Errorf("fenced event %s: rewards %v, err %v", id, rs, err)
+		}
+	}
+}
+
+// BenchmarkCommitBatch measures CommitBatch per decision (a purchase with one reward, a
+// ledger entry and an effect) by batch size: first events of new users (inserts) and
+// next events of known users (fenced updates). Run:
+//
+//	go test ./persistence -run '^$' -bench CommitBatch
+func BenchmarkCommitBatch(b *testing.B) {
+	for _, size := range []int{1, 10, 100, 500} {
+		for _, kind := range []string{"new", "known"} {
+			b.Run(fmt.Sprintf("%s-users/batch-%d", kind, size), func(b *testing.B) {
+				s := openStore(b)
+				ctx := context.Background()
+				users := make([]persistence.User, size)
+				batch := make([]persistence.Decision, size)
+				round := int64(0)
+				next := func() {
+					round++
+					for i := range batch {
+						user, version := fmt.Sprintf("u%d", i), round
+						if kind == "new" {
+							user, version = fmt.Sprintf("u%d-%d", round, i), 1
+						}
+						d := decision(fmt.Sprintf("e%d-%d", round, i), user, version, 5)
+						if kind == "known" && round > 1 {
+							d.User.FirstSeen = users[i].FirstSeen
+						}
+						users[i] = d.User
+						batch[i] = d
+					}
+				}
+				if kind == "known" {
+					next()
+					if _, err := s.CommitBatch(ctx, batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ResetTimer()
+				for n := 0; n < b.N; n += size {
+					b.StopTimer()
+					next()
+					b.StartTimer()
+					outs, err := s.CommitBatch(ctx, batch)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if outs[0] != persistence.Committed {
+						b.Fatalf("outcome %v", outs[0])
+					}
+				}
+			})
 		}
 	}
 }
