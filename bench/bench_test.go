@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -67,6 +68,21 @@ func TestUniformUsersCoverTheRange(t *testing.T) {
 	}
 	if _, err := NewUsers(10, "pareto", 0); err == nil {
 		t.Error("unknown skew accepted")
+	}
+}
+
+func TestSequentialUsersSendInTurn(t *testing.T) {
+	u, err := NewUsers(4, "sequential", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := seedRand(1, 2)
+	var got []uint64
+	for range 6 {
+		got = append(got, u.Pick(r))
+	}
+	if fmt.Sprint(got) != "[0 1 2 3 0 1]" {
+		t.Errorf("picks %v, want every user in turn", got)
 	}
 }
 

@@ -24,6 +24,9 @@ type Options struct {
 	Server, NATS       string
 	Username, Password string
 	Campaignd          string
+	// ServerEnv is extra KEY=VALUE environment for the campaignd child (e.g.
+	// CAMPAIGN_ACTOR_IDLE=10s, GOMEMLIMIT=1800MiB).
+	ServerEnv []string
 	// OutDir is where the result directory <scenario>-<timestamp> is made.
 	OutDir string
 	// NoBaselines skips the baselines (then no ratios).
@@ -78,7 +81,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	r := &runner{opts: opts, runID: strconv.FormatInt(time.Now().UnixNano()%1e10, 36)}
 	r.res = &Result{Scenario: sc.Name, Started: time.Now().UTC(), Machine: ReadMachine(), Ratios: map[string]float64{}}
 	if opts.Server == "" {
-		c, err := StartChild(ctx, opts.Campaignd, stderr)
+		c, err := StartChild(ctx, opts.Campaignd, opts.ServerEnv, stderr)
 		if err != nil {
 			return nil, err
 		}

@@ -64,9 +64,9 @@ func ModuleRoot(dir string) (string, error) {
 	}
 }
 
-// StartChild builds campaignd (unless binary is set) and starts it, then waits until
-// /readyz answers 200. stderr receives progress lines. Stop must be called.
-func StartChild(ctx context.Context, binary string, stderr io.Writer) (*Child, error) {
+// StartChild builds campaignd (unless binary is set) and starts it with extraEnv
+// (KEY=VALUE, overriding the driver's choices), then waits until /readyz answers 200. stderr receives progress lines. Stop must be called.
+func StartChild(ctx context.Context, binary string, extraEnv []string, stderr io.Writer) (*Child, error) {
 	dir, err := os.MkdirTemp("", "campaignbench-")
 	if err != nil {
 		return nil, err
@@ -126,6 +126,7 @@ func StartChild(ctx context.Context, binary string, stderr io.Writer) (*Child, e
 		"CAMPAIGN_LOG_LEVEL=warn",
 		"CAMPAIGN_PPROF_ADDR="+pprofAddr,
 	)
+	env = append(env, extraEnv...) // last wins
 	c.log, err = os.Create(filepath.Join(dir, "campaignd.log"))
 	if err != nil {
 		return nil, err

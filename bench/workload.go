@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -72,12 +73,15 @@ func (z *Zipf) Prob(k uint64) float64 {
 
 // Users picks user ids: "u<n>" with n uniform or Zipfian over [0, Count).
 type Users struct {
-	Count uint64
-	zipf  *Zipf // nil means uniform
+	Count      uint64
+	zipf       *Zipf // nil means uniform or sequential
+	sequential bool
+	next       atomic.Uint64
 }
 
-// NewUsers returns a picker over count users. skew is "uniform" or "zipf"; theta is the
-// Zipf exponent (0.99 when 0).
+// NewUsers returns a picker over count users. skew is "uniform", "zipf" (theta is the
+// Zipf exponent, 0.99 when 0) or "sequential" (every user in turn, then again: after
+// count events every user has sent one, which is how memory per user is measured).
 func NewUsers(count uint64, skew string, theta float64) (*Users, error) {
 	if count == 0 {
 		return nil, fmt.Errorf("users must be at least 1")
@@ -85,6 +89,8 @@ func NewUsers(count uint64, skew string, theta float64) (*Users, error) {
 	u := &Users{Count: count}
 	switch skew {
 	case "", "uniform":
+	case "sequential":
+		u.sequential = true
 	case "zipf":
 		if theta == 0 {
 			theta = 0.99
@@ -95,13 +101,16 @@ func NewUsers(count uint64, skew string, theta float64) (*Users, error) {
 		}
 		u.zipf = z
 	default:
-		return nil, fmt.Errorf("skew must be uniform or zipf, got %q", skew)
+		return nil, fmt.Errorf("skew must be uniform, zipf or sequential, got %q", skew)
 	}
 	return u, nil
 }
 
 // Pick returns a user number.
 func (u *Users) Pick(r *rand.Rand) uint64 {
+	if u.sequential {
+		return (u.next.Add(1) - 1) % u.Count
+	}
 	if u.zipf != nil {
 		return u.zipf.Next(r.Float64())
 	}

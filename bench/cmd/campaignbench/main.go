@@ -56,7 +56,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		out       = fs.String("out", env("out", ""), "results directory (default bench/results in the module)")
 		noBase    = fs.Bool("no-baselines", env("no_baselines", "") == "true", "skip the baselines")
 		o         bench.Overrides
+		serverEnv envList
 	)
+	fs.Var(&serverEnv, "server-env", "KEY=VALUE for the campaignd child's environment (repeatable), e.g. CAMPAIGN_ACTOR_IDLE=10s")
 	fs.StringVar(&o.Transport, "transport", env("transport", ""), "override: http or nats")
 	fs.Float64Var(&o.Rate, "rate", envFloat(env("rate", "")), "override: fixed rate in events/s (open loop); 0 keeps the scenario's")
 	fs.DurationVar(&o.Duration, "duration", envDur(env("duration", "")), "override: duration of each phase")
@@ -64,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&o.Conns, "conns", envInt(env("conns", "")), "override: connections (one sender each)")
 	fs.IntVar(&o.Campaigns, "campaigns", envInt(env("campaigns", "")), "override: active campaigns")
 	users := fs.Int("users", envInt(env("users", "")), "override: number of users")
-	fs.StringVar(&o.Skew, "skew", env("skew", ""), "override: uniform or zipf")
+	fs.StringVar(&o.Skew, "skew", env("skew", ""), "override: uniform, zipf or sequential (every user in turn)")
 	fs.Float64Var(&o.Theta, "theta", envFloat(env("theta", "")), "override: Zipf exponent in (0,1)")
 	fs.StringVar(&o.Mix, "mix", env("mix", ""), `override: event mix, e.g. "purchase:90,view:10"`)
 	fs.IntVar(&o.PayloadSize, "payload", envInt(env("payload", "")), "override: approximate bytes per event")
@@ -93,7 +95,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	res, err := bench.Run(ctx, bench.Options{
 		Scenario: sc, Server: *server, NATS: *natsURL, Username: *username, Password: *password,
-		Campaignd: *campaignd, OutDir: *out, NoBaselines: *noBase, Stderr: stderr,
+		Campaignd: *campaignd, ServerEnv: serverEnv, OutDir: *out, NoBaselines: *noBase, Stderr: stderr,
 	})
 	if err != nil {
 		return err
@@ -102,6 +104,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for _, t := range res.Targets {
 		fmt.Fprintf(stdout, "target %-45s goal %s %s, got %.3g (met: %v)\n", t.Name, t.Goal, t.Unit, t.Got, t.Met)
 	}
+	return nil
+}
+
+// envList collects repeated KEY=VALUE flags.
+type envList []string
+
+func (l *envList) String() string { return strings.Join(*l, " ") }
+
+func (l *envList) Set(v string) error {
+	if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", v)
+	}
+	*l = append(*l, v)
 	return nil
 }
 
