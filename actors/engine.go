@@ -30,7 +30,7 @@ type Config struct {
 	Consumer bus.ConsumerConfig
 	// MaxBatch is the most decisions in one Postgres transaction.
 	MaxBatch int
-	// Writers is how many batches commit to Postgres at once.
+	// Writers is the most batches committing to Postgres at once (see writer.run).
 	Writers int
 	// InboxSize is the initial inbox of a user actor (hollywood's default costs ~28 KB).
 	InboxSize int

