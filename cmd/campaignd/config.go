@@ -139,8 +139,8 @@ var settings = []setting{
 		return nil
 	}},
 	{"CAMPAIGN_SYNC_INTERVAL", "sync-interval", "1s", "embedded JetStream fsync interval when sync-always is off", duration(func(c *Config) *time.Duration { return &c.SyncInterval })},
-	{"CAMPAIGN_CONSUMERS", "consumers", "8", "durable consumers the engine spreads the partitions over (at most the partition count); changing it hands over unacked events", positiveInt(func(c *Config) *int { return &c.Consumers })},
-	{"CAMPAIGN_MAX_ACK_PENDING", "max-ack-pending", "1024", "events of one consumer in flight at once (back-pressure)", positiveInt(func(c *Config) *int { return &c.MaxAckPending })},
+	{"CAMPAIGN_CONSUMERS", "consumers", "4", "durable consumers the engine spreads the partitions over (at most the partition count); changing it hands over unacked events", positiveInt(func(c *Config) *int { return &c.Consumers })},
+	{"CAMPAIGN_MAX_ACK_PENDING", "max-ack-pending", "2048", "events of one consumer in flight at once (back-pressure)", positiveInt(func(c *Config) *int { return &c.MaxAckPending })},
 	{"CAMPAIGN_ACTOR_IDLE", "actor-idle", "1m", "how long an idle user actor runs before it is stopped (its state stays in memory in compact form)", duration(func(c *Config) *time.Duration { return &c.ActorIdle })},
 	{"CAMPAIGN_MAX_RESIDENT_USERS", "max-resident-users", "1000000", "cap on users held in memory (actors and compact states); past it the least recently used idle ones are let go", positiveInt(func(c *Config) *int { return &c.MaxResident })},
 	{"CAMPAIGN_EXPIRY_SWEEP", "expiry-sweep", "1m", "how often users with points due to expire are looked for", duration(func(c *Config) *time.Duration { return &c.ExpirySweep })},

@@ -30,7 +30,7 @@ type ConsumerConfig struct {
 
 func (c *ConsumerConfig) setDefaults() {
 	if c.MaxAckPending == 0 {
-		c.MaxAckPending = 1024
+		c.MaxAckPending = 2048
 	}
 	if len(c.BackOff) == 0 {
 		c.BackOff = []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute}
