@@ -56,10 +56,16 @@ const (
 	// OverBudget: committing would take a campaign past its budget (another engine granted
 	// meanwhile); nothing changed and the caller must evaluate again with fresh budgets.
 	OverBudget
+	// ChainBroken: another decision of the same user's chain could not be committed, so
+	// neither was this one; nothing changed.
+	ChainBroken
 )
 
-// CommitBatch stores many decisions in one transaction. Decisions of distinct users only:
-// at most one decision per user per call. It returns one Outcome per decision, or an error
+// CommitBatch stores many decisions in one transaction. A user's decisions form a chain:
+// adjacent in ds, each built on the one before (versions v, v+1, …); the user row is
+// written once, with the last one's state, fenced on the version the first was built on.
+// A chain commits whole or not at all: when one of its decisions cannot commit, the others
+// get ChainBroken. It returns one Outcome per decision, or an error
 // when nothing was committed (the caller retries; a *PermanentError marks data the
 // database will never accept, so retrying the same batch is pointless).
 func (s *Store) CommitBatch(ctx context.Context, ds []Decision) ([]Outcome, error) {
@@ -67,6 +73,19 @@ func (s *Store) CommitBatch(ctx context.Context, ds []Decision) ([]Outcome, erro
 	pending := make([]int, len(ds)) // indexes into ds still to commit
 	for i := range ds {
 		pending[i] = i
+	}
+	for i := 1; i < len(ds); i++ {
+		a, b := &ds[i-1].User, &ds[i].User
+		if a.UserID == b.UserID && b.Version != a.Version+1 {
+			return nil, fmt.Errorf("commit batch: decisions %d and %d of user %q are not a chain (versions %d, %d)", i-1, i, a.UserID, a.Version, b.Version)
+		}
+	}
+	seen := map[string]int{}
+	for i := range ds {
+		if j, ok := seen[ds[i].User.UserID]; ok && j != i-1 {
+			return nil, fmt.Errorf("commit batch: decisions of user %q are not adjacent", ds[i].User.UserID)
+		}
+		seen[ds[i].User.UserID] = i
 	}
 	careful := false
 	for attempt := 0; len(pending) > 0; attempt++ {
@@ -85,19 +104,29 @@ func (s *Store) CommitBatch(ctx context.Context, ds []Decision) ([]Outcome, erro
 			break
 		}
 		next := pending[:0:0]
+		broken := map[string]bool{}
 		for _, i := range pending {
 			switch {
 			case dups[ds[i].EventID]:
 				outcomes[i] = Duplicate
+				broken[ds[i].User.UserID] = true
 			case fenced[ds[i].User.UserID]:
 				outcomes[i] = Fenced
 			case touches(ds[i].Budget, over):
 				outcomes[i] = OverBudget
+				broken[ds[i].User.UserID] = true
 			default:
 				next = append(next, i)
 			}
 		}
-		pending = next
+		pending = next[:0:0]
+		for _, i := range next {
+			if broken[ds[i].User.UserID] {
+				outcomes[i] = ChainBroken
+			} else {
+				pending = append(pending, i)
+			}
+		}
 	}
 	return outcomes, nil
 }
@@ -140,6 +169,10 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int, ca
 		tUsers, tFrom, tTo, tReasons, tEvents     []string
 		tOccurred                                 []time.Time
 	)
+	chainLen := make(map[string]int, n)
+	for _, i := range pending {
+		chainLen[ds[i].User.UserID]++
+	}
 	for j, i := range pending {
 		d := &ds[i]
 		u := &d.User
@@ -148,12 +181,16 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int, ca
 		if d.Rejected != "" {
 			evOutcomes[j], evReasons[j] = "rejected", &d.Rejected
 		}
-		// Outside careful mode a new user (version 1) is a plain insert and a known one a
-		// fenced update; careful mode upserts both.
-		if !careful && u.Version == 1 {
-			created.add(u)
-		} else {
-			users.add(u)
+		// One row per user: the state of its chain's last decision, fenced on the version
+		// the first was built on. A new user (built on version 0) is an insert, a known one
+		// a fenced update.
+		if j+1 == len(pending) || ds[pending[j+1]].User.UserID != u.UserID {
+			prev := u.Version - int64(chainLen[u.UserID])
+			if prev == 0 {
+				created.add(u, prev)
+			} else {
+				users.add(u, prev)
+			}
 		}
 		if tc := d.TierChange; tc != nil {
 			tUsers = append(tUsers, u.UserID)
@@ -228,19 +265,18 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int, ca
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])
 			ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
 			evIDs, evUsers, evTypes, evSeqs, evOutcomes, evReasons).Query(collectStrings(&inserted))
-		b.Queue(`INSERT INTO users AS u (`+userInsertColumns+`)
-			SELECT `+userUnnestSelect+` FROM `+userUnnest+`
-			ON CONFLICT (user_id) DO UPDATE SET `+userUpdateSet+`
-			WHERE u.version = excluded.version - 1
-			RETURNING user_id`, users.args()...).Query(collectStrings(&updated))
+		if len(created.ids) > 0 {
+			b.Queue(`INSERT INTO users (`+userInsertColumns+`)
+				SELECT `+userUnnestSelect+` FROM `+userUnnest+`
+				ON CONFLICT (user_id) DO NOTHING RETURNING user_id`, created.args()...).Query(collectStrings(&updated))
+		}
+		if len(users.ids) > 0 {
+			b.Queue(userUpdate, users.args()...).Query(collectStrings(&updated))
+		}
 	} else {
 		// The fast path: plain inserts, so Postgres skips the speculative-insertion check of
 		// every unique index. A duplicate event (or a user created meanwhile) fails the
-		// batch with a unique violation and CommitBatch retries it in careful mode. The
-		// update's "user_id = ANY($1)" gives the planner an index condition on users:
-		// without it, a batch of a few hundred against a table of some thousand users is
-		// planned as a hash join over a sequential scan (6x slower here, and worse as the
-		// table grows until the planner switches).
+		// batch with a unique violation and CommitBatch retries it in careful mode.
 		b.Queue(`INSERT INTO processed_events (event_id, user_id, event_type, stream_seq, outcome, reason)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])`,
 			evIDs, evUsers, evTypes, evSeqs, evOutcomes, evReasons)
@@ -251,10 +287,7 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int, ca
 		}
 		updated = append(updated, created.ids...)
 		if len(users.ids) > 0 {
-			b.Queue(`UPDATE users AS u SET `+userSetFromT+`
-				FROM `+userUnnest+`
-				WHERE u.user_id = t.id AND u.version = t.ver - 1 AND u.user_id = ANY($1)
-				RETURNING u.user_id`, users.args()...).Query(collectStrings(&updated))
+			b.Queue(userUpdate, users.args()...).Query(collectStrings(&updated))
 		}
 	}
 	if len(tUsers) > 0 {
@@ -330,7 +363,8 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int, ca
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, nil, nil, classify("commit batch", err)
 	}
-	if len(inserted) == n && len(updated) == n && len(over) == 0 {
+	rows := len(users.ids) + len(created.ids) // one per user
+	if len(inserted) == n && len(updated) == rows && len(over) == 0 {
 		if err := tx.Commit(ctx); err != nil {
 			return nil, nil, nil, classify("commit batch: commit", err)
 		}
@@ -356,6 +390,10 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int, ca
 			fenced[id] = true
 		}
 	}
+	if len(dups) == 0 && len(fenced) == 0 && len(over) == 0 {
+		// Never report a rolled-back batch as committed.
+		return nil, nil, nil, fmt.Errorf("commit batch: rolled back without a duplicate, fenced or over-budget decision (%d of %d events, %d of %d users)", len(inserted), n, len(updated), rows)
+	}
 	return dups, fenced, over, nil
 }
 
@@ -374,14 +412,16 @@ func isUniqueViolation(err error) bool {
 // userArrays holds users' state as column arrays for unnest.
 type userArrays struct {
 	ids, tiers, eventCounts, rewardCounts, rewardDays, history, lots, tierReviewed []string
-	points, lifetime, purchases, seqs, versions                                    []int64
+	points, lifetime, purchases, seqs, versions, prevs                             []int64
 	spent                                                                          []float64
 	firstSeen                                                                      []time.Time
 	lastPurchase, nextExpiry                                                       []pgtype.Timestamptz
 	rejections                                                                     []*string
 }
 
-func (c *userArrays) add(u *User) {
+// add appends u's state; prev is the stored version it must replace (0: a new user).
+func (c *userArrays) add(u *User, prev int64) {
+	c.prevs = append(c.prevs, prev)
 	c.ids = append(c.ids, u.UserID)
 	c.tiers = append(c.tiers, u.Tier)
 	c.points = append(c.points, u.Points)
@@ -418,14 +458,14 @@ func (c *userArrays) add(u *User) {
 func (c *userArrays) args() []any {
 	return []any{c.ids, c.tiers, c.points, c.lifetime, c.purchases, c.spent, c.firstSeen, c.lastPurchase,
 		c.eventCounts, c.rewardCounts, c.rewardDays, c.seqs, c.versions,
-		c.history, c.lots, c.nextExpiry, c.rejections, c.tierReviewed}
+		c.history, c.lots, c.nextExpiry, c.rejections, c.tierReviewed, c.prevs}
 }
 
 const (
 	userUnnest = `unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::float8[],
 			$7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::bigint[],
-			$14::text[], $15::text[], $16::timestamptz[], $17::text[], $18::text[])
-			AS t(id, tier, points, lifetime, purchases, spent, first, last_purchase, ec, rc, rd, seq, ver, h, l, nx, rj, tr)`
+			$14::text[], $15::text[], $16::timestamptz[], $17::text[], $18::text[], $19::bigint[])
+			AS t(id, tier, points, lifetime, purchases, spent, first, last_purchase, ec, rc, rd, seq, ver, h, l, nx, rj, tr, prev)`
 	userInsertColumns = `user_id, tier, points, lifetime_points, purchase_count, total_spent,
 			first_seen, last_purchase_at, event_counts, reward_counts, reward_days, history, lots, next_expiry,
 			last_rejection, tier_reviewed, last_seq, version, updated_at`
@@ -438,16 +478,16 @@ const (
 			reward_days = t.rd::jsonb, history = t.h::jsonb, lots = t.l::jsonb, next_expiry = t.nx,
 			last_rejection = t.rj::jsonb, tier_reviewed = t.tr, last_seq = t.seq, version = t.ver,
 			updated_at = now()`
-	// userUpdateSet sets every column from excluded (the upsert).
-	userUpdateSet = `tier = excluded.tier, points = excluded.points,
-			lifetime_points = excluded.lifetime_points, purchase_count = excluded.purchase_count,
-			total_spent = excluded.total_spent, first_seen = excluded.first_seen,
-			last_purchase_at = excluded.last_purchase_at, event_counts = excluded.event_counts,
-			reward_counts = excluded.reward_counts, reward_days = excluded.reward_days,
-			history = excluded.history, lots = excluded.lots, next_expiry = excluded.next_expiry,
-			last_rejection = excluded.last_rejection, tier_reviewed = excluded.tier_reviewed,
-			last_seq = excluded.last_seq, version = excluded.version, updated_at = now()`
 )
+
+// userUpdate writes users' new state where the stored version is the one the chain was
+// built on. "user_id = ANY($1)" gives the planner an index condition on users: without
+// it, a batch of a few hundred against a table of some thousand users is planned as a
+// hash join over a sequential scan.
+var userUpdate = `UPDATE users AS u SET ` + userSetFromT + `
+	FROM ` + userUnnest + `
+	WHERE u.user_id = t.id AND u.version = t.prev AND u.user_id = ANY($1)
+	RETURNING u.user_id`
 
 // touches reports whether a decision's budget moves a campaign in over.
 func touches(b map[string]BudgetDelta, over map[string]bool) bool {

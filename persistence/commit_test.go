@@ -159,3 +159,56 @@ func BenchmarkCommitBatch(b *testing.B) {
 		}
 	}
 }
+
+// TestCommitBatchCommitsAUsersChainWholeOrNotAtAll: a user's consecutive decisions in one
+// batch write the user row once (the last state) and every event's records; one
+// decision that cannot commit keeps the whole chain out.
+func TestCommitBatchCommitsAUsersChainWholeOrNotAtAll(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	ctx := t.Context()
+
+	outs := commit(t, s, decision("c1", "cy", 1, 2), decision("c2", "cy", 2, 3), decision("c3", "cy", 3, 4), decision("c4", "dee", 1, 1))
+	for i, o := range outs {
+		if o != persistence.Committed {
+			t.Fatalf("new chain: outcome %d = %v", i, o)
+		}
+	}
+	u, err := s.GetUser(ctx, "cy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Version != 3 || u.Points != 12 {
+		t.Fatalf("cy after its chain: version %d points %d, want 3 and 12 (the last state)", u.Version, u.Points)
+	}
+	if rs, _ := s.ListRewards(ctx, "cy", 0, 10); len(rs) != 3 {
+		t.Fatalf("cy: %d rewards, want 3", len(rs))
+	}
+
+	// A duplicate inside a chain: nothing of the chain commits; other users do.
+	outs = commit(t, s, decision("c5", "cy", 4, 1), decision("c2", "cy", 5, 1), decision("c6", "dee", 2, 1))
+	want := []persistence.Outcome{persistence.ChainBroken, persistence.Duplicate, persistence.Committed}
+	if fmt.Sprint(outs) != fmt.Sprint(want) {
+		t.Fatalf("chain with a duplicate: outcomes %v, want %v", outs, want)
+	}
+	if u, _ := s.GetUser(ctx, "cy"); u.Version != 3 {
+		t.Fatalf("cy moved to version %d by a broken chain", u.Version)
+	}
+	if rs, _ := s.RewardsOfEvent(ctx, "c5"); len(rs) != 0 {
+		t.Fatal("a broken chain's reward was stored")
+	}
+
+	// A chain built on a version that is not the stored one is fenced whole.
+	outs = commit(t, s, decision("c7", "cy", 5, 1), decision("c8", "cy", 6, 1))
+	if outs[0] != persistence.Fenced || outs[1] != persistence.Fenced {
+		t.Fatalf("stale chain: outcomes %v", outs)
+	}
+
+	// Decisions of a user that do not form a chain are refused.
+	if _, err := s.CommitBatch(ctx, []persistence.Decision{decision("c9", "cy", 4, 1), decision("c10", "cy", 6, 1)}); err == nil {
+		t.Fatal("a gap in a chain was accepted")
+	}
+	if _, err := s.CommitBatch(ctx, []persistence.Decision{decision("c9", "cy", 4, 1), decision("c11", "dee", 3, 1), decision("c10", "cy", 5, 1)}); err == nil {
+		t.Fatal("a chain split by another user was accepted")
+	}
+}
