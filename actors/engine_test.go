@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/campaignmanager/campaignmanager/cel"
@@ -164,7 +165,9 @@ func TestPanickingRuleParksEventAndLaterEventsApply(t *testing.T) {
 	require.NoError(t, json.Unmarshal(entries[0].Data, &parked))
 	require.Equal(t, "bad", parked.ID)
 	n, _ := attempts.Load("bad")
-	require.Equal(t, maxRuleAttempts, *n.(*int))
+	// maxRuleAttempts on its own turn, plus one when it was tried as part of good-1's
+	// chain (a failure there just ends the chain).
+	require.Contains(t, []int{maxRuleAttempts, maxRuleAttempts + 1}, *n.(*int))
 }
 
 func TestPanickingHandlerDoesNotStopTheProcess(t *testing.T) {
@@ -305,4 +308,25 @@ func TestResidentCapPassivatesLeastRecentlyUsedWithoutLosingEvents(t *testing.T)
 		require.True(t, time.Now().Before(deadline), "resident %d over the cap", h.engine.Resident())
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestAHotUsersBurstCommitsAsChains: a burst of one user's events is applied in order and
+// exactly once, in far fewer commits than events (queued events commit as one chain).
+func TestAHotUsersBurstCommitsAsChains(t *testing.T) {
+	h := newHarness(t, nil)
+	const n = 300
+	evs := make([]*event.Event, n)
+	for i := range evs {
+		evs[i] = purchase(fmt.Sprintf("hot-%d", i), "whale")
+	}
+	h.publish(evs...)
+	u := h.waitEvents("whale", n)
+	require.Equal(t, int64(n), u.Points)
+	require.Equal(t, int64(n), u.PurchaseCount)
+	var m dto.Metric
+	require.NoError(t, h.engine.metrics.batchSize.Write(&m))
+	require.Less(t, m.GetHistogram().GetSampleCount(), uint64(n/2), "%d commits for %d events: not chained", m.GetHistogram().GetSampleCount(), n)
+	ledger, err := h.store.LedgerSum(context.Background(), "whale")
+	require.NoError(t, err)
+	require.Equal(t, int64(n), ledger)
 }

@@ -31,6 +31,8 @@ type UserLoaded struct {
 type DecisionCommitted struct {
 	Outcome outcome
 	Err     error
+	// Fenced, with outcomeChainFailed: the stored user moved; reload before redoing.
+	Fenced bool
 }
 
 // retryEvent: a timer asks the actor to try its blocked event again.
@@ -48,6 +50,9 @@ const (
 	outcomeOverBudget
 	outcomeRejected // the database refused the data: park it
 	outcomeParked   // parked in the DLQ and acked
+	// outcomeChainFailed: a chain of the user's events did not commit (nothing of it
+	// did); the actor applies them again one by one, which finds the culprit.
+	outcomeChainFailed
 )
 
 // finish marks the message as no longer in flight in its partition.

@@ -41,6 +41,8 @@ type userActor struct {
 	loading  bool
 	queue    []*EventReceived
 	inflight *EventReceived    // submitted or waiting for a retry
+	chain    []*EventReceived  // further events submitted with inflight as one chain
+	single   int               // events to apply one by one (after a failed chain)
 	waiting  bool              // a decision or park is with the writer
 	pending  *persistence.User // state after inflight, adopted once committed
 	attempts int
@@ -86,15 +88,24 @@ func (a *userActor) pump() {
 		a.deps.loader.load(a.id, a.pid)
 		return
 	}
+	ev := a.take()
+	a.inflight = ev
+	a.attempts = 0
+	a.process(ev)
+}
+
+// take removes the head of the queue.
+func (a *userActor) take() *EventReceived {
 	ev := a.queue[0]
 	a.queue[0] = nil
 	a.queue = a.queue[1:]
 	if len(a.queue) == 0 {
 		a.queue = nil
 	}
-	a.inflight = ev
-	a.attempts = 0
-	a.process(ev)
+	if a.single > 0 {
+		a.single--
+	}
+	return ev
 }
 
 func (a *userActor) loaded(m UserLoaded) {
@@ -172,7 +183,54 @@ func (a *userActor) process(ev *EventReceived) {
 	}
 	st.apply(&ev.Event, ev.Seq, matches, orig, a.state)
 	st.reviewTier(a.deps.tiers(), &ev.Event)
-	a.submit(ev, st)
+	if orig != nil || ev.Event.Type == typeRefund || a.single > 0 || len(a.queue) == 0 {
+		a.submit(ev, st)
+		return
+	}
+	a.submitChain(ev, st)
+}
+
+// maxChain bounds the events of one user committed together.
+const maxChain = 32
+
+// submitChain applies the user's queued events after ev on top of st, in order, and
+// submits them all as one chain: one commit for a hot user's burst instead of one per
+// event (each waits for the one before: a user's events are strictly ordered). It stops
+// at an event that needs the database (a refund reads its original's effects, which may
+// be in this very chain), a redelivery, or a rule failure; those wait for their turn.
+func (a *userActor) submitChain(ev *EventReceived, st *step) {
+	steps := []*step{st}
+	evs := []*EventReceived{ev}
+	defer func() {
+		if r := recover(); r != nil {
+			// The event being added panicked: it goes back to the queue and is applied alone
+			// (where a panic parks it); the chain built so far is unaffected.
+			a.single = max(a.single, 1)
+		}
+		a.submitSteps(evs, steps)
+	}()
+	for len(evs) < maxChain && len(a.queue) > 0 {
+		next := a.queue[0]
+		prev := &steps[len(steps)-1].user
+		if next.Event.Type == typeRefund || int64(next.Seq) <= prev.LastSeq {
+			return
+		}
+		nst := prepare(prev, &next.Event)
+		if reason := nst.refusal(&next.Event, nil); reason != "" {
+			nst.reject(&next.Event, next.Seq, reason, prev)
+		} else {
+			view := ruleView(&nst.user)
+			matches, err := a.evaluate(next, &view, nst)
+			if err != nil {
+				return
+			}
+			nst.apply(&next.Event, next.Seq, matches, nil, prev)
+			nst.reviewTier(a.deps.tiers(), &next.Event)
+		}
+		a.take()
+		evs = append(evs, next)
+		steps = append(steps, nst)
+	}
 }
 
 // evaluate runs the rules and reserves the budgets of the matches. A campaign whose
@@ -222,10 +280,28 @@ func (a *userActor) evaluate(ev *EventReceived, view *cel.User, st *step) ([]cel
 
 // submit hands the step's decision to the writer and waits for its answer.
 func (a *userActor) submit(ev *EventReceived, st *step) {
-	u := st.user // a copy: holding &st.user would keep the step's rewards and ledger alive
-	a.pending = &u
+	a.submitSteps([]*EventReceived{ev}, []*step{st})
+}
+
+// submitSteps hands the decisions of evs (one step each, each built on the one before) to
+// the writer as one job and waits for its answer.
+func (a *userActor) submitSteps(evs []*EventReceived, steps []*step) {
+	last := steps[len(steps)-1].user // a copy: holding &st.user would keep the step's rewards and ledger alive
+	a.pending = &last
 	a.waiting = true
-	a.deps.writer.submit(job{kind: jobCommit, ev: ev, pid: a.pid, res: a.res, decision: persistence.Decision{
+	a.chain = evs[1:]
+	if len(a.chain) == 0 {
+		a.chain = nil
+	}
+	head := job{kind: jobCommit, ev: evs[0], pid: a.pid, res: a.res, decision: decisionOf(evs[0], steps[0])}
+	for i := 1; i < len(evs); i++ {
+		head.more = append(head.more, job{kind: jobCommit, ev: evs[i], res: a.res, decision: decisionOf(evs[i], steps[i])})
+	}
+	a.deps.writer.submit(head)
+}
+
+func decisionOf(ev *EventReceived, st *step) persistence.Decision {
+	return persistence.Decision{
 		EventID:    ev.Event.ID,
 		EventType:  ev.Event.Type,
 		StreamSeq:  int64(ev.Seq),
@@ -237,7 +313,7 @@ func (a *userActor) submit(ev *EventReceived, st *step) {
 		Budget:     st.budget,
 		TierChange: st.tierChange,
 		Rejected:   st.rejected,
-	}})
+	}
 }
 
 func (a *userActor) park(ev *EventReceived, reason string) {
@@ -257,7 +333,18 @@ func (a *userActor) committed(m DecisionCommitted) {
 			a.state = a.pending
 		}
 		a.pending = nil
-		a.inflight = nil
+		a.inflight, a.chain = nil, nil
+		a.pump()
+	case outcomeChainFailed:
+		// Nothing of the chain committed: apply its events again, one by one.
+		a.pending = nil
+		evs := append([]*EventReceived{ev}, a.chain...)
+		a.queue = append(evs, a.queue...)
+		a.single = len(evs) // take() counts down
+		a.inflight, a.chain = nil, nil
+		if m.Fenced {
+			a.state = nil
+		}
 		a.pump()
 	case outcomeOverBudget:
 		// Another engine granted meanwhile: take the stored totals and decide again.
@@ -294,6 +381,10 @@ func backoff(n int, base, limit time.Duration) time.Duration {
 func (a *userActor) recovered(reason string) {
 	a.state, a.pending, a.loading = nil, nil, false
 	a.res.state.Store(nil)
+	if !a.waiting && len(a.chain) > 0 {
+		a.queue = append(a.chain, a.queue...)
+		a.chain = nil
+	}
 	if a.inflight != nil && !a.waiting {
 		a.park(a.inflight, "handler panicked: "+reason)
 		return

@@ -36,6 +36,10 @@ type job struct {
 	res      *resident
 	decision persistence.Decision
 	reason   string
+	// more are the further decisions of the same user, each built on the one before,
+	// committed with this one as a chain (whole or not at all); their pid is nil: the
+	// answer for the chain goes to this job's pid.
+	more []job
 }
 
 // pubJob is committed work waiting for its rewards to be published and its message acked.
@@ -166,9 +170,15 @@ func (w *writer) fill(batch []job) []job {
 
 // commit stores the decisions of jobs, retrying transient failures with back-off.
 func (w *writer) commit(ctx context.Context, jobs []job) {
-	ds := make([]persistence.Decision, len(jobs))
-	for i := range jobs {
-		ds[i] = jobs[i].decision
+	// flat holds every decision, a chain's members right after its head.
+	flat := make([]job, 0, len(jobs))
+	for _, j := range jobs {
+		flat = append(flat, j)
+		flat = append(flat, j.more...)
+	}
+	ds := make([]persistence.Decision, len(flat))
+	for i := range flat {
+		ds[i] = flat[i].decision
 	}
 	var outs []persistence.Outcome
 	lastProgress := time.Now()
@@ -183,8 +193,14 @@ func (w *writer) commit(ctx context.Context, jobs []job) {
 		var pe *persistence.PermanentError
 		if errors.As(err, &pe) {
 			if len(jobs) == 1 {
-				w.budgets.settle(jobs[0].decision.Budget, false)
-				w.reply(jobs[0], DecisionCommitted{Outcome: outcomeRejected, Err: err})
+				for _, f := range flat {
+					w.budgets.settle(f.decision.Budget, false)
+				}
+				if len(flat) > 1 {
+					w.reply(jobs[0], DecisionCommitted{Outcome: outcomeChainFailed}) // one by one finds the culprit
+				} else {
+					w.reply(jobs[0], DecisionCommitted{Outcome: outcomeRejected, Err: err})
+				}
 				return
 			}
 			// Find the culprit: commit one by one.
@@ -197,10 +213,10 @@ func (w *writer) commit(ctx context.Context, jobs []job) {
 			return // shutting down: the messages stay unacked and come again
 		}
 		w.metrics.commitErrors.Inc()
-		w.log.Warn("commit failed; retrying", "attempt", attempt, "batch", len(jobs), "err", err)
+		w.log.Warn("commit failed; retrying", "attempt", attempt, "batch", len(flat), "err", err)
 		if time.Since(lastProgress) > 10*time.Second {
-			for _, j := range jobs {
-				_ = j.ev.Msg.InProgress()
+			for _, f := range flat {
+				_ = f.ev.Msg.InProgress()
 			}
 			lastProgress = time.Now()
 		}
@@ -210,7 +226,41 @@ func (w *writer) commit(ctx context.Context, jobs []job) {
 		case <-time.After(jitter(backoff(attempt, 50*time.Millisecond, 5*time.Second))):
 		}
 	}
-	w.metrics.batchSize.Observe(float64(len(jobs)))
+	// A chain that did not commit whole is answered once and redone one by one.
+	k := 0
+	settled := make([]job, 0, len(flat))
+	settledOuts := make([]persistence.Outcome, 0, len(flat))
+	for _, j := range jobs {
+		n := 1 + len(j.more)
+		chainOuts := outs[k : k+n]
+		members := flat[k : k+n]
+		k += n
+		if n == 1 {
+			settled = append(settled, j)
+			settledOuts = append(settledOuts, chainOuts[0])
+			continue
+		}
+		whole, fenced := true, false
+		for _, o := range chainOuts {
+			whole = whole && o == persistence.Committed
+			fenced = fenced || o == persistence.Fenced
+		}
+		if whole {
+			settled = append(settled, members...)
+			settledOuts = append(settledOuts, chainOuts...)
+			continue
+		}
+		for _, m := range members {
+			w.budgets.settle(m.decision.Budget, false)
+		}
+		if fenced {
+			j.res.state.Store(nil)
+			w.metrics.fenced.Inc()
+		}
+		w.reply(j, DecisionCommitted{Outcome: outcomeChainFailed, Fenced: fenced})
+	}
+	jobs, outs = settled, settledOuts
+	w.metrics.batchSize.Observe(float64(len(flat)))
 	pubs := make([]pubJob, 0, len(jobs))
 	debug := w.log.Enabled(ctx, slog.LevelDebug)
 	for i, j := range jobs {
