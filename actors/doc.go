@@ -7,6 +7,7 @@
 // Goroutines owned: one per consumer (its message loop), one loader, the writers and
 // publishers (commits, then rewards and acks), one campaign watcher, plus the hollywood engine's actors.
 // Postgres is the record; actors are a cache and a serialiser. A user's events reach one
-// actor in stream order, and the actor handles one event at a time: it submits a decision
-// and waits for the writer's answer before the next event.
+// actor in stream order, and the actor has one job with the writer at a time: it submits
+// a decision (or a chain of them, for events that queued up meanwhile) and waits for the
+// writer's answer before the next.
 package actors

@@ -29,7 +29,9 @@ type userDeps struct {
 }
 
 // userActor serialises one user's events: it holds the user's committed state, evaluates
-// one event at a time and waits for the writer's answer before the next.
+// events in order and has one job with the writer at a time (one decision, or a chain of
+// decisions for the events that queued up meanwhile), waiting for its answer before the
+// next.
 type userActor struct {
 	deps   userDeps
 	id     string
