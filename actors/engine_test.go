@@ -330,3 +330,38 @@ func TestAHotUsersBurstCommitsAsChains(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(n), ledger)
 }
+
+// TestAChainWithADuplicateFallsBackToOneByOne: an event id processed long ago (outside
+// JetStream's dedup window, here published under another message id) inside a hot user's
+// burst breaks the chain; the events are applied again one by one, the duplicate is
+// recognised and acked, and the others count once.
+func TestAChainWithADuplicateFallsBackToOneByOne(t *testing.T) {
+	h := newHarness(t, nil)
+	h.publish(purchase("d-1", "dupe"))
+	h.waitEvents("dupe", 1)
+	raw := func(msgID string, ev *event.Event) {
+		ev.OccurredAt = time.Now().UTC()
+		data, err := json.Marshal(ev)
+		require.NoError(t, err)
+		_, err = h.js.PublishMsg(context.Background(), &nats.Msg{Subject: "events." + event.Token(ev.UserID), Data: data},
+			jetstream.WithMsgID(msgID))
+		require.NoError(t, err)
+	}
+	// A burst: the actor is busy with the first while the rest queue up and chain.
+	for i := 2; i <= 40; i++ {
+		raw(fmt.Sprintf("d-%d", i), purchase(fmt.Sprintf("d-%d", i), "dupe"))
+		if i == 20 {
+			raw("again-d-1", purchase("d-1", "dupe"))
+		}
+	}
+	u := h.waitEvents("dupe", 40)
+	require.Equal(t, int64(40), u.Points, "d-1 counted once")
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.ToFloat64(h.engine.metrics.processed.WithLabelValues("duplicate")) < 1 {
+		require.True(t, time.Now().Before(deadline), "the duplicate was never recognised")
+		time.Sleep(20 * time.Millisecond)
+	}
+	ledger, err := h.store.LedgerSum(context.Background(), "dupe")
+	require.NoError(t, err)
+	require.Equal(t, int64(40), ledger)
+}

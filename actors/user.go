@@ -44,7 +44,8 @@ type userActor struct {
 	queue    []*EventReceived
 	inflight *EventReceived    // submitted or waiting for a retry
 	chain    []*EventReceived  // further events submitted with inflight as one chain
-	single   int               // events to apply one by one (after a failed chain)
+	single   int               // how many of the next events to apply one by one (after a failed chain)
+	alone    bool              // inflight is applied alone, not as the head of a chain
 	waiting  bool              // a decision or park is with the writer
 	pending  *persistence.User // state after inflight, adopted once committed
 	attempts int
@@ -90,6 +91,7 @@ func (a *userActor) pump() {
 		a.deps.loader.load(a.id, a.pid)
 		return
 	}
+	a.alone = a.single > 0
 	ev := a.take()
 	a.inflight = ev
 	a.attempts = 0
@@ -185,7 +187,7 @@ func (a *userActor) process(ev *EventReceived) {
 	}
 	st.apply(&ev.Event, ev.Seq, matches, orig, a.state)
 	st.reviewTier(a.deps.tiers(), &ev.Event)
-	if orig != nil || ev.Event.Type == typeRefund || a.single > 0 || len(a.queue) == 0 {
+	if orig != nil || ev.Event.Type == typeRefund || a.alone || len(a.queue) == 0 {
 		a.submit(ev, st)
 		return
 	}
@@ -342,7 +344,7 @@ func (a *userActor) committed(m DecisionCommitted) {
 		a.pending = nil
 		evs := append([]*EventReceived{ev}, a.chain...)
 		a.queue = append(evs, a.queue...)
-		a.single = len(evs) // take() counts down
+		a.single = len(evs)
 		a.inflight, a.chain = nil, nil
 		if m.Fenced {
 			a.state = nil
