@@ -260,35 +260,21 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int, ca
 	b := &pgx.Batch{}
 	var inserted, updated []string
 	b.Queue(noSeqScan)
-	if careful {
-		b.Queue(`INSERT INTO processed_events (event_id, user_id, event_type, stream_seq, outcome, reason)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])
-			ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
-			evIDs, evUsers, evTypes, evSeqs, evOutcomes, evReasons).Query(collectStrings(&inserted))
-		if len(created.ids) > 0 {
-			b.Queue(`INSERT INTO users (`+userInsertColumns+`)
-				SELECT `+userUnnestSelect+` FROM `+userUnnest+`
-				ON CONFLICT (user_id) DO NOTHING RETURNING user_id`, created.args()...).Query(collectStrings(&updated))
-		}
-		if len(users.ids) > 0 {
-			b.Queue(userUpdate, users.args()...).Query(collectStrings(&updated))
-		}
-	} else {
-		// The fast path: plain inserts, so Postgres skips the speculative-insertion check of
-		// every unique index. A duplicate event (or a user created meanwhile) fails the
-		// batch with a unique violation and CommitBatch retries it in careful mode.
-		b.Queue(`INSERT INTO processed_events (event_id, user_id, event_type, stream_seq, outcome, reason)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])`,
-			evIDs, evUsers, evTypes, evSeqs, evOutcomes, evReasons)
-		inserted = evIDs
-		if len(created.ids) > 0 {
-			b.Queue(`INSERT INTO users (`+userInsertColumns+`)
-				SELECT `+userUnnestSelect+` FROM `+userUnnest, created.args()...)
-		}
-		updated = append(updated, created.ids...)
-		if len(users.ids) > 0 {
-			b.Queue(userUpdate, users.args()...).Query(collectStrings(&updated))
-		}
+	// Outside careful mode the inserts are plain, so Postgres skips the speculative-insertion
+	// check of every unique index; a duplicate event (or a user created meanwhile) then
+	// fails the batch with a unique violation and CommitBatch retries it in careful mode,
+	// where ON CONFLICT DO NOTHING and RETURNING tell which.
+	b.Queue(`INSERT INTO processed_events (event_id, user_id, event_type, stream_seq, outcome, reason)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])`+
+		onConflictNothing(careful, "event_id")+` RETURNING event_id`,
+		evIDs, evUsers, evTypes, evSeqs, evOutcomes, evReasons).Query(collectStrings(&inserted))
+	if len(created.ids) > 0 {
+		b.Queue(`INSERT INTO users (`+userInsertColumns+`)
+			SELECT `+userUnnestSelect+` FROM `+userUnnest+onConflictNothing(careful, "user_id")+` RETURNING user_id`,
+			created.args()...).Query(collectStrings(&updated))
+	}
+	if len(users.ids) > 0 {
+		b.Queue(userUpdate, users.args()...).Query(collectStrings(&updated))
 	}
 	if len(tUsers) > 0 {
 		b.Queue(`INSERT INTO tier_changes (user_id, from_tier, to_tier, reason, event_id, occurred_at)
