@@ -4,7 +4,8 @@ import (
 	"context"
 	"sync"
 
-	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
+	"github.com/campaignmanager/campaignmanager/cel/campaign"
 	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
@@ -17,12 +18,12 @@ import (
 // Safe for concurrent use.
 type budgets struct {
 	mu       sync.Mutex
-	used     map[string]persistence.BudgetUsed
-	reserved map[string]persistence.BudgetUsed
+	used     map[string]loyalty.BudgetUsed
+	reserved map[string]loyalty.BudgetUsed
 }
 
 func newBudgets() *budgets {
-	return &budgets{used: map[string]persistence.BudgetUsed{}, reserved: map[string]persistence.BudgetUsed{}}
+	return &budgets{used: map[string]loyalty.BudgetUsed{}, reserved: map[string]loyalty.BudgetUsed{}}
 }
 
 // load replaces the used counts with the stored ones.
@@ -37,11 +38,11 @@ func (b *budgets) load(ctx context.Context, store *persistence.Store) error {
 	return nil
 }
 
-func limited(c *cel.Campaign) bool { return c.Limits.TotalRewards > 0 || c.Limits.TotalPoints > 0 }
+func limited(c *campaign.Campaign) bool { return c.Limits.TotalRewards > 0 || c.Limits.TotalPoints > 0 }
 
 // reserve takes one reward of points from c's budget, or reports false when the budget
 // cannot hold it.
-func (b *budgets) reserve(c *cel.Campaign, points int64) bool {
+func (b *budgets) reserve(c *campaign.Campaign, points int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	u, r := b.used[c.ID], b.reserved[c.ID]
@@ -58,7 +59,7 @@ func (b *budgets) reserve(c *cel.Campaign, points int64) bool {
 }
 
 // exhausted reports whether c cannot grant even a reward of zero points.
-func (b *budgets) exhausted(c *cel.Campaign) bool {
+func (b *budgets) exhausted(c *campaign.Campaign) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	u, r := b.used[c.ID], b.reserved[c.ID]
@@ -68,7 +69,7 @@ func (b *budgets) exhausted(c *cel.Campaign) bool {
 
 // settle ends reservations: committed ones become used, the others are released.
 // Negative deltas (refunds giving points back) only apply when committed.
-func (b *budgets) settle(deltas map[string]persistence.BudgetDelta, committed bool) {
+func (b *budgets) settle(deltas map[string]loyalty.BudgetDelta, committed bool) {
 	if len(deltas) == 0 {
 		return
 	}

@@ -13,7 +13,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/cel/campaign"
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
 	"github.com/campaignmanager/campaignmanager/persistence"
 )
@@ -87,11 +89,13 @@ func (c *Config) setDefaults() {
 
 // Deps are the engine's collaborators; all required but Logger and Registerer.
 type Deps struct {
-	JS        jetstream.JetStream
-	Store     *persistence.Store
-	Campaigns *bus.Campaigns
-	// Settings carries the tier configuration; nil means no tiers.
-	Settings   *bus.Settings
+	JS    jetstream.JetStream
+	Store *persistence.Store
+	// Campaigns is the campaigns bucket (campaign JSON by id).
+	Campaigns *bus.Bucket
+	// Settings is the settings bucket (key "tiers": the tier configuration); nil means no
+	// tiers.
+	Settings   *bus.Bucket
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -104,7 +108,7 @@ type Engine struct {
 	metrics *metrics
 
 	rules  atomic.Pointer[cel.RuleSet]
-	tiers  atomic.Pointer[persistence.TierConfig]
+	tiers  atomic.Pointer[loyalty.TierConfig]
 	loaded chan struct{}
 
 	budgets *budgets
@@ -114,7 +118,7 @@ type Engine struct {
 	lanes   []*lane
 
 	// evaluate replaces rule evaluation in tests that inject faults.
-	evaluate func(in *cel.Input) ([]cel.Match, []cel.EvalError, error)
+	evaluate func(in *cel.Input) ([]campaign.Match, []cel.EvalError, error)
 
 	watchCancel context.CancelFunc
 	workCancel  context.CancelFunc
@@ -173,44 +177,14 @@ func (e *Engine) Start(ctx context.Context) error {
 
 	watchCtx, watchCancel := context.WithCancel(context.Background())
 	e.watchCancel = watchCancel
-	var once sync.Once
+	rw := &ruleWatcher{bucket: e.deps.Campaigns, log: e.log, metrics: e.metrics, rules: &e.rules, loaded: e.loaded}
 	e.background.Add(1)
-	go func() {
-		defer e.background.Done()
-		for watchCtx.Err() == nil {
-			err := e.deps.Campaigns.Watch(watchCtx, e.log, func(cs []cel.Campaign) {
-				rs, errs := cel.NewRuleSet(cs)
-				for _, err := range errs {
-					e.log.Error("campaign left out of the rule set", "err", err)
-				}
-				e.rules.Store(rs)
-				e.metrics.rulesLoaded.Set(float64(rs.Len()))
-				e.log.Info("rule set loaded", "active_campaigns", rs.Len(), "campaigns", len(cs))
-				once.Do(func() { close(e.loaded) })
-			})
-			if err != nil && watchCtx.Err() == nil {
-				e.log.Error("campaign watch ended; restarting", "err", err)
-				sleepCtx(watchCtx, time.Second)
-			}
-		}
-	}()
+	go func() { defer e.background.Done(); e.keepWatching(watchCtx, "campaign", rw.Run) }()
 	tiersLoaded := make(chan struct{})
 	if e.deps.Settings != nil {
-		var tiersOnce sync.Once
+		tw := &tierWatcher{bucket: e.deps.Settings, log: e.log, tiers: &e.tiers, loaded: tiersLoaded}
 		e.background.Add(1)
-		go func() {
-			defer e.background.Done()
-			for watchCtx.Err() == nil {
-				err := e.deps.Settings.WatchTiers(watchCtx, e.log, func(c *persistence.TierConfig) {
-					e.tiers.Store(c)
-					tiersOnce.Do(func() { close(tiersLoaded) })
-				})
-				if err != nil && watchCtx.Err() == nil {
-					e.log.Error("tier watch ended; restarting", "err", err)
-					sleepCtx(watchCtx, time.Second)
-				}
-			}
-		}()
+		go func() { defer e.background.Done(); e.keepWatching(watchCtx, "tier", tw.Run) }()
 	} else {
 		close(tiersLoaded)
 	}
@@ -249,9 +223,9 @@ func (e *Engine) Start(ctx context.Context) error {
 
 	evaluate := e.evaluate
 	if evaluate == nil {
-		evaluate = func(in *cel.Input) ([]cel.Match, []cel.EvalError, error) { return e.Rules().Evaluate(in) }
+		evaluate = func(in *cel.Input) ([]campaign.Match, []cel.EvalError, error) { return e.Rules().Evaluate(in) }
 	}
-	deps := userDeps{evaluate: evaluate, store: e.deps.Store, budgets: e.budgets, tiers: e.tiers.Load, loader: e.loader, writer: e.writer, metrics: e.metrics}
+	deps := userDeps{evaluate: evaluate, budgets: e.budgets, tiers: e.tiers.Load, loader: e.loader, writer: e.writer, metrics: e.metrics}
 	ranges, err := bus.EnsureConsumers(ctx, e.deps.JS, e.cfg.Partitions, e.cfg.Consumers, e.cfg.Consumer)
 	if err != nil {
 		return err
@@ -280,6 +254,16 @@ func (e *Engine) Start(ctx context.Context) error {
 	go func() { defer e.background.Done(); e.passivateLoop(watchCtx) }()
 	e.log.Info("engine started", "partitions", e.cfg.Partitions, "consumers", len(parts), "max_ack_pending", e.cfg.Consumer.MaxAckPending)
 	return nil
+}
+
+// keepWatching runs watch until ctx ends, restarting it a second after each failure.
+func (e *Engine) keepWatching(ctx context.Context, what string, watch func(context.Context) error) {
+	for ctx.Err() == nil {
+		if err := watch(ctx); err != nil && ctx.Err() == nil {
+			e.log.Error(what+" watch ended; restarting", "err", err)
+			sleepCtx(ctx, time.Second)
+		}
+	}
 }
 
 func (e *Engine) stopLanes(parts []*lane) {
@@ -407,4 +391,4 @@ func (e *Engine) Actors() int {
 }
 
 // Tiers returns the tier configuration in force (nil: none). Safe for concurrent use.
-func (e *Engine) Tiers() *persistence.TierConfig { return e.tiers.Load() }
+func (e *Engine) Tiers() *loyalty.TierConfig { return e.tiers.Load() }

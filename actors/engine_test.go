@@ -18,7 +18,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/cel/campaign"
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
 	"github.com/campaignmanager/campaignmanager/ingress/bus/bustest"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
@@ -39,11 +41,11 @@ type harness struct {
 // newHarness runs an engine over a real embedded JetStream and a throwaway database, with
 // one active campaign granting a point per purchase. evaluate, when set, wraps rule
 // evaluation to inject faults.
-func newHarness(t *testing.T, evaluate func(rs *cel.RuleSet, in *cel.Input) ([]cel.Match, []cel.EvalError, error)) *harness {
+func newHarness(t *testing.T, evaluate func(rs *cel.RuleSet, in *cel.Input) ([]campaign.Match, []cel.EvalError, error)) *harness {
 	return newHarnessConfig(t, evaluate, Config{})
 }
 
-func newHarnessConfig(t testing.TB, evaluate func(rs *cel.RuleSet, in *cel.Input) ([]cel.Match, []cel.EvalError, error), cfg Config) *harness {
+func newHarnessConfig(t testing.TB, evaluate func(rs *cel.RuleSet, in *cel.Input) ([]campaign.Match, []cel.EvalError, error), cfg Config) *harness {
 	t.Helper()
 	ctx := context.Background()
 	ns := bustest.Start(t)
@@ -57,18 +59,20 @@ func newHarnessConfig(t testing.TB, evaluate func(rs *cel.RuleSet, in *cel.Input
 	store, err := persistence.Open(ctx, pgtest.New(t))
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
-	campaigns, err := bus.OpenCampaigns(ctx, js)
+	campaigns, err := bus.OpenBucket(ctx, js, bus.CampaignsKV)
 	require.NoError(t, err)
-	require.NoError(t, campaigns.PutCampaign(ctx, &cel.Campaign{
-		ID: "point", Name: "a point per purchase", Status: cel.StatusActive, Version: 1,
-		Rule: `event.type == "purchase"`, Reward: cel.Reward{Type: cel.RewardPoints, Points: "1"},
-	}))
+	point, err := json.Marshal(&campaign.Campaign{
+		ID: "point", Name: "a point per purchase", Status: campaign.StatusActive, Version: 1,
+		Rule: `event.type == "purchase"`, Reward: campaign.Reward{Type: campaign.RewardPoints, Points: "1"},
+	})
+	require.NoError(t, err)
+	require.NoError(t, campaigns.Put(ctx, "point", point))
 	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	eng, err := New(Deps{JS: js, Store: store, Campaigns: campaigns, Logger: log, Registerer: prometheus.NewRegistry()},
 		func() Config { cfg.Partitions, cfg.Consumers = parts, 2; cfg.Consumer.MaxAckPending = 64; return cfg }())
 	require.NoError(t, err)
 	if evaluate != nil {
-		eng.evaluate = func(in *cel.Input) ([]cel.Match, []cel.EvalError, error) { return evaluate(eng.Rules(), in) }
+		eng.evaluate = func(in *cel.Input) ([]campaign.Match, []cel.EvalError, error) { return evaluate(eng.Rules(), in) }
 	}
 	require.NoError(t, eng.Start(ctx))
 	t.Cleanup(func() {
@@ -98,7 +102,7 @@ func (h *harness) publish(evs ...*event.Event) {
 	}
 }
 
-func (h *harness) waitEvents(userID string, n int64) persistence.User {
+func (h *harness) waitEvents(userID string, n int64) loyalty.User {
 	h.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -148,7 +152,7 @@ func purchase(id, user string) *event.Event {
 
 func TestPanickingRuleParksEventAndLaterEventsApply(t *testing.T) {
 	var attempts sync.Map
-	h := newHarness(t, func(rs *cel.RuleSet, in *cel.Input) ([]cel.Match, []cel.EvalError, error) {
+	h := newHarness(t, func(rs *cel.RuleSet, in *cel.Input) ([]campaign.Match, []cel.EvalError, error) {
 		if in.Event.ID == "bad" {
 			n, _ := attempts.LoadOrStore("bad", new(int))
 			*n.(*int)++
@@ -171,7 +175,7 @@ func TestPanickingRuleParksEventAndLaterEventsApply(t *testing.T) {
 }
 
 func TestPanickingHandlerDoesNotStopTheProcess(t *testing.T) {
-	h := newHarness(t, func(rs *cel.RuleSet, in *cel.Input) ([]cel.Match, []cel.EvalError, error) {
+	h := newHarness(t, func(rs *cel.RuleSet, in *cel.Input) ([]campaign.Match, []cel.EvalError, error) {
 		if in.Event.ID == "boom" {
 			panic("boom")
 		}
@@ -187,7 +191,7 @@ func TestPanickingHandlerDoesNotStopTheProcess(t *testing.T) {
 func TestUserEventsApplyInStreamOrder(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string][]string{}
-	h := newHarness(t, func(rs *cel.RuleSet, in *cel.Input) ([]cel.Match, []cel.EvalError, error) {
+	h := newHarness(t, func(rs *cel.RuleSet, in *cel.Input) ([]campaign.Match, []cel.EvalError, error) {
 		mu.Lock()
 		seen[in.Event.UserID] = append(seen[in.Event.UserID], in.Event.ID)
 		mu.Unlock()
@@ -218,18 +222,18 @@ func TestUserEventsApplyInStreamOrder(t *testing.T) {
 func TestCommitBatchReportsDuplicatesAndFencing(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx := context.Background()
-	u := newUser("fence")
+	u := loyalty.NewUser("fence")
 	next := decided(&u, purchase("f1", "fence"), 1)
-	outs, err := h.store.CommitBatch(ctx, []persistence.Decision{{EventID: "f1", EventType: "purchase", StreamSeq: 1, User: next}})
+	outs, err := h.store.CommitBatch(ctx, []loyalty.Decision{{EventID: "f1", EventType: "purchase", StreamSeq: 1, User: next}})
 	require.NoError(t, err)
 	require.Equal(t, []persistence.Outcome{persistence.Committed}, outs)
 	// Same event id again: duplicate. A decision built on the old version: fenced.
-	other := newUser("fence2")
+	other := loyalty.NewUser("fence2")
 	n2 := decided(&other, purchase("f2", "fence2"), 2)
 	stale := decided(&u, purchase("f3", "fence"), 3) // built on version 0, stored is 1
 	dup := decided(&next, purchase("f1", "fence"), 4)
 	dup.UserID = "fence3"
-	outs, err = h.store.CommitBatch(ctx, []persistence.Decision{
+	outs, err = h.store.CommitBatch(ctx, []loyalty.Decision{
 		{EventID: "f2", EventType: "purchase", StreamSeq: 2, User: n2},
 		{EventID: "f3", EventType: "purchase", StreamSeq: 3, User: stale},
 		{EventID: "f1", EventType: "purchase", StreamSeq: 4, User: dup},
@@ -244,10 +248,14 @@ func TestCommitBatchReportsDuplicatesAndFencing(t *testing.T) {
 }
 
 // decided is the state after ev when no campaign matches.
-func decided(u *persistence.User, ev *event.Event, seq uint64) persistence.User {
-	st := prepare(u, ev)
-	st.apply(ev, seq, nil, nil, u)
-	return st.user
+func decided(u *loyalty.User, ev *event.Event, seq uint64) loyalty.User {
+	d, err := loyalty.Step(u, loyalty.Input{Event: ev, Seq: seq}, func(*event.Event, *loyalty.User) ([]campaign.Match, map[string]loyalty.BudgetDelta, error) {
+		return nil, nil, nil
+	})
+	if err != nil {
+		panic(err)
+	}
+	return d.User
 }
 
 func TestIdleActorsStopAndTheirCompactStateServesTheNextEvent(t *testing.T) {
@@ -279,7 +287,7 @@ func TestIdleActorsStopAndTheirCompactStateServesTheNextEvent(t *testing.T) {
 	stored, err := h.store.GetUser(context.Background(), "sleepy")
 	require.NoError(t, err)
 	other := decided(&stored, purchase("a4", "sleepy"), uint64(stored.LastSeq))
-	outs, err := h.store.CommitBatch(context.Background(), []persistence.Decision{{EventID: "a4", EventType: "purchase", StreamSeq: stored.LastSeq, User: other}})
+	outs, err := h.store.CommitBatch(context.Background(), []loyalty.Decision{{EventID: "a4", EventType: "purchase", StreamSeq: stored.LastSeq, User: other}})
 	require.NoError(t, err)
 	require.Equal(t, persistence.Committed, outs[0])
 	h.publish(purchase("a5", "sleepy"))

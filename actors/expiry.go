@@ -45,7 +45,7 @@ func (e *Engine) sweepExpiry(ctx context.Context) {
 			h := sha256.Sum256([]byte(d.UserID))
 			evs[i] = &event.Event{
 				ID:     "exp_" + hex.EncodeToString(h[:12]) + "_" + strconv.FormatInt(d.NextExpiry.UnixNano(), 36),
-				UserID: d.UserID, Type: typeExpire, OccurredAt: now,
+				UserID: d.UserID, Type: event.TypeExpire, OccurredAt: now,
 			}
 		}
 		for i, r := range pub.PublishEvents(ctx, evs, "") {

@@ -15,9 +15,9 @@ import (
 	"github.com/anthdm/hollywood/actor"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
-	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
 // lane consumes one durable consumer of EVENTS (a range of partitions) and routes each
@@ -106,9 +106,9 @@ func (p *lane) handle(msg jetstream.Msg) {
 	}
 	if r.pid == nil {
 		// No actor: spawn one, from the compact state when the user has one.
-		var initial *persistence.User
+		var initial *loyalty.User
 		if r.compact != nil {
-			if u, err := decodeState(userID, r.compact); err == nil {
+			if u, err := loyalty.DecodeCompact(userID, r.compact); err == nil {
 				initial = &u
 				r.state.Store(initial)
 			} else {
@@ -159,7 +159,7 @@ type resident struct {
 	last     atomic.Int64 // unix nanos of the last activity
 	// state is the user's last committed state, published by the writer when it commits
 	// (before the event is finished) and by the actor when it loads; nil when unknown.
-	state atomic.Pointer[persistence.User]
+	state atomic.Pointer[loyalty.User]
 }
 
 func (r *resident) touch() { r.last.Store(time.Now().UnixNano()) }
@@ -232,7 +232,7 @@ func (p *lane) stopActor(r *resident, keep bool) {
 	if !keep || u == nil {
 		return
 	}
-	r.compact = encodeState(u)
+	r.compact = loyalty.EncodeCompact(u)
 	p.metrics.compact.Inc()
 }
 

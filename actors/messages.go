@@ -3,8 +3,8 @@ package actors
 import (
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
-	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
 // EventReceived: a partition hands a decoded event to its user's actor.
@@ -22,9 +22,18 @@ type EventReceived struct {
 
 // UserLoaded: the loader answers a load request.
 type UserLoaded struct {
-	User  persistence.User
+	User  loyalty.User
 	Found bool
 	Err   error
+}
+
+// EffectLoaded: the loader answers a refund's request for what its original event did.
+type EffectLoaded struct {
+	// EventID is the refund's id.
+	EventID string
+	// Effect is the original's effect; nil when the store has none (the refund is refused).
+	Effect *loyalty.EventEffect
+	Err    error
 }
 
 // DecisionCommitted: the writer answers a submitted decision or parked event.

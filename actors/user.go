@@ -1,15 +1,15 @@
 package actors
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
 
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 	"github.com/campaignmanager/campaignmanager/cel"
-	"github.com/campaignmanager/campaignmanager/persistence"
+	"github.com/campaignmanager/campaignmanager/cel/campaign"
+	"github.com/campaignmanager/campaignmanager/ingress/event"
 )
 
 // maxRuleAttempts is how often an event whose evaluation panics is tried before it is
@@ -19,10 +19,9 @@ const maxRuleAttempts = 3
 // userDeps are what a user actor needs; shared by every actor of the engine.
 type userDeps struct {
 	// evaluate runs the rule set in force against one event.
-	evaluate func(in *cel.Input) ([]cel.Match, []cel.EvalError, error)
-	store    *persistence.Store
+	evaluate func(in *cel.Input) ([]campaign.Match, []cel.EvalError, error)
 	budgets  *budgets
-	tiers    func() *persistence.TierConfig
+	tiers    func() *loyalty.TierConfig
 	loader   *loader
 	writer   *writer
 	metrics  *metrics
@@ -38,23 +37,28 @@ type userActor struct {
 	pid    *actor.PID
 	engine *actor.Engine
 
-	res      *resident         // the lane's entry for this user
-	state    *persistence.User // committed state; nil until loaded
+	res      *resident     // the lane's entry for this user
+	state    *loyalty.User // committed state; nil until loaded
 	loading  bool
 	queue    []*EventReceived
-	inflight *EventReceived    // submitted or waiting for a retry
-	chain    []*EventReceived  // further events submitted with inflight as one chain
-	single   int               // how many of the next events to apply one by one (after a failed chain)
-	alone    bool              // inflight is applied alone, not as the head of a chain
-	waiting  bool              // a decision or park is with the writer
-	pending  *persistence.User // state after inflight, adopted once committed
+	inflight *EventReceived   // submitted or waiting for a retry
+	chain    []*EventReceived // further events submitted with inflight as one chain
+	single   int              // how many of the next events to apply one by one (after a failed chain)
+	alone    bool             // inflight is applied alone, not as the head of a chain
+	waiting  bool             // a decision or park is with the writer
+	pending  *loyalty.User    // state after inflight, adopted once committed
 	attempts int
 	loadFail int
+	// fetching: the loader is reading the effect of the event a refund names;
+	// effect (nil: none) is that effect, for the event effectFor.
+	fetching  bool
+	effect    *loyalty.EventEffect
+	effectFor string
 }
 
 // newUserActor makes the actor of userID; initial, when set, is its committed state (kept
 // in memory while no actor ran), else the actor loads it from Postgres.
-func newUserActor(d userDeps, userID string, res *resident, initial *persistence.User) actor.Producer {
+func newUserActor(d userDeps, userID string, res *resident, initial *loyalty.User) actor.Producer {
 	return func() actor.Receiver { return &userActor{deps: d, id: userID, res: res, state: initial} }
 }
 
@@ -70,10 +74,12 @@ func (a *userActor) Receive(c *actor.Context) {
 		a.pump()
 	case UserLoaded:
 		a.loaded(m)
+	case EffectLoaded:
+		a.effectLoaded(m)
 	case DecisionCommitted:
 		a.committed(m)
 	case retryEvent:
-		if a.inflight != nil && !a.waiting {
+		if a.inflight != nil && !a.waiting && !a.fetching {
 			a.process(a.inflight)
 		}
 	case retryLoad:
@@ -118,14 +124,15 @@ func (a *userActor) loaded(m UserLoaded) {
 		a.loadFail++
 		delay := backoff(a.loadFail, 50*time.Millisecond, 5*time.Second)
 		a.deps.metrics.loadErrors.Inc()
-		time.AfterFunc(delay, func() { a.engine.Send(a.pid, retryLoad{}) })
+		pid, engine := a.pid, a.engine
+		time.AfterFunc(delay, func() { engine.Send(pid, retryLoad{}) })
 		return
 	}
 	a.loadFail = 0
 	a.deps.metrics.loads.Inc()
 	u := m.User
 	if !m.Found {
-		u = newUser(a.id)
+		u = loyalty.NewUser(a.id)
 	}
 	a.state = &u
 	a.res.state.Store(a.state)
@@ -140,6 +147,7 @@ func (a *userActor) loaded(m UserLoaded) {
 func (a *userActor) process(ev *EventReceived) {
 	if a.state == nil {
 		// State was dropped (fenced or rejected commit): reload, then come back here.
+		a.effectFor = "" // what the refund's original did may have moved as well
 		a.loading = true
 		a.deps.loader.load(a.id, a.pid)
 		return
@@ -150,60 +158,70 @@ func (a *userActor) process(ev *EventReceived) {
 		a.deps.writer.submit(job{kind: jobRedelivered, ev: ev, pid: a.pid, res: a.res})
 		return
 	}
-	st := prepare(a.state, &ev.Event)
-	var orig *persistence.EventEffect
-	if ev.Event.Type == typeRefund {
-		if id := originalEventID(&ev.Event); id != "" {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			e, err := a.deps.store.GetEventEffect(ctx, id)
-			cancel()
-			switch {
-			case err == nil:
-				orig = &e
-			case !errors.Is(err, persistence.ErrNotFound):
-				a.deps.metrics.loadErrors.Inc()
-				a.attempts++
-				time.AfterFunc(backoff(a.attempts, 50*time.Millisecond, 5*time.Second), func() { a.engine.Send(a.pid, retryEvent{}) })
-				return
-			}
+	if loyalty.NeedsOriginal(&ev.Event) && a.effectFor != ev.Event.ID {
+		if id := loyalty.OriginalEventID(&ev.Event); id != "" {
+			// A refund needs the effect of the event it names: the loader reads it and
+			// answers with EffectLoaded (the actor never waits on Postgres itself).
+			a.fetching = true
+			a.deps.loader.loadEffect(ev.Event.ID, id, a.pid)
+			return
 		}
 	}
-	if reason := st.refusal(&ev.Event, orig); reason != "" {
-		st.reject(&ev.Event, ev.Seq, reason, a.state)
-		a.submit(ev, st)
-		return
+	var orig *loyalty.EventEffect
+	if a.effectFor == ev.Event.ID {
+		orig = a.effect
 	}
-	view := ruleView(&st.user)
-	matches, err := a.evaluate(ev, &view, st)
+	d, err := loyalty.Step(a.state, loyalty.Input{Event: &ev.Event, Seq: ev.Seq, Original: orig, Tiers: a.deps.tiers()}, a.evaluate)
 	if err != nil {
 		a.attempts++
 		if a.attempts < maxRuleAttempts {
-			delay := backoff(a.attempts, 20*time.Millisecond, time.Second)
-			time.AfterFunc(delay, func() { a.engine.Send(a.pid, retryEvent{}) })
+			a.retryLater(backoff(a.attempts, 20*time.Millisecond, time.Second))
 			return
 		}
 		a.park(ev, fmt.Sprintf("rule evaluation failed %d times: %v", a.attempts, err))
 		return
 	}
-	st.apply(&ev.Event, ev.Seq, matches, orig, a.state)
-	st.reviewTier(a.deps.tiers(), &ev.Event)
-	if orig != nil || ev.Event.Type == typeRefund || a.alone || len(a.queue) == 0 {
-		a.submit(ev, st)
+	if orig != nil || loyalty.NeedsOriginal(&ev.Event) || a.alone || len(a.queue) == 0 {
+		a.submit([]*EventReceived{ev}, []loyalty.Decision{d})
 		return
 	}
-	a.submitChain(ev, st)
+	a.submitChain(ev, d)
+}
+
+// effectLoaded takes the loader's answer to a refund's request for its original event.
+func (a *userActor) effectLoaded(m EffectLoaded) {
+	a.fetching = false
+	ev := a.inflight
+	if ev == nil || ev.Event.ID != m.EventID || a.waiting {
+		return
+	}
+	if m.Err != nil {
+		a.deps.metrics.loadErrors.Inc()
+		a.attempts++
+		a.retryLater(backoff(a.attempts, 50*time.Millisecond, 5*time.Second))
+		return
+	}
+	a.effect, a.effectFor = m.Effect, m.EventID
+	a.process(ev)
+}
+
+// retryLater asks for the blocked event to be tried again after d.
+func (a *userActor) retryLater(d time.Duration) {
+	pid, engine := a.pid, a.engine
+	time.AfterFunc(d, func() { engine.Send(pid, retryEvent{}) })
 }
 
 // maxChain bounds the events of one user committed together.
 const maxChain = 32
 
-// submitChain applies the user's queued events after ev on top of st, in order, and
-// submits them all as one chain: one commit for a hot user's burst instead of one per
-// event (each waits for the one before: a user's events are strictly ordered). It stops
-// at an event that needs the database (a refund reads its original's effects, which may
-// be in this very chain), a redelivery, or a rule failure; those wait for their turn.
-func (a *userActor) submitChain(ev *EventReceived, st *step) {
-	steps := []*step{st}
+// submitChain applies the user's queued events after ev on top of its decision d, in
+// order, and submits them all as one chain: one commit for a hot user's burst instead of
+// one per event (each waits for the one before: a user's events are strictly ordered).
+// It stops at an event that needs the database (a refund reads its original's effects,
+// which may be in this very chain), a redelivery, or a rule failure; those wait for
+// their turn.
+func (a *userActor) submitChain(ev *EventReceived, d loyalty.Decision) {
+	ds := []loyalty.Decision{d}
 	evs := []*EventReceived{ev}
 	defer func() {
 		if r := recover(); r != nil {
@@ -211,39 +229,32 @@ func (a *userActor) submitChain(ev *EventReceived, st *step) {
 			// (where a panic parks it); the chain built so far is unaffected.
 			a.single = max(a.single, 1)
 		}
-		a.submitSteps(evs, steps)
+		a.submit(evs, ds)
 	}()
 	for len(evs) < maxChain && len(a.queue) > 0 {
 		next := a.queue[0]
-		prev := &steps[len(steps)-1].user
-		if next.Event.Type == typeRefund || int64(next.Seq) <= prev.LastSeq {
+		prev := &ds[len(ds)-1].User
+		if loyalty.NeedsOriginal(&next.Event) || int64(next.Seq) <= prev.LastSeq {
 			return
 		}
-		nst := prepare(prev, &next.Event)
-		if reason := nst.refusal(&next.Event, nil); reason != "" {
-			nst.reject(&next.Event, next.Seq, reason, prev)
-		} else {
-			view := ruleView(&nst.user)
-			matches, err := a.evaluate(next, &view, nst)
-			if err != nil {
-				return
-			}
-			nst.apply(&next.Event, next.Seq, matches, nil, prev)
-			nst.reviewTier(a.deps.tiers(), &next.Event)
+		nd, err := loyalty.Step(prev, loyalty.Input{Event: &next.Event, Seq: next.Seq, Tiers: a.deps.tiers()}, a.evaluate)
+		if err != nil {
+			return
 		}
 		a.take()
 		evs = append(evs, next)
-		steps = append(steps, nst)
+		ds = append(ds, nd)
 	}
 }
 
-// evaluate runs the rules and reserves the budgets of the matches. A campaign whose
-// budget cannot hold its reward is left out and the rules run again (an exclusive
-// campaign that cannot pay must not stop the ones below it).
-func (a *userActor) evaluate(ev *EventReceived, view *cel.User, st *step) ([]cel.Match, error) {
+// evaluate is the loyalty.Evaluator of the actor: it runs the rules and reserves the
+// budgets of the matches. A campaign whose budget cannot hold its reward is left out and
+// the rules run again (an exclusive campaign that cannot pay must not stop the ones below
+// it).
+func (a *userActor) evaluate(ev *event.Event, view *loyalty.User) ([]campaign.Match, map[string]loyalty.BudgetDelta, error) {
 	b := a.deps.budgets
 	var skipped map[string]bool
-	in := &cel.Input{Event: &ev.Event, User: view, Skip: func(c *cel.Campaign) bool {
+	in := &cel.Input{Event: ev, User: view, Skip: func(c *campaign.Campaign) bool {
 		return skipped[c.ID] || (limited(c) && b.exhausted(c))
 	}}
 	for {
@@ -254,9 +265,9 @@ func (a *userActor) evaluate(ev *EventReceived, view *cel.User, st *step) ([]cel
 			a.deps.metrics.ruleErrors.WithLabelValues(re.CampaignID).Inc()
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		deltas := map[string]persistence.BudgetDelta{}
+		deltas := map[string]loyalty.BudgetDelta{}
 		short := ""
 		for _, m := range matches {
 			c := m.Campaign
@@ -267,12 +278,11 @@ func (a *userActor) evaluate(ev *EventReceived, view *cel.User, st *step) ([]cel
 				short = c.ID
 				break
 			}
-			deltas[c.ID] = persistence.BudgetDelta{Rewards: 1, Points: m.Points,
+			deltas[c.ID] = loyalty.BudgetDelta{Rewards: 1, Points: m.Points,
 				MaxRewards: c.Limits.TotalRewards, MaxPoints: c.Limits.TotalPoints}
 		}
 		if short == "" {
-			st.budget = deltas
-			return matches, nil
+			return matches, deltas, nil
 		}
 		b.settle(deltas, false)
 		if skipped == nil {
@@ -282,42 +292,21 @@ func (a *userActor) evaluate(ev *EventReceived, view *cel.User, st *step) ([]cel
 	}
 }
 
-// submit hands the step's decision to the writer and waits for its answer.
-func (a *userActor) submit(ev *EventReceived, st *step) {
-	a.submitSteps([]*EventReceived{ev}, []*step{st})
-}
-
-// submitSteps hands the decisions of evs (one step each, each built on the one before) to
-// the writer as one job and waits for its answer.
-func (a *userActor) submitSteps(evs []*EventReceived, steps []*step) {
-	last := steps[len(steps)-1].user // a copy: holding &st.user would keep the step's rewards and ledger alive
+// submit hands the decisions of evs (one each, each built on the one before) to the
+// writer as one job and waits for its answer.
+func (a *userActor) submit(evs []*EventReceived, ds []loyalty.Decision) {
+	last := ds[len(ds)-1].User // a copy: holding &d.User would keep the decision's rewards and ledger alive
 	a.pending = &last
 	a.waiting = true
 	a.chain = evs[1:]
 	if len(a.chain) == 0 {
 		a.chain = nil
 	}
-	head := job{kind: jobCommit, ev: evs[0], pid: a.pid, res: a.res, decision: decisionOf(evs[0], steps[0])}
+	head := job{kind: jobCommit, ev: evs[0], pid: a.pid, res: a.res, decision: ds[0]}
 	for i := 1; i < len(evs); i++ {
-		head.more = append(head.more, job{kind: jobCommit, ev: evs[i], res: a.res, decision: decisionOf(evs[i], steps[i])})
+		head.more = append(head.more, job{kind: jobCommit, ev: evs[i], res: a.res, decision: ds[i]})
 	}
 	a.deps.writer.submit(head)
-}
-
-func decisionOf(ev *EventReceived, st *step) persistence.Decision {
-	return persistence.Decision{
-		EventID:    ev.Event.ID,
-		EventType:  ev.Event.Type,
-		StreamSeq:  int64(ev.Seq),
-		User:       st.user,
-		Rewards:    st.rewards,
-		Ledger:     st.ledger,
-		Effect:     st.effect,
-		Refund:     st.refund,
-		Budget:     st.budget,
-		TierChange: st.tierChange,
-		Rejected:   st.rejected,
-	}
 }
 
 func (a *userActor) park(ev *EventReceived, reason string) {
@@ -337,6 +326,7 @@ func (a *userActor) committed(m DecisionCommitted) {
 			a.state = a.pending
 		}
 		a.pending = nil
+		a.effect, a.effectFor = nil, ""
 		a.inflight, a.chain = nil, nil
 		a.pump()
 	case outcomeChainFailed:
@@ -351,11 +341,9 @@ func (a *userActor) committed(m DecisionCommitted) {
 		}
 		a.pump()
 	case outcomeOverBudget:
-		// Another engine granted meanwhile: take the stored totals and decide again.
+		// Another engine granted meanwhile: the writer took the stored totals before it
+		// answered; decide again.
 		a.pending = nil
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = a.deps.budgets.load(ctx, a.deps.store)
-		cancel()
 		a.process(ev)
 	case outcomeFenced:
 		a.pending = nil

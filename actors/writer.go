@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
 	"github.com/campaignmanager/campaignmanager/persistence"
@@ -34,7 +34,7 @@ type job struct {
 	ev       *EventReceived
 	pid      *actor.PID
 	res      *resident
-	decision persistence.Decision
+	decision loyalty.Decision
 	reason   string
 	// more are the further decisions of the same user, each built on the one before,
 	// committed with this one as a chain (whole or not at all); their pid is nil: the
@@ -45,11 +45,11 @@ type job struct {
 // pubJob is committed work waiting for its rewards to be published and its message acked.
 type pubJob struct {
 	ev      *EventReceived
-	rewards []persistence.Reward
+	rewards []loyalty.Reward
 	// expired are the expiry ledger entries to announce on LOYALTY.
-	expired []persistence.LedgerEntry
+	expired []loyalty.LedgerEntry
 	// tier, when set, is the tier change to announce on LOYALTY.
-	tier *persistence.TierChange
+	tier *loyalty.TierChange
 	// park, when set, is why the (committed as rejected) event goes to the DLQ before
 	// its ack.
 	park string
@@ -176,7 +176,7 @@ func (w *writer) commit(ctx context.Context, jobs []job) {
 		flat = append(flat, j)
 		flat = append(flat, j.more...)
 	}
-	ds := make([]persistence.Decision, len(flat))
+	ds := make([]loyalty.Decision, len(flat))
 	for i := range flat {
 		ds[i] = flat[i].decision
 	}
@@ -263,6 +263,7 @@ func (w *writer) commit(ctx context.Context, jobs []job) {
 	w.metrics.batchSize.Observe(float64(len(flat)))
 	pubs := make([]pubJob, 0, len(jobs))
 	debug := w.log.Enabled(ctx, slog.LevelDebug)
+	reloaded := false
 	for i, j := range jobs {
 		// The budget reservations end here, whatever the actor does next.
 		w.budgets.settle(j.decision.Budget, outs[i] == persistence.Committed)
@@ -282,7 +283,7 @@ func (w *writer) commit(ctx context.Context, jobs []job) {
 			}
 			pj := pubJob{ev: j.ev, rewards: j.decision.Rewards, park: j.decision.Rejected, tier: j.decision.TierChange}
 			for _, l := range j.decision.Ledger {
-				if l.Kind == persistence.LedgerExpire {
+				if l.Kind == loyalty.LedgerExpire {
 					pj.expired = append(pj.expired, l)
 				}
 			}
@@ -298,6 +299,14 @@ func (w *writer) commit(ctx context.Context, jobs []job) {
 			pubs = append(pubs, pubJob{ev: j.ev})
 			w.reply(j, DecisionCommitted{Outcome: outcomeDuplicate})
 		case persistence.OverBudget:
+			if !reloaded {
+				// Another engine granted meanwhile: take the stored totals before the actor
+				// decides again (it never reads Postgres itself).
+				if err := w.budgets.load(ctx, w.store); err != nil {
+					w.log.Warn("reload budgets after an over-budget commit", "err", err)
+				}
+				reloaded = true
+			}
 			w.reply(j, DecisionCommitted{Outcome: outcomeOverBudget})
 		case persistence.Fenced:
 			if j.res != nil {
@@ -322,7 +331,7 @@ func (w *writer) reply(j job, m DecisionCommitted) {
 func (w *writer) handleSide(ctx context.Context, j job) {
 	switch j.kind {
 	case jobRedelivered:
-		var rewards []persistence.Reward
+		var rewards []loyalty.Reward
 		var park string
 		for attempt := 1; ; attempt++ {
 			var err error
@@ -372,71 +381,32 @@ func (w *writer) handleSide(ctx context.Context, j job) {
 	}
 }
 
-// publish publishes rewards and acks messages, batch by batch, until the writer closes
-// its channel. Several may run at once. A message whose rewards could not be published is not acked: JetStream
-// delivers it again and the redelivery path republishes them.
+// publish publishes rewards and loyalty notices and acks messages, batch by batch,
+// until the writer closes its channel. Several may run at once. A message whose notices
+// could not be published is not acked: JetStream delivers it again and the redelivery
+// path republishes them.
 func (w *writer) publish() {
 	for pubs := range w.pubs {
 		var futures []jetstream.PubAckFuture
 		failed := make([]bool, len(pubs))
 		owner := make([]int, 0)
 		for i, p := range pubs {
-			token := event.Token(p.ev.Event.UserID)
-			for k := range p.rewards {
-				r := &p.rewards[k]
-				data, err := json.Marshal(r)
+			for _, n := range noticesOf(p) {
+				f, err := w.js.PublishMsgAsync(n.Msg())
 				if err != nil {
-					failed[i] = true
-					continue
-				}
-				f, err := w.js.PublishMsgAsync(bus.RewardMsg(r, token, p.ev.CorrelationID, data))
-				if err != nil {
-					w.log.Error("publish reward", "reward_id", r.ID, "err", err)
+					w.log.Error("publish notice", "subject", n.Subject, "notice_id", n.ID, "err", err)
 					failed[i] = true
 					continue
 				}
 				futures = append(futures, f)
 				owner = append(owner, i)
 			}
-		}
-		for i, p := range pubs {
-			token := event.Token(p.ev.Event.UserID)
-			for k := range p.expired {
-				l := &p.expired[k]
-				data, _ := json.Marshal(map[string]any{"type": "points_expired", "user_id": p.ev.Event.UserID,
-					"points": -l.Points, "expired_at": l.OccurredAt, "event_id": l.EventID, "balance_after": l.BalanceAfter})
-				msg := &nats.Msg{Subject: "loyalty.points_expired." + token, Data: data, Header: nats.Header{}}
-				msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("exp_%s_%d", l.EventID, k))
-				f, err := w.js.PublishMsgAsync(msg)
-				if err != nil {
-					failed[i] = true
-					continue
-				}
-				futures = append(futures, f)
-				owner = append(owner, i)
-			}
-		}
-		for i, p := range pubs {
-			if p.tier == nil {
-				continue
-			}
-			data, _ := json.Marshal(map[string]any{"type": "tier_changed", "user_id": p.ev.Event.UserID,
-				"from": p.tier.From, "to": p.tier.To, "reason": p.tier.Reason, "event_id": p.ev.Event.ID, "occurred_at": p.tier.OccurredAt})
-			msg := &nats.Msg{Subject: "loyalty.tier_changed." + event.Token(p.ev.Event.UserID), Data: data, Header: nats.Header{}}
-			msg.Header.Set(jetstream.MsgIDHeader, "tier_"+p.ev.Event.ID)
-			f, err := w.js.PublishMsgAsync(msg)
-			if err != nil {
-				failed[i] = true
-				continue
-			}
-			futures = append(futures, f)
-			owner = append(owner, i)
 		}
 		for k, f := range futures {
 			select {
 			case <-f.Ok():
 			case err := <-f.Err():
-				w.log.Error("publish reward", "err", err)
+				w.log.Error("publish notice", "err", err)
 				failed[owner[k]] = true
 			case <-time.After(10 * time.Second):
 				failed[owner[k]] = true
@@ -459,6 +429,37 @@ func (w *writer) publish() {
 			p.ev.finish()
 		}
 	}
+}
+
+// noticesOf is what committed work announces downstream: one REWARDS message per
+// reward, a LOYALTY message per expiry entry and one for a tier change.
+func noticesOf(p pubJob) []bus.Notice {
+	if len(p.rewards) == 0 && len(p.expired) == 0 && p.tier == nil {
+		return nil
+	}
+	userID := p.ev.Event.UserID
+	token := event.Token(userID)
+	out := make([]bus.Notice, 0, len(p.rewards)+len(p.expired)+1)
+	for k := range p.rewards {
+		r := &p.rewards[k]
+		out = append(out, bus.RewardNotice(r.CampaignID, token, r.ID, p.ev.CorrelationID, mustJSON(r)))
+	}
+	for k := range p.expired {
+		out = append(out, bus.PointsExpiredNotice(token, p.ev.Event.ID, k, mustJSON(loyalty.PointsExpiredOf(userID, &p.expired[k]))))
+	}
+	if p.tier != nil {
+		out = append(out, bus.TierChangedNotice(token, p.ev.Event.ID, mustJSON(loyalty.TierChangedOf(userID, p.ev.Event.ID, p.tier))))
+	}
+	return out
+}
+
+// mustJSON encodes v, which is plain data that always encodes.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("encode %T: %v", v, err))
+	}
+	return b
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 	"github.com/campaignmanager/campaignmanager/cel"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
 )
@@ -60,7 +61,7 @@ func CELBaseline(gen *Generator, campaigns int, d time.Duration) (Baseline, erro
 		if err != nil {
 			return Baseline{}, fmt.Errorf("decode generated event: %w", err)
 		}
-		inputs[i] = cel.Input{Event: &e, User: &cel.User{Tier: "silver", PurchaseCount: int64(i % 7), FirstSeen: now.Add(-time.Hour)}}
+		inputs[i] = cel.Input{Event: &e, User: &loyalty.User{Tier: "silver", PurchaseCount: int64(i % 7), FirstSeen: now.Add(-time.Hour)}}
 		m, _, err := rs.Evaluate(&inputs[i])
 		if err != nil {
 			return Baseline{}, err

@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/cel/campaign"
 )
 
 // Child is a campaignd started by the driver: built from the module's ./cmd/campaignd,
@@ -260,7 +260,7 @@ func (a *API) CreateAPIKey(ctx context.Context, name string) (string, error) {
 func (a *API) SetCampaigns(ctx context.Context, active, total int) error {
 	for i, c := range Campaigns(total) {
 		if i >= active {
-			c.Status = cel.StatusPaused
+			c.Status = campaign.StatusPaused
 		}
 		code, err := a.do(ctx, "POST", "/v1/campaigns", c, nil)
 		if code == http.StatusConflict {

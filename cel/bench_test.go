@@ -3,6 +3,8 @@ package cel
 import (
 	"fmt"
 	"testing"
+
+	"github.com/campaignmanager/campaignmanager/cel/campaign"
 )
 
 func benchRuleSet(b *testing.B, n int) *RuleSet {
@@ -13,7 +15,7 @@ func benchRuleSet(b *testing.B, n int) *RuleSet {
 		`event.type == "signup"`,
 		`user.event_counts["purchase"] >= 3 && event.amount > 10`,
 	}
-	cs := make([]Campaign, n)
+	cs := make([]campaign.Campaign, n)
 	for i := range cs {
 		cs[i] = validCampaign(fmt.Sprintf("c%03d", i))
 		cs[i].Rule = rules[i%len(rules)]

@@ -11,6 +11,8 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
+	"github.com/campaignmanager/campaignmanager/cel/campaign"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
 )
 
@@ -23,18 +25,18 @@ func testInput() *Input {
 			OccurredAt: t0,
 			Attributes: map[string]any{"rating": 5.0, "sku": "ABC-1", "vip": true, "items": []any{1.0, 2.0}},
 		},
-		User: &User{
+		User: &loyalty.User{
 			Tier: "gold", Points: 120, LifetimePoints: 900, PurchaseCount: 3, TotalSpent: 250.5,
-			FirstSeen: t0.Add(-48 * time.Hour), LastPurchaseAt: t0.Add(-24 * time.Hour),
-			EventCounts: map[string]int64{"purchase": 3},
-			Rewards:     map[string]int64{"welcome": 1},
+			FirstSeen: t0.Add(-48 * time.Hour), LastPurchaseAt: ptr(t0.Add(-24 * time.Hour)),
+			EventCounts:  map[string]int64{"purchase": 3},
+			RewardCounts: map[string]int64{"welcome": 1},
 		},
 	}
 }
 
 func TestRuleEvaluatesDocumentedExamples(t *testing.T) {
 	newUser := testInput()
-	newUser.User = &User{}
+	newUser.User = &loyalty.User{}
 	noRating := testInput()
 	noRating.Event.Attributes = nil
 	tests := []struct {
@@ -236,11 +238,11 @@ func TestRuntimeCostLimitStopsRunawayRule(t *testing.T) {
 	}
 }
 
-func validCampaign(id string) Campaign {
-	return Campaign{
-		ID: id, Name: "Campaign " + id, Status: StatusActive,
+func validCampaign(id string) campaign.Campaign {
+	return campaign.Campaign{
+		ID: id, Name: "Campaign " + id, Status: campaign.StatusActive,
 		Rule:   `event.type == "purchase"`,
-		Reward: Reward{Type: RewardPoints, Points: "int(event.amount * 0.1)"},
+		Reward: campaign.Reward{Type: campaign.RewardPoints, Points: "int(event.amount * 0.1)"},
 	}
 }
 
@@ -248,21 +250,21 @@ func TestValidateCampaignReportsEveryProblem(t *testing.T) {
 	start, end := t0, t0.Add(-time.Hour)
 	tests := []struct {
 		name   string
-		mutate func(c *Campaign)
+		mutate func(c *campaign.Campaign)
 		fields []string // expected FieldError fields, in order
 	}{
-		{"valid campaign passes", func(c *Campaign) {}, nil},
-		{"coupon without points passes", func(c *Campaign) { c.Reward = Reward{Type: RewardCoupon} }, nil},
-		{"bad id", func(c *Campaign) { c.ID = "Bad_ID" }, []string{"id"}},
-		{"id too long", func(c *Campaign) { c.ID = strings.Repeat("a", 65) }, []string{"id"}},
-		{"empty name", func(c *Campaign) { c.Name = " " }, []string{"name"}},
-		{"unknown status", func(c *Campaign) { c.Status = "live" }, []string{"status"}},
-		{"unknown reward type", func(c *Campaign) { c.Reward.Type = "cash" }, []string{"reward.type"}},
-		{"points reward needs points", func(c *Campaign) { c.Reward.Points = "" }, []string{"reward.points"}},
-		{"points only for points rewards", func(c *Campaign) { c.Reward.Type = RewardNotification }, []string{"reward.points"}},
-		{"ends before starts", func(c *Campaign) { c.StartsAt, c.EndsAt = &start, &end }, []string{"ends_at"}},
-		{"negative limits", func(c *Campaign) { c.Limits = Limits{PerUser: -1, TotalPoints: -1} }, []string{"limits.per_user", "limits.total_points"}},
-		{"rule and points compile errors carry fields and positions", func(c *Campaign) {
+		{"valid campaign passes", func(c *campaign.Campaign) {}, nil},
+		{"coupon without points passes", func(c *campaign.Campaign) { c.Reward = campaign.Reward{Type: campaign.RewardCoupon} }, nil},
+		{"bad id", func(c *campaign.Campaign) { c.ID = "Bad_ID" }, []string{"id"}},
+		{"id too long", func(c *campaign.Campaign) { c.ID = strings.Repeat("a", 65) }, []string{"id"}},
+		{"empty name", func(c *campaign.Campaign) { c.Name = " " }, []string{"name"}},
+		{"unknown status", func(c *campaign.Campaign) { c.Status = "live" }, []string{"status"}},
+		{"unknown reward type", func(c *campaign.Campaign) { c.Reward.Type = "cash" }, []string{"reward.type"}},
+		{"points reward needs points", func(c *campaign.Campaign) { c.Reward.Points = "" }, []string{"reward.points"}},
+		{"points only for points rewards", func(c *campaign.Campaign) { c.Reward.Type = campaign.RewardNotification }, []string{"reward.points"}},
+		{"ends before starts", func(c *campaign.Campaign) { c.StartsAt, c.EndsAt = &start, &end }, []string{"ends_at"}},
+		{"negative limits", func(c *campaign.Campaign) { c.Limits = campaign.Limits{PerUser: -1, TotalPoints: -1} }, []string{"limits.per_user", "limits.total_points"}},
+		{"rule and points compile errors carry fields and positions", func(c *campaign.Campaign) {
 			c.Rule = "event.amout > 1"
 			c.Reward.Points = "event.amount"
 		}, []string{"rule", "reward.points"}},
@@ -278,18 +280,18 @@ func TestValidateCampaignReportsEveryProblem(t *testing.T) {
 				}
 				return
 			}
-			var ce *CampaignError
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want *CampaignError", err)
+			fields := event.Fields(err)
+			if len(fields) == 0 {
+				t.Fatalf("err = %v, want *event.FieldError", err)
 			}
 			var got []string
-			for _, f := range ce.Fields {
+			for _, f := range fields {
 				got = append(got, f.Field)
 			}
 			if !reflect.DeepEqual(got, tt.fields) {
 				t.Errorf("fields = %v, want %v (%v)", got, tt.fields, err)
 			}
-			for _, f := range ce.Fields {
+			for _, f := range fields {
 				if strings.Contains(tt.name, "compile") && f.Line < 1 {
 					t.Errorf("compile problem %+v has no position", f)
 				}
@@ -301,29 +303,25 @@ func TestValidateCampaignReportsEveryProblem(t *testing.T) {
 func TestValidateCampaignReportsRuleIssues(t *testing.T) {
 	c := validCampaign("x")
 	c.Rule = "event.type == \"purchase\" &&\n  user.tier > 3"
-	var ce *CampaignError
-	if err := ValidateCampaign(&c); !errors.As(err, &ce) {
-		t.Fatalf("err = %v", err)
-	}
-	if len(ce.Issues) != 1 || ce.Issues[0].Line != 2 || ce.Issues[0].Column != 13 {
-		t.Errorf("Issues = %+v, want one at 2:13", ce.Issues)
+	fields := event.Fields(ValidateCampaign(&c))
+	if len(fields) != 1 || fields[0].Field != "rule" || fields[0].Line != 2 || fields[0].Column != 13 {
+		t.Errorf("fields = %+v, want one rule issue at 2:13", fields)
 	}
 }
 
 func TestNewRuleSetKeepsActiveValidCampaignsInPriorityOrder(t *testing.T) {
 	a, b, c, d := validCampaign("b-low"), validCampaign("a-high"), validCampaign("c-high"), validCampaign("paused")
 	a.Priority, b.Priority, c.Priority, d.Priority = 1, 10, 10, 100
-	d.Status = StatusPaused
+	d.Status = campaign.StatusPaused
 	bad := validCampaign("bad")
 	bad.Rule = "event.nope"
 	dup := validCampaign("a-high")
-	rs, errs := NewRuleSet([]Campaign{a, b, bad, c, d, dup})
+	rs, errs := NewRuleSet([]campaign.Campaign{a, b, bad, c, d, dup})
 	if len(errs) != 2 {
 		t.Fatalf("errs = %v, want 2 (bad rule, duplicate)", errs)
 	}
-	var ce *CampaignError
-	if !errors.As(errs[0], &ce) || !strings.Contains(errs[0].Error(), "bad") {
-		t.Errorf("errs[0] = %v, want *CampaignError naming the campaign", errs[0])
+	if len(event.Fields(errs[0])) == 0 || !strings.Contains(errs[0].Error(), "bad") {
+		t.Errorf("errs[0] = %v, want field errors naming the campaign", errs[0])
 	}
 	var ids []string
 	for _, c := range rs.Campaigns() {
@@ -334,7 +332,7 @@ func TestNewRuleSetKeepsActiveValidCampaignsInPriorityOrder(t *testing.T) {
 	}
 }
 
-func matchIDs(ms []Match) []string {
+func matchIDs(ms []campaign.Match) []string {
 	var ids []string
 	for _, m := range ms {
 		ids = append(ids, m.Campaign.ID)
@@ -346,59 +344,59 @@ func TestEvaluate(t *testing.T) {
 	at := func(d time.Duration) *time.Time { x := t0.Add(d); return &x }
 	tests := []struct {
 		name      string
-		campaigns func() []Campaign
+		campaigns func() []campaign.Campaign
 		in        func(in *Input)
 		want      []string
 		wantErrs  []string
 	}{
-		{"matches in priority order with points", func() []Campaign {
+		{"matches in priority order with points", func() []campaign.Campaign {
 			a, b := validCampaign("a"), validCampaign("b")
 			b.Priority = 5
-			return []Campaign{a, b}
+			return []campaign.Campaign{a, b}
 		}, nil, []string{"b", "a"}, nil},
-		{"exclusive match stops lower campaigns", func() []Campaign {
+		{"exclusive match stops lower campaigns", func() []campaign.Campaign {
 			a, b, c := validCampaign("a"), validCampaign("b"), validCampaign("c")
 			a.Priority, b.Priority = 10, 5
 			b.Exclusive = true
-			return []Campaign{a, b, c}
+			return []campaign.Campaign{a, b, c}
 		}, nil, []string{"a", "b"}, nil},
-		{"exclusive campaign that does not match stops nothing", func() []Campaign {
+		{"exclusive campaign that does not match stops nothing", func() []campaign.Campaign {
 			a, b := validCampaign("a"), validCampaign("b")
 			a.Priority, a.Exclusive, a.Rule = 10, true, "false"
-			return []Campaign{a, b}
+			return []campaign.Campaign{a, b}
 		}, nil, []string{"b"}, nil},
-		{"schedule window starts inclusive ends exclusive", func() []Campaign {
+		{"schedule window starts inclusive ends exclusive", func() []campaign.Campaign {
 			open, notYet, ended, endsNow, startsNow := validCampaign("open"), validCampaign("not-yet"), validCampaign("ended"), validCampaign("ends-now"), validCampaign("starts-now")
 			open.StartsAt, open.EndsAt = at(-time.Hour), at(time.Hour)
 			notYet.StartsAt = at(time.Second)
 			ended.EndsAt = at(-time.Second)
 			endsNow.EndsAt = at(0)
 			startsNow.StartsAt = at(0)
-			return []Campaign{open, notYet, ended, endsNow, startsNow}
+			return []campaign.Campaign{open, notYet, ended, endsNow, startsNow}
 		}, nil, []string{"open", "starts-now"}, nil},
-		{"per user limit reached skips", func() []Campaign {
+		{"per user limit reached skips", func() []campaign.Campaign {
 			a, b := validCampaign("welcome"), validCampaign("other")
 			a.Limits.PerUser = 1
 			b.Limits.PerUser = 2
-			return []Campaign{a, b}
-		}, func(in *Input) { in.User.Rewards["other"] = 1 }, []string{"other"}, nil},
-		{"per user per day limit reached skips", func() []Campaign {
+			return []campaign.Campaign{a, b}
+		}, func(in *Input) { in.User.RewardCounts["other"] = 1 }, []string{"other"}, nil},
+		{"per user per day limit reached skips", func() []campaign.Campaign {
 			a, b := validCampaign("a"), validCampaign("b")
 			a.Limits.PerUserPerDay, b.Limits.PerUserPerDay = 1, 1
-			return []Campaign{a, b}
+			return []campaign.Campaign{a, b}
 		}, func(in *Input) {
-			in.User.RewardDays = map[string]DayCount{"a": {Day: in.Event.OccurredAt.UTC().Format("2006-01-02"), Count: 1},
+			in.User.RewardDays = map[string]loyalty.DayCount{"a": {Day: in.Event.OccurredAt.UTC().Format("2006-01-02"), Count: 1},
 				"b": {Day: "1999-01-01", Count: 5}}
 		}, []string{"b"}, nil},
-		{"runtime error is no match and reported", func() []Campaign {
+		{"runtime error is no match and reported", func() []campaign.Campaign {
 			a, b := validCampaign("a"), validCampaign("b")
 			a.Rule = "event.attributes.missing > 1"
-			return []Campaign{a, b}
+			return []campaign.Campaign{a, b}
 		}, nil, []string{"b"}, []string{"a"}},
-		{"points error is no match and reported", func() []Campaign {
+		{"points error is no match and reported", func() []campaign.Campaign {
 			a := validCampaign("a")
 			a.Reward.Points = "user.points - 1000"
-			return []Campaign{a}
+			return []campaign.Campaign{a}
 		}, nil, nil, []string{"a"}},
 	}
 	for _, tt := range tests {
@@ -439,8 +437,8 @@ func TestEvaluate(t *testing.T) {
 
 func TestEvaluateNonPointsRewardHasNoPoints(t *testing.T) {
 	c := validCampaign("coupon")
-	c.Reward = Reward{Type: RewardCoupon}
-	rs, _ := NewRuleSet([]Campaign{c})
+	c.Reward = campaign.Reward{Type: campaign.RewardCoupon}
+	rs, _ := NewRuleSet([]campaign.Campaign{c})
 	ms, _, err := rs.Evaluate(testInput())
 	if err != nil || len(ms) != 1 || ms[0].Points != 0 {
 		t.Fatalf("Evaluate = %+v, %v", ms, err)
@@ -450,7 +448,7 @@ func TestEvaluateNonPointsRewardHasNoPoints(t *testing.T) {
 func TestEvaluatePanicReturnsErrPanic(t *testing.T) {
 	a, b := validCampaign("a"), validCampaign("b")
 	a.Rule, a.Priority = "event.attributes.p == 1", 1
-	rs, _ := NewRuleSet([]Campaign{a, b})
+	rs, _ := NewRuleSet([]campaign.Campaign{a, b})
 	in := testInput()
 	in.Event.Attributes["p"] = panicVal{}
 	ms, ruleErrs, err := rs.Evaluate(in)
@@ -460,7 +458,7 @@ func TestEvaluatePanicReturnsErrPanic(t *testing.T) {
 }
 
 func TestEvaluateIsSafeForConcurrentUse(t *testing.T) {
-	var cs []Campaign
+	var cs []campaign.Campaign
 	for i := range 10 {
 		c := validCampaign(fmt.Sprintf("c%d", i))
 		c.Rule = `event.amount > 10 && user.tier == "gold" && event.attributes.rating >= 4`
@@ -518,3 +516,5 @@ func FuzzCompile(f *testing.F) {
 		_, _ = CompilePoints(src)
 	})
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -11,40 +11,30 @@ import (
 	"github.com/google/cel-go/ext"
 	"github.com/google/cel-go/interpreter"
 
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
+	"github.com/campaignmanager/campaignmanager/cel/campaign"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
 )
 
-// User is the loyalty state of a user before the event, as rules see it under the
-// variable user. Times are zero when unknown; has(user.first_seen) is false then.
-type User struct {
-	Tier           string
-	Points         int64
-	LifetimePoints int64
-	PurchaseCount  int64
-	TotalSpent     float64
-	FirstSeen      time.Time
-	LastPurchaseAt time.Time
-	// EventCounts maps an event type to how many such events the user sent.
-	EventCounts map[string]int64
-	// Rewards maps a campaign id to how many rewards it granted the user.
-	Rewards map[string]int64
-	// RewardDays maps a campaign id to its rewards on one day of the campaign's time zone.
-	// It drives limits.per_user_per_day and is not visible to rules. It may be nil.
-	RewardDays map[string]DayCount
-	// History is the daily activity, oldest first, at most HistoryDays days (see DayStat).
-	History []DayStat
-
-	now time.Time // the event's time, set for each evaluation
+// userVal is the user variable: the user's state before the event, with the event's
+// time for the history functions (user.spent_within and friends).
+type userVal struct {
+	u   *loyalty.User
+	now time.Time
 }
 
 // Input is what a rule is evaluated against. Event must be set; a nil User is treated as
 // a user with no history. The rule's now is Event.OccurredAt.
 type Input struct {
 	Event *event.Event
-	User  *User
+	// User is the user's state before the event, as rules see it: the rules read
+	// Tier, Points, LifetimePoints, PurchaseCount, TotalSpent, FirstSeen, LastPurchaseAt,
+	// EventCounts, RewardCounts (as user.rewards) and History; RewardDays drives
+	// limits.per_user_per_day. It is not modified.
+	User *loyalty.User
 	// Skip, when set, leaves out the campaigns it returns true for (e.g. those whose
 	// budget is spent), as if they were not active.
-	Skip func(c *Campaign) bool
+	Skip func(c *campaign.Campaign) bool
 }
 
 // CEL type names of the event and user variables, as type(event) shows them.
@@ -96,12 +86,12 @@ func newObjectType(t *types.Type) *objectType {
 }
 
 // emptyUser stands in for a nil Input.User.
-var emptyUser = &User{}
+var emptyUser = &loyalty.User{}
 
 // ev and usr convert a field getter's target. Targets are always what the activation
 // resolved, so the assertion holds; a wrong type panics and is reported as ErrPanic.
-func ev(target any) *event.Event { return target.(*event.Event) }
-func usr(target any) *User       { return target.(*User) }
+func ev(target any) *event.Event   { return target.(*event.Event) }
+func usr(target any) *loyalty.User { return target.(*userVal).u }
 
 var eventObject, userObject = func() (*objectType, *objectType) {
 	e := newObjectType(eventType)
@@ -148,14 +138,19 @@ var eventObject, userObject = func() (*objectType, *objectType) {
 		func(t any) bool { return !usr(t).FirstSeen.IsZero() },
 		func(t any) any { return types.Timestamp{Time: usr(t).FirstSeen} })
 	u.add("last_purchase_at", celgo.TimestampType, 0,
-		func(t any) bool { return !usr(t).LastPurchaseAt.IsZero() },
-		func(t any) any { return types.Timestamp{Time: usr(t).LastPurchaseAt} })
+		func(t any) bool { return usr(t).LastPurchaseAt != nil },
+		func(t any) any {
+			if p := usr(t).LastPurchaseAt; p != nil {
+				return types.Timestamp{Time: *p}
+			}
+			return types.Timestamp{}
+		})
 	u.add("event_counts", mapOfInt, maxEventCounts,
 		func(t any) bool { return len(usr(t).EventCounts) > 0 },
 		func(t any) any { return usr(t).EventCounts })
 	u.add("rewards", mapOfInt, maxUserRewards,
-		func(t any) bool { return len(usr(t).Rewards) > 0 },
-		func(t any) any { return usr(t).Rewards })
+		func(t any) bool { return len(usr(t).RewardCounts) > 0 },
+		func(t any) any { return usr(t).RewardCounts })
 	return e, u
 }()
 
@@ -200,7 +195,7 @@ func (p *typeProvider) NativeToValue(v any) ref.Val {
 	switch v := v.(type) {
 	case *event.Event:
 		return objectVal{typ: eventType, v: v}
-	case *User:
+	case *userVal:
 		return objectVal{typ: userType, v: v}
 	}
 	return p.base.NativeToValue(v)
@@ -277,7 +272,7 @@ var celEnv = func() *celgo.Env {
 // activation resolves the three variables without building a map per evaluation.
 type activation struct {
 	ev   *event.Event
-	user *User
+	user userVal
 }
 
 func newActivation(in *Input) (*activation, error) {
@@ -288,9 +283,7 @@ func newActivation(in *Input) (*activation, error) {
 	if in.User != nil {
 		u = in.User
 	}
-	uc := *u // shallow: the history functions need the event's time
-	uc.now = in.Event.OccurredAt
-	return &activation{ev: in.Event, user: &uc}, nil
+	return &activation{ev: in.Event, user: userVal{u: u, now: in.Event.OccurredAt}}, nil
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
@@ -298,7 +291,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	case "event":
 		return a.ev, true
 	case "user":
-		return a.user, true
+		return &a.user, true
 	case "now":
 		return types.Timestamp{Time: a.ev.OccurredAt}, true
 	}

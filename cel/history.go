@@ -7,26 +7,9 @@ import (
 	celgo "github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 )
-
-// HistoryDays is how far back the daily history reaches. Windows longer than this see
-// only what is kept.
-const HistoryDays = 400
-
-// DayStat is a user's activity on one UTC day: the unit of the rolling history that
-// rules query with user.spent_within, user.count_within and user.days_active_within.
-// Only days with activity are kept, oldest first.
-type DayStat struct {
-	// Day is the day number: days since 1970-01-01 (UTC).
-	Day int32 `json:"d"`
-	// Spent is the purchase amount of the day, net of refunds.
-	Spent float64 `json:"s,omitempty"`
-	// Counts maps an event type to how many such events the day had.
-	Counts map[string]int64 `json:"c,omitempty"`
-}
-
-// DayOf is the day number of t.
-func DayOf(t time.Time) int32 { return int32(t.UTC().Unix() / 86400) }
 
 // windowStart is the first day number inside a window of length d ending at now: a
 // day-granular window that includes today and reaches back d (rounded down to whole
@@ -36,16 +19,16 @@ func windowStart(now time.Time, d time.Duration) int32 {
 	if days < 1 {
 		days = 1
 	}
-	return DayOf(now) - days + 1
+	return loyalty.DayOf(now) - days + 1
 }
 
 // daysWithin returns the stats of the days in [windowStart, today].
-func daysWithin(u *User, d time.Duration) []DayStat {
-	h := u.History
+func daysWithin(uv *userVal, d time.Duration) []loyalty.DayStat {
+	h := uv.u.History
 	if len(h) == 0 || d <= 0 {
 		return nil
 	}
-	from, to := windowStart(u.now, d), DayOf(u.now)
+	from, to := windowStart(uv.now, d), loyalty.DayOf(uv.now)
 	i := sort.Search(len(h), func(i int) bool { return h[i].Day >= from })
 	j := sort.Search(len(h), func(j int) bool { return h[j].Day > to })
 	if i >= j {
@@ -59,12 +42,12 @@ func durationArg(v ref.Val) (time.Duration, bool) {
 	return d.Duration, ok
 }
 
-func userArg(v ref.Val) (*User, bool) {
+func userArg(v ref.Val) (*userVal, bool) {
 	o, ok := v.(objectVal)
 	if !ok {
 		return nil, false
 	}
-	u, ok := o.v.(*User)
+	u, ok := o.v.(*userVal)
 	return u, ok
 }
 

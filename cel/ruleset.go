@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/campaignmanager/campaignmanager/cel/campaign"
 )
 
 // Compiled is a valid campaign with its rule and points expression compiled.
 type Compiled struct {
-	Campaign Campaign
+	Campaign campaign.Campaign
 	rule     *Rule
 	points   *Points
 }
@@ -31,7 +33,7 @@ type RuleSet struct {
 // Campaigns that fail are left out and each is reported as an error naming the campaign
 // and wrapping its *CampaignError; a later campaign with an already seen id is left out
 // too. The set never fails as a whole: it holds every good active campaign.
-func NewRuleSet(cs []Campaign) (*RuleSet, []error) {
+func NewRuleSet(cs []campaign.Campaign) (*RuleSet, []error) {
 	rs := &RuleSet{}
 	var errs []error
 	seen := make(map[string]bool, len(cs))
@@ -47,7 +49,7 @@ func NewRuleSet(cs []Campaign) (*RuleSet, []error) {
 			errs = append(errs, fmt.Errorf("campaign %q: %w", c.ID, err))
 			continue
 		}
-		if c.Status == StatusActive {
+		if c.Status == campaign.StatusActive {
 			rs.compiled = append(rs.compiled, *comp)
 		}
 	}
@@ -64,24 +66,17 @@ func NewRuleSet(cs []Campaign) (*RuleSet, []error) {
 func (rs *RuleSet) Len() int { return len(rs.compiled) }
 
 // Campaigns returns copies of the active campaigns in evaluation order.
-func (rs *RuleSet) Campaigns() []Campaign {
-	out := make([]Campaign, len(rs.compiled))
+func (rs *RuleSet) Campaigns() []campaign.Campaign {
+	out := make([]campaign.Campaign, len(rs.compiled))
 	for i := range rs.compiled {
 		out[i] = rs.compiled[i].Campaign
 	}
 	return out
 }
 
-// Match is a campaign whose rule matched an event. Campaign points into the RuleSet and
-// must not be modified. Points is set for points rewards only.
-type Match struct {
-	Campaign *Campaign
-	Points   int64
-}
-
 // Evaluate runs the active campaigns against in, in evaluation order, and returns those
 // that match. A campaign is skipped when in.Event.OccurredAt is before its starts_at or
-// at or after its ends_at, when limits.per_user is set and User.Rewards[id] has reached
+// at or after its ends_at, when limits.per_user is set and User.RewardCounts[id] has reached
 // it, or when limits.per_user_per_day is set and User.RewardDays[id] has reached it on the
 // event's day in the campaign's time zone. Campaigns for which in.Skip is true are left out.
 // A runtime error in a rule or points expression means no match and is reported in
@@ -91,7 +86,7 @@ type Match struct {
 // err is set, with matches and ruleErrs nil, when in has no event or when evaluation
 // panicked (the error wraps ErrPanic): the event should go to the dead-letter stream.
 // Evaluate is safe for concurrent use.
-func (rs *RuleSet) Evaluate(in *Input) (matches []Match, ruleErrs []EvalError, err error) {
+func (rs *RuleSet) Evaluate(in *Input) (matches []campaign.Match, ruleErrs []EvalError, err error) {
 	act, err := newActivation(in)
 	if err != nil {
 		return nil, nil, err
@@ -109,11 +104,11 @@ func (rs *RuleSet) Evaluate(in *Input) (matches []Match, ruleErrs []EvalError, e
 		if camp.EndsAt != nil && !t.Before(*camp.EndsAt) {
 			continue
 		}
-		if l := camp.Limits.PerUser; l > 0 && act.user.Rewards[camp.ID] >= l {
+		if l := camp.Limits.PerUser; l > 0 && act.user.u.RewardCounts[camp.ID] >= l {
 			continue
 		}
 		if l := camp.Limits.PerUserPerDay; l > 0 {
-			if dc, ok := act.user.RewardDays[camp.ID]; ok && dc.Count >= l && dc.Day == camp.Day(t) {
+			if dc, ok := act.user.u.RewardDays[camp.ID]; ok && dc.Count >= l && dc.Day == camp.Day(t) {
 				continue
 			}
 		}
@@ -128,7 +123,7 @@ func (rs *RuleSet) Evaluate(in *Input) (matches []Match, ruleErrs []EvalError, e
 		if !ok {
 			continue
 		}
-		m := Match{Campaign: camp}
+		m := campaign.Match{Campaign: camp}
 		if c.points != nil {
 			m.Points, err = c.points.eval(act)
 			if err != nil {

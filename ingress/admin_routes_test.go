@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,23 +18,24 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/campaignmanager/campaignmanager/cel/campaign"
+	"github.com/campaignmanager/campaignmanager/ingress/admin"
+	"github.com/campaignmanager/campaignmanager/ingress/bus"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
 	"github.com/campaignmanager/campaignmanager/persistence"
 	"github.com/campaignmanager/campaignmanager/persistence/pgtest"
 )
 
-// TestMain lowers the bcrypt cost for speed and shares one throwaway Postgres cluster.
-func TestMain(m *testing.M) {
-	BcryptCost = bcrypt.MinCost
-	pgtest.Main(m)
-}
+// TestMain shares one throwaway Postgres cluster.
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // fakePublisher accepts every event.
 type fakePublisher struct{}
 
-func (fakePublisher) PublishEvents(_ context.Context, evs []*event.Event, _ string) []PublishResult {
-	return make([]PublishResult, len(evs))
+func (fakePublisher) PublishEvents(_ context.Context, evs []*event.Event, _ string) []bus.PublishResult {
+	return make([]bus.PublishResult, len(evs))
 }
 
 // fakeKeys is the api_keys bucket in memory: KeySink and KeyChecker at once.
@@ -62,11 +65,11 @@ func (f *fakeKeys) CheckAPIKey(secret string) (persistence.APIKey, bool) {
 // fakeCampaigns is the campaigns bucket in memory.
 type fakeCampaigns struct {
 	mu   sync.Mutex
-	byID map[string]cel.Campaign
+	byID map[string]campaign.Campaign
 	fail error
 }
 
-func (f *fakeCampaigns) PutCampaign(_ context.Context, c *cel.Campaign) error {
+func (f *fakeCampaigns) PutCampaign(_ context.Context, c *campaign.Campaign) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
@@ -76,7 +79,7 @@ func (f *fakeCampaigns) PutCampaign(_ context.Context, c *cel.Campaign) error {
 	return nil
 }
 
-func (f *fakeCampaigns) get(id string) (cel.Campaign, bool) {
+func (f *fakeCampaigns) get(id string) (campaign.Campaign, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.byID[id]
@@ -85,6 +88,7 @@ func (f *fakeCampaigns) get(id string) (cel.Campaign, bool) {
 
 type testEnv struct {
 	srv       *Server
+	clock     *fakeClock
 	store     *persistence.Store
 	dbURL     string
 	keys      *fakeKeys
@@ -106,16 +110,22 @@ func newTestEnv(t *testing.T) *testEnv {
 	t.Cleanup(store.Close)
 	env := &testEnv{store: store, dbURL: url,
 		keys:      &fakeKeys{byHash: map[string]persistence.APIKey{}},
-		campaigns: &fakeCampaigns{byID: map[string]cel.Campaign{}},
+		campaigns: &fakeCampaigns{byID: map[string]campaign.Campaign{}},
 		tokens:    map[string]string{},
 	}
-	env.srv, err = New(Deps{Publisher: fakePublisher{}, Keys: env.keys, KeySink: env.keys, Store: store, Campaigns: env.campaigns,
-		Logger: slog.New(slog.DiscardHandler)},
-		Config{JWTSecret: testSecret, TokenTTL: 10 * time.Minute})
+	env.clock = &fakeClock{t: time.Now()}
+	log := slog.New(slog.DiscardHandler)
+	adm, err := admin.New(admin.Deps{Store: store, Publisher: fakePublisher{}, Keys: env.keys, Campaigns: env.campaigns, Logger: log},
+		admin.Config{JWTSecret: []byte(testSecret), TokenTTL: 10 * time.Minute, PasswordCost: bcrypt.MinCost, Now: env.clock.now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hash, err := HashPassword(testPassword)
+	env.srv, err = New(Deps{Publisher: fakePublisher{}, Keys: env.keys, Admin: adm, Logger: log}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	passwords := admin.Passwords{Cost: bcrypt.MinCost}
+	hash, err := passwords.Hash(testPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,13 +133,50 @@ func newTestEnv(t *testing.T) *testEnv {
 		if err := store.CreateAdmin(ctx, role+"-user", hash, role); err != nil {
 			t.Fatal(err)
 		}
-		tok, _, err := env.srv.tokens.issue(role+"-user", role)
-		if err != nil {
-			t.Fatal(err)
-		}
-		env.tokens[role] = "Bearer " + tok
+		env.tokens[role] = "Bearer " + env.token(t, role+"-user", role)
 	}
 	return env
+}
+
+// token signs an access token for username as the server would (the server checks the
+// admin exists, so a token for a missing admin is refused by the guard, not here).
+func (e *testEnv) token(t *testing.T, username, role string) string {
+	t.Helper()
+	return signToken(t, testSecret, username, role, e.clock.now())
+}
+
+const testSecret = "0123456789abcdef0123456789abcdef-test"
+
+// signToken signs a 10-minute access token issued at iat with secret, with the claims
+// the admin API issues.
+func signToken(t *testing.T, secret, username, role string, iat time.Time) string {
+	t.Helper()
+	now := iat.UTC().Truncate(time.Second)
+	claims := jwt.MapClaims{"sub": username, "role": role, "iss": "campaignd", "aud": []string{"campaignd-admin"},
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// fakeClock is the admin API's clock in tests.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 
 // do sends a request; body is JSON-encoded unless it is a string. headers alternate
@@ -238,26 +285,24 @@ func TestAccessBoundaries(t *testing.T) {
 	if err := env.keys.PutAPIKey(ctx, key); err != nil {
 		t.Fatal(err)
 	}
-	hash, _ := HashPassword(testPassword)
+	passwords := admin.Passwords{Cost: bcrypt.MinCost}
+	hash, _ := passwords.Hash(testPassword)
 	for _, name := range []string{"gone-admin", "demoted-admin"} {
 		if err := env.store.CreateAdmin(ctx, name, hash, persistence.RoleAdmin); err != nil {
 			t.Fatal(err)
 		}
 	}
-	disabledTok, _, _ := env.srv.tokens.issue("gone-admin", "admin")
-	demotedTok, _, _ := env.srv.tokens.issue("demoted-admin", "admin")
+	disabledTok := env.token(t, "gone-admin", "admin")
+	demotedTok := env.token(t, "demoted-admin", "admin")
 	if err := env.store.SetAdminDisabled(ctx, "gone-admin", true); err != nil {
 		t.Fatal(err)
 	}
 	if err := env.store.SetAdminRole(ctx, "demoted-admin", persistence.RoleViewer); err != nil {
 		t.Fatal(err)
 	}
-	ghostTok, _, _ := env.srv.tokens.issue("ghost", "admin")
-	other, _ := newTokenIssuer([]byte(strings.Repeat("z", 40)), time.Minute)
-	otherTok, _, _ := other.issue("admin-user", "admin")
-	expiredIssuer, _ := newTokenIssuer(testSecret, time.Minute)
-	expiredIssuer.now = func() time.Time { return time.Now().Add(-time.Hour) }
-	expiredTok, _, _ := expiredIssuer.issue("admin-user", "admin")
+	ghostTok := env.token(t, "ghost", "admin")
+	otherTok := signToken(t, strings.Repeat("z", 40), "admin-user", "admin", env.clock.now())
+	expiredTok := signToken(t, testSecret, "admin-user", "admin", env.clock.now().Add(-time.Hour))
 	adminTok := env.tokens["admin"]
 	tampered := adminTok[:len(adminTok)-4] + "AAAA"
 	campaign := map[string]any{"name": "x", "rule": "true", "reward": map[string]any{"type": "coupon"}}
@@ -416,7 +461,7 @@ func TestCampaignLifecycle(t *testing.T) {
 	if archived["status"] != "archived" || archived["version"] != float64(6) {
 		t.Fatalf("archive = %v", archived)
 	}
-	if c, _ := env.campaigns.get(id); c.Status != cel.StatusArchived || c.Version != 6 {
+	if c, _ := env.campaigns.get(id); c.Status != campaign.StatusArchived || c.Version != 6 {
 		t.Fatalf("bucket holds %+v", c)
 	}
 	env.expect(t, 409, "POST", "/v1/campaigns/"+id+"/activate", editor, nil)
@@ -615,4 +660,38 @@ func TestOpenAPIDescribesAdminRoutes(t *testing.T) {
 			t.Errorf("schema %s missing", s)
 		}
 	}
+}
+
+func TestTokenEndpointIsRateLimited(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	clock := env.clock
+	login := func(user, pw string) map[string]string { return map[string]string{"username": user, "password": pw} }
+
+	for i := range 10 {
+		env.expect(t, 401, "POST", "/v1/auth/token", "", login("editor-user", fmt.Sprintf("guess-%d", i)))
+	}
+	resp, out := env.do(t, "POST", "/v1/auth/token", "", login("editor-user", testPassword))
+	if resp.StatusCode != 429 {
+		t.Fatalf("the right password after %d failures = %d %v, want 429", 10, resp.StatusCode, out)
+	}
+	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
+		t.Fatalf("Retry-After = %q, want 1..60 seconds", resp.Header.Get("Retry-After"))
+	}
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") || out["status"] != float64(429) {
+		t.Fatalf("429 is not a problem: %v %v", resp.Header, out)
+	}
+	// 10 attempts from this address have counted (refused ones take no token): another
+	// admin still gets in, and that success leaves editor-user's bucket empty.
+	env.expect(t, 200, "POST", "/v1/auth/token", "", login("admin-user", testPassword))
+	env.expect(t, 429, "POST", "/v1/auth/token", "", login("editor-user", testPassword))
+
+	// The address has 11 attempts; 19 more use it up.
+	for i := 11; i < 30; i++ {
+		env.expect(t, 401, "POST", "/v1/auth/token", "", login(fmt.Sprintf("ghost-%d", i), "x"))
+	}
+	env.expect(t, 429, "POST", "/v1/auth/token", "", login("viewer-user", testPassword))
+
+	clock.advance(time.Minute)
+	env.expect(t, 200, "POST", "/v1/auth/token", "", login("editor-user", testPassword))
 }

@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 	"github.com/campaignmanager/campaignmanager/cel"
-	"github.com/campaignmanager/campaignmanager/persistence"
+	"github.com/campaignmanager/campaignmanager/ingress/api"
 )
 
 func TestValidateRuleAnswersCostAndLimit(t *testing.T) {
@@ -92,47 +93,8 @@ func TestCaretSnippetLinesUpWithTheColumn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := caretSnippet(tt.src, tt.line, tt.column); got != tt.want {
-				t.Fatalf("caretSnippet = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestSplitClausesOnlyAtTopLevelOperators(t *testing.T) {
-	tests := []struct {
-		name    string
-		src     string
-		op      string
-		clauses []string
-	}{
-		{"top-level && splits", `event.type == "purchase" && event.amount > 50`, "&&",
-			[]string{`event.type == "purchase"`, `event.amount > 50`}},
-		{"|| binds looser than && so it splits first", `a && b || c && d`, "||", []string{`a && b`, `c && d`}},
-		{"parentheses group", `user.purchase_count == 0 || (event.attributes.rating >= 4 && now - user.first_seen < duration("720h"))`, "||",
-			[]string{`user.purchase_count == 0`, `(event.attributes.rating >= 4 && now - user.first_seen < duration("720h"))`}},
-		{"a rule wrapped whole is unwrapped", ` ((a && b)) `, "&&", []string{"a", "b"}},
-		{"(a) && (b) is not wrapped whole", `(a) && (b)`, "&&", []string{"(a)", "(b)"}},
-		{"operators in double-quoted strings do not count", `x == "a && b" && y`, "&&", []string{`x == "a && b"`, "y"}},
-		{"escaped quotes stay inside the string", `x == "say \"&&\"" && y`, "&&", []string{`x == "say \"&&\""`, "y"}},
-		{"operators in single-quoted strings do not count", `x == 'a || b'`, "", []string{`x == 'a || b'`}},
-		{"raw strings end at the quote", `x == r"\" && y`, "&&", []string{`x == r"\"`, "y"}},
-		{"triple-quoted strings span quotes and lines", "x == \"\"\"a \" &&\nb\"\"\" && y", "&&", []string{"x == \"\"\"a \" &&\nb\"\"\"", "y"}},
-		{"brackets and braces nest", `[a && b, c][0] && {"k": d || e}.k`, "&&", []string{`[a && b, c][0]`, `{"k": d || e}.k`}},
-		{"comments do not count", "a && // b || c\nd", "&&", []string{"a", "// b || c\nd"}},
-		{"a top-level conditional is not split", `a && b ? c : d`, "", []string{`a && b ? c : d`}},
-		{"optional selection is not a conditional", `event.attributes.?rating.orValue(0) > 3 && y`, "&&",
-			[]string{`event.attributes.?rating.orValue(0) > 3`, "y"}},
-		{"a lone clause is one clause", `event.amount > 50`, "", []string{`event.amount > 50`}},
-		{"an unterminated string is not split", `x == "a && b`, "", []string{`x == "a && b`}},
-		{"unbalanced parentheses are not split", `(a && b`, "", []string{`(a && b`}},
-		{"an empty side is not split", `a && `, "", []string{`a &&`}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			op, clauses := splitClauses(tt.src)
-			if op != tt.op || !reflect.DeepEqual(clauses, tt.clauses) {
-				t.Fatalf("splitClauses(%q) = %q %q, want %q %q", tt.src, op, clauses, tt.op, tt.clauses)
+			if got := api.Snippet(tt.src, tt.line, tt.column); got != tt.want {
+				t.Fatalf("api.Snippet = %q, want %q", got, tt.want)
 			}
 		})
 	}
@@ -143,9 +105,9 @@ func TestRuleTestEvaluatesWithoutSideEffects(t *testing.T) {
 	env := newTestEnv(t)
 	viewer := env.tokens["viewer"]
 	firstSeen := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	_, err := env.store.CommitBatch(t.Context(), []persistence.Decision{{
+	_, err := env.store.CommitBatch(t.Context(), []loyalty.Decision{{
 		EventID: "seed-1", EventType: "purchase", StreamSeq: 1,
-		User: persistence.User{UserID: "alice", Tier: "gold", PurchaseCount: 3, TotalSpent: 300, FirstSeen: firstSeen,
+		User: loyalty.User{UserID: "alice", Tier: "gold", PurchaseCount: 3, TotalSpent: 300, FirstSeen: firstSeen,
 			EventCounts: map[string]int64{"purchase": 3}, RewardCounts: map[string]int64{}, Version: 1},
 	}})
 	if err != nil {
@@ -170,19 +132,19 @@ func TestRuleTestEvaluatesWithoutSideEffects(t *testing.T) {
 		errText     string
 	}{
 		{"a stored gold user matches and earns points", map[string]any{"rule": rule, "reward": points, "event": purchase("alice", 120)},
-			true, float64(12), userStored, "&&", []any{true, true, true}, "", ""},
+			true, float64(12), "stored", "&&", []any{true, true, true}, "", ""},
 		{"the failing && clause is named", map[string]any{"rule": rule, "reward": points, "event": purchase("alice", 20)},
-			false, nil, userStored, "&&", []any{true, false, true}, "false: event.amount > 50", ""},
+			false, nil, "stored", "&&", []any{true, false, true}, "false: event.amount > 50", ""},
 		{"a user never seen is new", map[string]any{"rule": rule, "event": purchase("bob", 120)},
-			false, nil, userNew, "&&", []any{true, true, false}, `false: user.tier == "gold"`, ""},
+			false, nil, "new", "&&", []any{true, true, false}, `false: user.tier == "gold"`, ""},
 		{"a given user wins over the stored one", map[string]any{"rule": rule, "event": purchase("alice", 120), "user": map[string]any{"tier": "silver"}},
-			false, nil, userGiven, "&&", []any{true, true, false}, `false: user.tier == "gold"`, ""},
+			false, nil, "given", "&&", []any{true, true, false}, `false: user.tier == "gold"`, ""},
 		{"a missing attribute is reported, not a 500", map[string]any{"rule": `event.attributes.rating >= 4 || user.purchase_count > 10`, "event": purchase("alice", 1)},
-			false, nil, userStored, "||", []any{"error: no such key: rating", false}, "", "no such key: rating"},
+			false, nil, "stored", "||", []any{"error: no such key: rating", false}, "", "no such key: rating"},
 		{"a runtime error in points means no match", map[string]any{"rule": "true", "reward": map[string]any{"type": "points", "points": "int(event.attributes.nope)"}, "event": purchase("alice", 1)},
-			false, nil, userStored, "", []any{true}, "", "no such key: nope"},
+			false, nil, "stored", "", []any{true}, "", "no such key: nope"},
 		{"stored history feeds the rule", map[string]any{"rule": `user.purchase_count == 3 && now - user.first_seen > duration("720h") && event.attributes.category in ["shoes", "bags"]`, "reward": map[string]any{"type": "coupon"}, "event": purchase("alice", 1)},
-			true, nil, userStored, "&&", []any{true, true, true}, "", ""},
+			true, nil, "stored", "&&", []any{true, true, true}, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,14 +3,13 @@ package ingress
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
-	"mime"
 	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/campaignmanager/campaignmanager/ingress/api"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
 )
 
@@ -26,36 +25,10 @@ type eventAccepted struct {
 
 // batchItem is the answer for one event of a batch.
 type batchItem struct {
-	ID        string   `json:"id,omitempty"`
-	Status    int      `json:"status"`
-	Duplicate bool     `json:"duplicate,omitempty"`
-	Error     *Problem `json:"error,omitempty"`
-}
-
-func requireJSON(c *fiber.Ctx) error {
-	mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
-	if err != nil || (mt != fiber.MIMEApplicationJSON && !hasSuffix(mt, "+json")) {
-		return problemf(fiber.StatusUnsupportedMediaType, "the body must be JSON (Content-Type: application/json)")
-	}
-	return nil
-}
-
-func hasSuffix(s, suffix string) bool {
-	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
-}
-
-// decodeProblem turns an event decoding error into the problem the client gets.
-func decodeProblem(err error) *Problem {
-	if errors.Is(err, event.ErrTooLarge) {
-		return problemf(fiber.StatusRequestEntityTooLarge, "an event may be at most 64 KiB")
-	}
-	var ve *event.ValidationError
-	if errors.As(err, &ve) {
-		p := problemf(fiber.StatusBadRequest, ve.Error())
-		p.Field = ve.Field
-		return p
-	}
-	return problemf(fiber.StatusBadRequest, err.Error())
+	ID        string       `json:"id,omitempty"`
+	Status    int          `json:"status"`
+	Duplicate bool         `json:"duplicate,omitempty"`
+	Error     *api.Problem `json:"error,omitempty"`
 }
 
 func (s *Server) publishCtx(c *fiber.Ctx) (context.Context, context.CancelFunc) {
@@ -64,40 +37,38 @@ func (s *Server) publishCtx(c *fiber.Ctx) (context.Context, context.CancelFunc) 
 
 // unavailable is the answer when JetStream did not acknowledge (the cause is logged by
 // the caller, not shown).
-func unavailable(error) *Problem {
-	p := problemf(fiber.StatusServiceUnavailable, "the event store did not acknowledge the event; retry with the same id")
-	p.RetryAfter = 1
-	return p
+func unavailable() *api.Problem {
+	return api.Unavailable("the event store did not acknowledge the event; retry with the same id")
 }
 
 func (s *Server) postEvent(c *fiber.Ctx) error {
-	if err := requireJSON(c); err != nil {
+	if err := api.RequireJSON(c); err != nil {
 		return err
 	}
 	body := c.Body()
 	if len(body) > event.MaxSize {
 		s.metrics.rejected.WithLabelValues("too_large").Inc()
-		return decodeProblem(event.ErrTooLarge)
+		return event.ErrTooLarge
 	}
 	ev, err := event.Decode(body, time.Now().UTC())
 	if err == nil {
-		err = refuseSystemType(&ev)
+		err = ev.CheckIngestable()
 	}
 	if err != nil {
 		s.metrics.rejected.WithLabelValues("invalid").Inc()
-		return decodeProblem(err)
+		return err
 	}
 	ctx, cancel := s.publishCtx(c)
 	defer cancel()
-	res := s.deps.Publisher.PublishEvents(ctx, []*event.Event{&ev}, correlationID(c))[0]
+	res := s.deps.Publisher.PublishEvents(ctx, []*event.Event{&ev}, api.CorrelationID(c))[0]
 	if res.Err != nil {
 		s.metrics.rejected.WithLabelValues("unavailable").Inc()
-		s.log.Warn("publish event", "event_id", ev.ID, "correlation_id", correlationID(c), "err", res.Err)
-		return unavailable(res.Err)
+		s.log.Warn("publish event", "event_id", ev.ID, "correlation_id", api.CorrelationID(c), "err", res.Err)
+		return unavailable()
 	}
 	if s.log.Enabled(c.UserContext(), slog.LevelDebug) {
 		s.log.Debug("event stored", "event_id", ev.ID, "user_id", ev.UserID, "seq", res.Seq,
-			"duplicate", res.Duplicate, "correlation_id", correlationID(c))
+			"duplicate", res.Duplicate, "correlation_id", api.CorrelationID(c))
 	}
 	if res.Duplicate {
 		s.metrics.duplicate.Inc()
@@ -108,21 +79,17 @@ func (s *Server) postEvent(c *fiber.Ctx) error {
 }
 
 func (s *Server) postEventBatch(c *fiber.Ctx) error {
-	if err := requireJSON(c); err != nil {
+	if err := api.RequireJSON(c); err != nil {
 		return err
 	}
 	var req struct {
 		Events []json.RawMessage `json:"events"`
 	}
 	if err := json.Unmarshal(c.Body(), &req); err != nil {
-		p := problemf(fiber.StatusBadRequest, "body must be {\"events\":[…]}: "+err.Error())
-		p.Field = "events"
-		return p
+		return &event.FieldError{Field: "events", Reason: "body must be {\"events\":[…]}: " + err.Error()}
 	}
 	if len(req.Events) == 0 || len(req.Events) > s.cfg.MaxBatch {
-		p := problemf(fiber.StatusBadRequest, "events must hold 1 to 1000 events")
-		p.Field = "events"
-		return p
+		return &event.FieldError{Field: "events", Reason: "must hold 1 to " + strconv.Itoa(s.cfg.MaxBatch) + " events"}
 	}
 	now := time.Now().UTC()
 	items := make([]batchItem, len(req.Events))
@@ -131,11 +98,14 @@ func (s *Server) postEventBatch(c *fiber.Ctx) error {
 	for i, raw := range req.Events {
 		ev, err := event.Decode(raw, now)
 		if err == nil {
-			err = refuseSystemType(&ev)
+			err = ev.CheckIngestable()
 		}
 		if err != nil {
 			s.metrics.rejected.WithLabelValues("invalid").Inc()
-			p := decodeProblem(err)
+			p := problemFor(err)
+			if p == nil {
+				p = api.Problemf(fiber.StatusBadRequest, err.Error())
+			}
 			if p.Field != "" {
 				p.Field = "events[" + strconv.Itoa(i) + "]." + p.Field
 			}
@@ -148,7 +118,7 @@ func (s *Server) postEventBatch(c *fiber.Ctx) error {
 	if len(evs) > 0 {
 		ctx, cancel := s.publishCtx(c)
 		defer cancel()
-		results := s.deps.Publisher.PublishEvents(ctx, evs, correlationID(c))
+		results := s.deps.Publisher.PublishEvents(ctx, evs, api.CorrelationID(c))
 		failed := 0
 		for k, res := range results {
 			i := idx[k]
@@ -156,7 +126,7 @@ func (s *Server) postEventBatch(c *fiber.Ctx) error {
 			case res.Err != nil:
 				failed++
 				s.metrics.rejected.WithLabelValues("unavailable").Inc()
-				items[i] = batchItem{ID: evs[k].ID, Status: fiber.StatusServiceUnavailable, Error: unavailable(res.Err)}
+				items[i] = batchItem{ID: evs[k].ID, Status: fiber.StatusServiceUnavailable, Error: unavailable()}
 			case res.Duplicate:
 				s.metrics.duplicate.Inc()
 				items[i] = batchItem{ID: evs[k].ID, Status: fiber.StatusOK, Duplicate: true}
@@ -166,7 +136,7 @@ func (s *Server) postEventBatch(c *fiber.Ctx) error {
 			}
 		}
 		if failed == len(req.Events) {
-			return unavailable(results[0].Err)
+			return unavailable()
 		}
 	}
 	return c.Status(fiber.StatusOK).JSON(fiber.Map{"results": items})

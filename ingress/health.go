@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/campaignmanager/campaignmanager/ingress/api"
 )
 
 func (s *Server) healthz(c *fiber.Ctx) error {
@@ -16,9 +18,7 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 		defer cancel()
 		if err := s.deps.Ready(ctx); err != nil {
-			p := problemf(fiber.StatusServiceUnavailable, err.Error())
-			p.RetryAfter = 1
-			return p
+			return api.Unavailable(err.Error())
 		}
 	}
 	return c.JSON(fiber.Map{"status": "ready"})

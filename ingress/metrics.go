@@ -10,6 +10,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/campaignmanager/campaignmanager/ingress/api"
 )
 
 type metrics struct {
@@ -42,16 +44,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-const correlationKey = "correlation_id"
-
-// correlationID is the request's correlation id (from X-Request-ID or generated).
-func correlationID(c *fiber.Ctx) string {
-	if v, ok := c.Locals(correlationKey).(string); ok {
-		return v
-	}
-	return ""
-}
-
 // observe assigns the correlation id and records metrics for every request.
 func (s *Server) observe(c *fiber.Ctx) error {
 	start := time.Now()
@@ -59,7 +51,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	if cid == "" || len(cid) > 128 {
 		cid = uuid.NewString()
 	}
-	c.Locals(correlationKey, cid)
+	api.SetCorrelationID(c, cid)
 	c.Set("X-Request-ID", cid)
 	err := c.Next()
 	if err != nil {

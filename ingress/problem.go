@@ -5,47 +5,25 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/ingress/api"
+	"github.com/campaignmanager/campaignmanager/ingress/bus"
+	"github.com/campaignmanager/campaignmanager/ingress/event"
+	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
-// Problem is an RFC 9457 problem details body.
-type Problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail,omitempty"`
-	// Field names the request field at fault, for validation errors.
-	Field string `json:"field,omitempty"`
-	// Errors lists individual problems, e.g. rule compile errors with line and column.
-	Errors []any `json:"errors,omitempty"`
-	// RetryAfter, in seconds, is also sent as the Retry-After header.
-	RetryAfter int `json:"-"`
-}
-
-// Error lets a *Problem travel as an error through Fiber handlers.
-func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
-
-// problemf builds a problem with the standard title for status.
-func problemf(status int, detail string) *Problem {
-	return &Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail}
-}
-
-// errorHandler is the one place errors become problem details. Errors that are not a
-// *Problem or a *fiber.Error are internal: the client sees a generic message and the log
-// has the full error.
+// errorHandler is where errors become problem details (problemFor), for every route.
 func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
-		var p *Problem
-		var fe *fiber.Error
-		switch {
-		case errors.As(err, &p):
-		case errors.As(err, &fe):
-			p = problemf(fe.Code, fe.Message)
-		default:
+		p := problemFor(err)
+		if p == nil {
 			logger.Error("internal error", "method", c.Method(), "path", c.Path(),
-				"correlation_id", correlationID(c), "err", err)
-			p = problemf(fiber.StatusInternalServerError, "internal error; see the server log")
+				"correlation_id", api.CorrelationID(c), "err", err)
+			p = api.Problemf(fiber.StatusInternalServerError, "internal error; see the server log")
 		}
 		if p.RetryAfter > 0 {
 			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(p.RetryAfter))
@@ -58,4 +36,72 @@ func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
 		}
 		return c.Send(body)
 	}
+}
+
+// problemFor is the one mapping of errors to RFC 9457 problems. A *api.Problem is sent as
+// it is; field errors (one or joined) are 400 naming the first field and listing every
+// one; event.ErrTooLarge is 413; a rule compile error 400 with positions; store and DLQ
+// sentinels 404, 409, 412 or 422 (saying what they were about, see api.About). Anything
+// else is internal: nil, and the caller logs it.
+func problemFor(err error) *api.Problem {
+	var p *api.Problem
+	var fe *fiber.Error
+	var ce *cel.CompileError
+	switch {
+	case errors.As(err, &p):
+		return p
+	case errors.As(err, &fe):
+		return api.Problemf(fe.Code, fe.Message)
+	case errors.Is(err, event.ErrTooLarge):
+		return api.Problemf(fiber.StatusRequestEntityTooLarge, "an event may be at most 64 KiB")
+	case errors.As(err, &ce):
+		return compileProblem(ce)
+	}
+	if fields := event.Fields(err); len(fields) > 0 {
+		return fieldsProblem(fields)
+	}
+	what := "the resource"
+	var about *api.AboutError
+	if errors.As(err, &about) {
+		what = about.What
+	}
+	switch {
+	case errors.Is(err, persistence.ErrNotFound), errors.Is(err, bus.ErrDLQNotFound):
+		return api.Problemf(fiber.StatusNotFound, what+" not found")
+	case errors.Is(err, persistence.ErrConflict):
+		return api.Problemf(fiber.StatusConflict, what+" already exists")
+	case errors.Is(err, persistence.ErrVersionMismatch):
+		return api.Problemf(fiber.StatusPreconditionFailed, what+" has changed; its version does not match If-Match")
+	case errors.Is(err, bus.ErrDLQNotReplayable):
+		return api.Problemf(fiber.StatusUnprocessableEntity, what+" does not name its original events subject; it cannot be replayed")
+	case errors.Is(err, bus.ErrReplayDuplicate):
+		return api.Problemf(fiber.StatusConflict, what+": its event id is still inside JetStream's duplicate window, so the replay was dropped; the entry is kept, replay it once the window has passed")
+	}
+	return nil
+}
+
+// fieldsProblem is the 400 of one or more field errors.
+func fieldsProblem(fields []*event.FieldError) *api.Problem {
+	msgs := make([]string, len(fields))
+	items := make([]api.ProblemItem, len(fields))
+	for i, f := range fields {
+		msgs[i] = f.Error()
+		items[i] = api.ProblemItem{Field: f.Field, Message: f.Reason, Line: f.Line, Column: f.Column}
+	}
+	p := api.Problemf(http.StatusBadRequest, strings.Join(msgs, "; "))
+	p.Field = fields[0].Field
+	if len(fields) > 1 || fields[0].Line > 0 {
+		p.Errors = items // one plain field problem is said by field and detail alone
+	}
+	return p
+}
+
+// compileProblem is the 400 of a rule or points expression that does not compile.
+func compileProblem(ce *cel.CompileError) *api.Problem {
+	p := api.Problemf(fiber.StatusBadRequest, ce.Error())
+	p.Field = ce.Field
+	for _, is := range ce.Issues {
+		p.Errors = append(p.Errors, api.ProblemItem{Field: ce.Field, Message: is.Message, Line: is.Line, Column: is.Column})
+	}
+	return p
 }

@@ -1,55 +1,48 @@
 package ingress
 
-import "github.com/gofiber/fiber/v2"
+import (
+	"github.com/gofiber/fiber/v2"
 
-// access is who may call a route.
-type access int
-
-const (
-	accessPublic access = iota // no credentials
-	accessAPIKey               // storefront ingest key
-	accessViewer               // admin token, any role
-	accessEditor               // admin token, editor or admin
-	accessAdmin                // admin token, admin only
+	"github.com/campaignmanager/campaignmanager/ingress/api"
 )
 
-func (a access) String() string {
-	return [...]string{"public", "api_key", "viewer", "editor", "admin"}[a]
-}
-
-// route is one entry of the route table: the single source for routing, access control
-// and the OpenAPI description.
-type route struct {
-	method  string
-	path    string
-	access  access
-	summary string
-	handler fiber.Handler
-	// request and response name schemas in the OpenAPI description; empty for none.
-	request  string
-	response string
-}
-
-// routeTable lists every route the server serves.
-func (s *Server) routeTable() []route {
-	rs := []route{
-		{method: "GET", path: "/healthz", access: accessPublic, summary: "Process is alive", handler: s.healthz},
-		{method: "GET", path: "/readyz", access: accessPublic, summary: "Dependencies reachable, streams present, campaigns loaded", handler: s.readyz},
-		{method: "GET", path: "/metrics", access: accessPublic, summary: "Prometheus metrics", handler: s.metricsHandler()},
-		{method: "GET", path: "/openapi.json", access: accessPublic, summary: "OpenAPI 3 description", handler: s.openapi},
-		{method: "GET", path: "/docs", access: accessPublic, summary: "Human-readable API documentation", handler: s.docs},
-		{method: "POST", path: "/v1/events", access: accessAPIKey, summary: "Ingest one event", handler: s.postEvent, request: "Event", response: "EventAccepted"},
-		{method: "POST", path: "/v1/events/batch", access: accessAPIKey, summary: "Ingest up to 1000 events", handler: s.postEventBatch, request: "EventBatch", response: "EventBatchResult"},
+// routeTable lists every route the server serves, with the schemas of their bodies: the
+// one source for routing, access control and the OpenAPI document.
+func (s *Server) routeTable() api.Group {
+	g := api.Group{
+		Routes: []api.Route{
+			{Method: "GET", Path: "/healthz", Access: api.Public, Summary: "Process is alive", Handler: s.healthz},
+			{Method: "GET", Path: "/readyz", Access: api.Public, Summary: "Dependencies reachable, streams present, campaigns loaded", Handler: s.readyz},
+			{Method: "GET", Path: "/metrics", Access: api.Public, Summary: "Prometheus metrics", Handler: s.metricsHandler()},
+			{Method: "GET", Path: "/openapi.json", Access: api.Public, Summary: "OpenAPI 3 description", Handler: s.openapi},
+			{Method: "GET", Path: "/docs", Access: api.Public, Summary: "Human-readable API documentation", Handler: s.docs},
+			{Method: "POST", Path: "/v1/events", Access: api.APIKey, Summary: "Ingest one event", Handler: s.postEvent, Request: "Event", Response: "EventAccepted"},
+			{Method: "POST", Path: "/v1/events/batch", Access: api.APIKey, Summary: "Ingest up to 1000 events", Handler: s.postEventBatch, Request: "EventBatch", Response: "EventBatchResult"},
+		},
+		Schemas: ingestSchemas(),
 	}
-	if s.tokens != nil {
-		rs = append(rs, s.adminRoutes()...)
+	if s.deps.Admin != nil {
+		g = g.Merge(s.deps.Admin.Routes())
 	}
-	return rs
+	return g
 }
 
-func (s *Server) routes() {
+// mount installs the middleware and every route behind its access guard.
+func (s *Server) mount() {
 	s.app.Use(s.observe)
-	for _, r := range s.routeTable() {
-		s.app.Add(r.method, r.path, s.guard(r.access), r.handler)
+	for _, r := range s.routes.Routes {
+		s.app.Add(r.Method, r.Path, s.guard(r.Access), r.Handler)
 	}
+}
+
+// guard is the access check of a route: public routes pass; API-key routes need a valid,
+// unrevoked ingest key; admin routes need the admin API's guard.
+func (s *Server) guard(a api.Access) fiber.Handler {
+	switch {
+	case a == api.APIKey:
+		return s.guardAPIKey
+	case a.IsAdmin():
+		return s.deps.Admin.Guard(a)
+	}
+	return func(c *fiber.Ctx) error { return c.Next() }
 }

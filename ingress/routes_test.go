@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/campaignmanager/campaignmanager/ingress/api"
 )
 
 var routeParam = regexp.MustCompile(`:[A-Za-z_]+\??|\*`)
@@ -13,30 +15,14 @@ var routeParam = regexp.MustCompile(`:[A-Za-z_]+\??|\*`)
 // concretePath fills a route's parameters with a value.
 func concretePath(path string) string { return routeParam.ReplaceAllString(path, "x") }
 
+// roles in rank order: viewer 1, editor 2, admin 3 (api.Access.Rank).
+var roles = []string{"viewer", "editor", "admin"}
+
 // rolesBelow are the admin roles a route with access a must refuse.
-func rolesBelow(a access) []string {
-	var out []string
-	for _, role := range []string{"viewer", "editor", "admin"} {
-		if roleRank(role) < a.rank() {
-			out = append(out, role)
-		}
-	}
-	return out
-}
+func rolesBelow(a api.Access) []string { return roles[:a.Rank()-1] }
 
 // lowestRole is the least admin role a route with access a admits.
-func lowestRole(a access) string {
-	for _, role := range []string{"viewer", "editor", "admin"} {
-		if roleRank(role) >= a.rank() {
-			return role
-		}
-	}
-	return ""
-}
-
-func isAdminAccess(a access) bool {
-	return a == accessViewer || a == accessEditor || a == accessAdmin
-}
+func lowestRole(a api.Access) string { return roles[a.Rank()-1] }
 
 // TestEveryAdminRouteRefusesMissingWrongAndWeakCredentials walks the route table, so a
 // route added later is covered without touching this test.
@@ -51,13 +37,13 @@ func TestEveryAdminRouteRefusesMissingWrongAndWeakCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	admins := 0
-	for _, r := range env.srv.routeTable() {
-		if !isAdminAccess(r.access) {
+	for _, r := range env.srv.routes.Routes {
+		if !r.Access.IsAdmin() {
 			continue
 		}
 		admins++
-		path := concretePath(r.path)
-		t.Run(r.method+" "+r.path, func(t *testing.T) {
+		path := concretePath(r.Path)
+		t.Run(r.Method+" "+r.Path, func(t *testing.T) {
 			tests := []struct {
 				name    string
 				auth    string
@@ -69,16 +55,16 @@ func TestEveryAdminRouteRefusesMissingWrongAndWeakCredentials(t *testing.T) {
 				{"an API key in X-API-Key is 401", "", []string{"X-API-Key", secret}, 401},
 				{"a malformed bearer token is 401", "Bearer not-a-jwt", nil, 401},
 			}
-			for _, role := range rolesBelow(r.access) {
+			for _, role := range rolesBelow(r.Access) {
 				tests = append(tests, struct {
 					name    string
 					auth    string
 					headers []string
 					want    int
-				}{"role " + role + " below " + r.access.String() + " is 403", env.tokens[role], nil, 403})
+				}{"role " + role + " below " + r.Access.String() + " is 403", env.tokens[role], nil, 403})
 			}
 			for _, tt := range tests {
-				resp, out := env.do(t, r.method, path, tt.auth, nil, tt.headers...)
+				resp, out := env.do(t, r.Method, path, tt.auth, nil, tt.headers...)
 				if resp.StatusCode != tt.want {
 					t.Errorf("%s: status = %d %v, want %d", tt.name, resp.StatusCode, out, tt.want)
 				}
@@ -99,14 +85,14 @@ func TestEveryAdminRouteAdmitsItsLowestRole(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
 	const reached = 299
-	for _, r := range env.srv.routeTable() {
-		if !isAdminAccess(r.access) {
+	for _, r := range env.srv.routes.Routes {
+		if !r.Access.IsAdmin() {
 			continue
 		}
 		app := fiber.New(fiber.Config{ErrorHandler: errorHandler(env.srv.log)})
-		app.Add(r.method, r.path, env.srv.guard(r.access), func(c *fiber.Ctx) error { return c.SendStatus(reached) })
-		role := lowestRole(r.access)
-		req := httptest.NewRequest(r.method, concretePath(r.path), nil)
+		app.Add(r.Method, r.Path, env.srv.guard(r.Access), func(c *fiber.Ctx) error { return c.SendStatus(reached) })
+		role := lowestRole(r.Access)
+		req := httptest.NewRequest(r.Method, concretePath(r.Path), nil)
 		req.Header.Set("Authorization", env.tokens[role])
 		resp, err := app.Test(req, 10_000)
 		if err != nil {
@@ -114,7 +100,7 @@ func TestEveryAdminRouteAdmitsItsLowestRole(t *testing.T) {
 		}
 		resp.Body.Close()
 		if resp.StatusCode != reached {
-			t.Errorf("%s %s with role %s: status %d, want the handler reached", r.method, r.path, role, resp.StatusCode)
+			t.Errorf("%s %s with role %s: status %d, want the handler reached", r.Method, r.Path, role, resp.StatusCode)
 		}
 	}
 }
@@ -122,18 +108,18 @@ func TestEveryAdminRouteAdmitsItsLowestRole(t *testing.T) {
 func TestIngestAndPublicRoutesKeepTheirAccess(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
-	for _, r := range env.srv.routeTable() {
-		path := concretePath(r.path)
-		switch r.access {
-		case accessAPIKey:
+	for _, r := range env.srv.routes.Routes {
+		path := concretePath(r.Path)
+		switch r.Access {
+		case api.APIKey:
 			for _, auth := range []string{"", env.tokens["admin"]} {
-				if resp, out := env.do(t, r.method, path, auth, nil); resp.StatusCode != 401 {
-					t.Errorf("%s %s with %q: status = %d %v, want 401", r.method, r.path, auth, resp.StatusCode, out)
+				if resp, out := env.do(t, r.Method, path, auth, nil); resp.StatusCode != 401 {
+					t.Errorf("%s %s with %q: status = %d %v, want 401", r.Method, r.Path, auth, resp.StatusCode, out)
 				}
 			}
-		case accessPublic:
-			if resp, out := env.do(t, r.method, path, "", nil); resp.StatusCode == 401 || resp.StatusCode == 403 {
-				t.Errorf("public %s %s: status = %d %v without credentials", r.method, r.path, resp.StatusCode, out)
+		case api.Public:
+			if resp, out := env.do(t, r.Method, path, "", nil); resp.StatusCode == 401 || resp.StatusCode == 403 {
+				t.Errorf("public %s %s: status = %d %v without credentials", r.Method, r.Path, resp.StatusCode, out)
 			}
 		}
 	}
@@ -145,8 +131,8 @@ func TestEveryServedRouteIsInTheRouteTable(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
 	table := map[string]bool{}
-	for _, r := range env.srv.routeTable() {
-		table[r.method+" "+r.path] = true
+	for _, r := range env.srv.routes.Routes {
+		table[r.Method+" "+r.Path] = true
 	}
 	for _, r := range env.srv.App().GetRoutes(true) {
 		key := r.Method + " " + r.Path

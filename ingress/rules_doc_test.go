@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/ingress/admin"
 )
 
 const rulesDoc = "../docs/rules.md"
@@ -127,7 +128,7 @@ func TestRuleEnvironmentIsRightAndDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range ruleEnvironment {
+	for _, v := range admin.RuleEnvironment {
 		t.Run(v.Name, func(t *testing.T) {
 			check, ok := typeChecks[v.Type]
 			if !ok {

@@ -11,38 +11,13 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/campaignmanager/campaignmanager/cel"
-	"github.com/campaignmanager/campaignmanager/ingress/bus"
-	"github.com/campaignmanager/campaignmanager/ingress/event"
+	"github.com/campaignmanager/campaignmanager/ingress/admin"
+	"github.com/campaignmanager/campaignmanager/ingress/api"
 	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
-// EventPublisher stores accepted events in JetStream.
-type EventPublisher interface {
-	// PublishEvents stores events and waits for JetStream's acknowledgement of each. The
-	// result at index i belongs to evs[i]. It is safe for concurrent use.
-	PublishEvents(ctx context.Context, evs []*event.Event, correlationID string) []PublishResult
-}
-
-// PublishResult is the outcome of storing one event.
-type PublishResult = bus.PublishResult
-
-// CampaignSink broadcasts campaign changes to every engine (the campaigns KV bucket).
-type CampaignSink interface {
-	PutCampaign(ctx context.Context, c *cel.Campaign) error
-}
-
-// TierSink broadcasts the tier configuration to every engine.
-type TierSink interface {
-	PutTiers(ctx context.Context, c *persistence.TierConfig) error
-}
-
-// KeySink broadcasts API key changes to every ingress (the api_keys KV bucket).
-type KeySink interface {
-	PutAPIKey(ctx context.Context, k persistence.APIKey) error
-}
-
-// KeyChecker answers whether an ingest API key is valid. It is safe for concurrent use.
+// KeyChecker answers whether an ingest API key is valid (KeyMirror implements it). It is
+// safe for concurrent use.
 type KeyChecker interface {
 	CheckAPIKey(key string) (persistence.APIKey, bool)
 }
@@ -50,10 +25,6 @@ type KeyChecker interface {
 // Config configures the HTTP server.
 type Config struct {
 	Addr string
-	// JWTSecret signs admin tokens; at least 32 bytes. Empty disables the admin API.
-	JWTSecret []byte
-	// TokenTTL is the life of an admin access token.
-	TokenTTL time.Duration
 	// PublishTimeout bounds the wait for JetStream's acknowledgement.
 	PublishTimeout time.Duration
 	// MaxBatch is the most events one batch request may hold.
@@ -64,9 +35,6 @@ func (c *Config) setDefaults() {
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:8080"
 	}
-	if c.TokenTTL == 0 {
-		c.TokenTTL = 15 * time.Minute
-	}
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = 5 * time.Second
 	}
@@ -75,18 +43,12 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Deps are the collaborators of the HTTP server. Publisher and Keys are required; Store,
-// Campaigns and KeySink enable the admin API.
+// Deps are the collaborators of the HTTP server. Publisher and Keys are required; Admin
+// mounts the admin API (nil: ingest, health, metrics and docs only).
 type Deps struct {
-	Publisher EventPublisher
+	Publisher api.EventPublisher
 	Keys      KeyChecker
-	Store     *persistence.Store
-	Campaigns CampaignSink
-	KeySink   KeySink
-	// Tiers broadcasts the tier configuration to every engine (the settings KV bucket).
-	Tiers TierSink
-	// DLQ enables the dead-letter admin API (list, replay, delete) and its size metric.
-	DLQ DLQ
+	Admin     *admin.API
 	// Ready reports whether the process can serve; nil means always ready.
 	Ready      func(ctx context.Context) error
 	Logger     *slog.Logger
@@ -95,7 +57,7 @@ type Deps struct {
 	Gatherer prometheus.Gatherer
 }
 
-// Server is the Fiber HTTP front: event ingest, admin API, health, metrics and docs.
+// Server is the Fiber HTTP front: event ingest, the admin API, health, metrics and docs.
 type Server struct {
 	cfg     Config
 	deps    Deps
@@ -103,7 +65,7 @@ type Server struct {
 	ln      net.Listener
 	log     *slog.Logger
 	metrics *metrics
-	tokens  *tokenIssuer
+	routes  api.Group
 	served  chan error
 }
 
@@ -125,12 +87,6 @@ func New(deps Deps, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
-	if deps.Store != nil && len(cfg.JWTSecret) > 0 {
-		s.tokens, err = newTokenIssuer(cfg.JWTSecret, cfg.TokenTTL)
-		if err != nil {
-			return nil, err
-		}
-	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "campaignd",
 		BodyLimit:             maxBatchBody,
@@ -140,7 +96,8 @@ func New(deps Deps, cfg Config) (*Server, error) {
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
-	s.routes()
+	s.routes = s.routeTable()
+	s.mount()
 	return s, nil
 }
 
@@ -162,12 +119,14 @@ func (s *Server) Start(ctx context.Context) error {
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Close stops accepting connections and waits for in-flight requests until ctx ends.
+// Calling it again returns nil at once.
 func (s *Server) Close(ctx context.Context) error {
-	if s.ln == nil {
+	if s.ln == nil || s.served == nil {
 		return nil
 	}
 	err := s.app.ShutdownWithContext(ctx)
 	<-s.served
+	s.served = nil
 	return err
 }
 

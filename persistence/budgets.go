@@ -5,32 +5,21 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 )
 
-// BudgetDelta is what one decision takes from (or, negative, gives back to) a campaign's
-// budget. MaxRewards and MaxPoints are the campaign's limits (0: none), checked at commit.
-type BudgetDelta struct {
-	Rewards, Points       int64
-	MaxRewards, MaxPoints int64
-}
-
-// BudgetUsed is what a campaign has granted.
-type BudgetUsed struct {
-	Rewards int64 `json:"rewards_used"`
-	Points  int64 `json:"points_used"`
-}
-
 // LoadBudgets returns what every campaign has granted.
-func (s *Store) LoadBudgets(ctx context.Context) (map[string]BudgetUsed, error) {
+func (s *Store) LoadBudgets(ctx context.Context) (map[string]loyalty.BudgetUsed, error) {
 	rows, err := s.pool.Query(ctx, `SELECT campaign_id, rewards_used, points_used FROM campaign_budgets`)
 	if err != nil {
 		return nil, fmt.Errorf("load budgets: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]BudgetUsed{}
+	out := map[string]loyalty.BudgetUsed{}
 	for rows.Next() {
 		var id string
-		var b BudgetUsed
+		var b loyalty.BudgetUsed
 		if err := rows.Scan(&id, &b.Rewards, &b.Points); err != nil {
 			return nil, fmt.Errorf("load budgets: %w", err)
 		}
@@ -41,10 +30,10 @@ func (s *Store) LoadBudgets(ctx context.Context) (map[string]BudgetUsed, error) 
 
 // CampaignStats are a campaign's totals.
 type CampaignStats struct {
-	Rewards       int64      `json:"rewards"`
-	Users         int64      `json:"users"`
-	PointsGranted int64      `json:"points_granted"`
-	Budget        BudgetUsed `json:"budget"`
+	Rewards       int64              `json:"rewards"`
+	Users         int64              `json:"users"`
+	PointsGranted int64              `json:"points_granted"`
+	Budget        loyalty.BudgetUsed `json:"budget"`
 }
 
 // GetCampaignStats returns a campaign's totals (zero for a campaign that granted nothing).

@@ -8,15 +8,15 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/cel/campaign"
 )
 
 // CampaignVersion is one saved version of a campaign, immutable once written.
 type CampaignVersion struct {
-	Version   int64        `json:"version"`
-	CreatedBy string       `json:"created_by"`
-	CreatedAt time.Time    `json:"created_at"`
-	Campaign  cel.Campaign `json:"campaign"`
+	Version   int64             `json:"version"`
+	CreatedBy string            `json:"created_by"`
+	CreatedAt time.Time         `json:"created_at"`
+	Campaign  campaign.Campaign `json:"campaign"`
 }
 
 // dbNow is the store's clock for campaign times, at Postgres' precision.
@@ -26,7 +26,7 @@ func dbNow() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 // c.CreatedAt and c.UpdatedAt. The campaign, its first version and the audit row commit
 // in one transaction. It returns ErrConflict when the id exists (archived campaigns
 // included). It does not validate c; callers run cel.ValidateCampaign first.
-func (s *Store) CreateCampaign(ctx context.Context, c *cel.Campaign, actor string) error {
+func (s *Store) CreateCampaign(ctx context.Context, c *campaign.Campaign, actor string) error {
 	saved := *c
 	saved.Version = 1
 	saved.CreatedAt = dbNow()
@@ -53,7 +53,7 @@ func (s *Store) CreateCampaign(ctx context.Context, c *cel.Campaign, actor strin
 	return nil
 }
 
-func insertCampaignVersion(ctx context.Context, tx pgx.Tx, c *cel.Campaign, body []byte, actor string) error {
+func insertCampaignVersion(ctx context.Context, tx pgx.Tx, c *campaign.Campaign, body []byte, actor string) error {
 	_, err := tx.Exec(ctx, `INSERT INTO campaign_versions (campaign_id, version, body, created_by, created_at)
 		VALUES ($1, $2, $3, $4, $5)`, c.ID, c.Version, string(body), actor, c.UpdatedAt)
 	return err
@@ -64,8 +64,8 @@ func insertCampaignVersion(ctx context.Context, tx pgx.Tx, c *cel.Campaign, body
 // 0 accepts any. It returns the campaign as it was before; c gets its new Version,
 // CreatedAt and UpdatedAt. ErrNotFound when no campaign has that id. It does not validate
 // c.
-func (s *Store) UpdateCampaign(ctx context.Context, c *cel.Campaign, expectedVersion int64, actor string) (before cel.Campaign, err error) {
-	before, after, err := s.ModifyCampaign(ctx, c.ID, actor, func(cur *cel.Campaign) error {
+func (s *Store) UpdateCampaign(ctx context.Context, c *campaign.Campaign, expectedVersion int64, actor string) (before campaign.Campaign, err error) {
+	before, after, err := s.ModifyCampaign(ctx, c.ID, actor, func(cur *campaign.Campaign) error {
 		if expectedVersion > 0 && cur.Version != expectedVersion {
 			return ErrVersionMismatch
 		}
@@ -73,7 +73,7 @@ func (s *Store) UpdateCampaign(ctx context.Context, c *cel.Campaign, expectedVer
 		return nil
 	})
 	if err != nil {
-		return cel.Campaign{}, err
+		return campaign.Campaign{}, err
 	}
 	*c = after
 	return before, nil
@@ -84,7 +84,7 @@ func (s *Store) UpdateCampaign(ctx context.Context, c *cel.Campaign, expectedVer
 // not change the id; Version, CreatedAt and UpdatedAt are set by the store. An error from
 // modify aborts the change and is returned wrapped (so errors.Is works on it). It returns
 // the campaign before and after, or ErrNotFound.
-func (s *Store) ModifyCampaign(ctx context.Context, id, actor string, modify func(c *cel.Campaign) error) (before, after cel.Campaign, err error) {
+func (s *Store) ModifyCampaign(ctx context.Context, id, actor string, modify func(c *campaign.Campaign) error) (before, after campaign.Campaign, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		cur, err := scanCampaign(tx.QueryRow(ctx, `SELECT version, status, body, created_at, updated_at
 			FROM campaigns WHERE id = $1 FOR UPDATE`, id))
@@ -118,20 +118,20 @@ func (s *Store) ModifyCampaign(ctx context.Context, id, actor string, modify fun
 			TargetType: "campaign", TargetID: id, Before: auditJSON(&before), After: body})
 	})
 	if err != nil {
-		return cel.Campaign{}, cel.Campaign{}, fmt.Errorf("update campaign %q: %w", id, translate(err))
+		return campaign.Campaign{}, campaign.Campaign{}, fmt.Errorf("update campaign %q: %w", id, translate(err))
 	}
 	return before, after, nil
 }
 
 // campaignAction names a change for the audit log.
-func campaignAction(before, after cel.Campaign) string {
+func campaignAction(before, after campaign.Campaign) string {
 	if before.Status != after.Status {
 		switch after.Status {
-		case cel.StatusArchived:
+		case campaign.StatusArchived:
 			return "campaign.archive"
-		case cel.StatusActive:
+		case campaign.StatusActive:
 			return "campaign.activate"
-		case cel.StatusPaused:
+		case campaign.StatusPaused:
 			return "campaign.pause"
 		}
 	}
@@ -140,17 +140,17 @@ func campaignAction(before, after cel.Campaign) string {
 
 // scanCampaign reads version, status, body, created_at, updated_at; the columns win over
 // the body.
-func scanCampaign(r pgx.Row) (cel.Campaign, error) {
-	var c cel.Campaign
+func scanCampaign(r pgx.Row) (campaign.Campaign, error) {
+	var c campaign.Campaign
 	var body []byte
 	var version int64
 	var status string
 	var created, updated time.Time
 	if err := r.Scan(&version, &status, &body, &created, &updated); err != nil {
-		return cel.Campaign{}, err
+		return campaign.Campaign{}, err
 	}
 	if err := json.Unmarshal(body, &c); err != nil {
-		return cel.Campaign{}, fmt.Errorf("decode stored campaign: %w", err)
+		return campaign.Campaign{}, fmt.Errorf("decode stored campaign: %w", err)
 	}
 	c.Version, c.Status = version, status
 	c.CreatedAt, c.UpdatedAt = created.UTC(), updated.UTC()
@@ -158,23 +158,23 @@ func scanCampaign(r pgx.Row) (cel.Campaign, error) {
 }
 
 // GetCampaign returns the current version of a campaign, or ErrNotFound.
-func (s *Store) GetCampaign(ctx context.Context, id string) (cel.Campaign, error) {
+func (s *Store) GetCampaign(ctx context.Context, id string) (campaign.Campaign, error) {
 	c, err := scanCampaign(s.pool.QueryRow(ctx, `SELECT version, status, body, created_at, updated_at
 		FROM campaigns WHERE id = $1`, id))
 	if err != nil {
-		return cel.Campaign{}, fmt.Errorf("get campaign %q: %w", id, translate(err))
+		return campaign.Campaign{}, fmt.Errorf("get campaign %q: %w", id, translate(err))
 	}
 	return c, nil
 }
 
 // ListCampaigns returns the current version of every campaign, archived ones included,
 // ordered by id.
-func (s *Store) ListCampaigns(ctx context.Context) ([]cel.Campaign, error) {
+func (s *Store) ListCampaigns(ctx context.Context) ([]campaign.Campaign, error) {
 	rows, err := s.pool.Query(ctx, `SELECT version, status, body, created_at, updated_at FROM campaigns ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list campaigns: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (cel.Campaign, error) { return scanCampaign(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (campaign.Campaign, error) { return scanCampaign(r) })
 	if err != nil {
 		return nil, fmt.Errorf("list campaigns: %w", err)
 	}

@@ -5,15 +5,15 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/cel/campaign"
 	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
-func sampleCampaign(id string) *cel.Campaign {
-	return &cel.Campaign{
-		ID: id, Name: "Big spender", Rule: `event.amount > 50.0`, Status: cel.StatusDraft,
-		Reward: cel.Reward{Type: cel.RewardPoints, Points: "100"},
-		Limits: cel.Limits{PerUser: 1},
+func sampleCampaign(id string) *campaign.Campaign {
+	return &campaign.Campaign{
+		ID: id, Name: "Big spender", Rule: `event.amount > 50.0`, Status: campaign.StatusDraft,
+		Reward: campaign.Reward{Type: campaign.RewardPoints, Points: "100"},
+		Limits: campaign.Limits{PerUser: 1},
 	}
 }
 
@@ -72,7 +72,7 @@ func TestUpdateCampaignVersionsAndAudits(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		c        *cel.Campaign
+		c        *campaign.Campaign
 		expected int64
 		want     error
 	}{
@@ -87,15 +87,15 @@ func TestUpdateCampaignVersionsAndAudits(t *testing.T) {
 		})
 	}
 
-	_, after, err := s.ModifyCampaign(ctx, "promo", "bob", func(c *cel.Campaign) error {
-		c.Status = cel.StatusArchived
+	_, after, err := s.ModifyCampaign(ctx, "promo", "bob", func(c *campaign.Campaign) error {
+		c.Status = campaign.StatusArchived
 		return nil
 	})
-	if err != nil || after.Version != 3 || after.Status != cel.StatusArchived {
+	if err != nil || after.Version != 3 || after.Status != campaign.StatusArchived {
 		t.Fatalf("archive = %+v, %v", after, err)
 	}
 	refuse := errors.New("refused")
-	if _, _, err := s.ModifyCampaign(ctx, "promo", "bob", func(*cel.Campaign) error { return refuse }); !errors.Is(err, refuse) {
+	if _, _, err := s.ModifyCampaign(ctx, "promo", "bob", func(*campaign.Campaign) error { return refuse }); !errors.Is(err, refuse) {
 		t.Fatalf("modify error not passed through: %v", err)
 	}
 
@@ -103,7 +103,7 @@ func TestUpdateCampaignVersionsAndAudits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(versions) != 3 || versions[0].CreatedBy != "ann" || versions[1].Campaign.Name != "Renamed" || versions[2].Campaign.Status != cel.StatusArchived {
+	if len(versions) != 3 || versions[0].CreatedBy != "ann" || versions[1].Campaign.Name != "Renamed" || versions[2].Campaign.Status != campaign.StatusArchived {
 		t.Fatalf("versions = %+v", versions)
 	}
 	if _, err := s.ListCampaignVersions(ctx, "nope"); !errors.Is(err, persistence.ErrNotFound) {
@@ -121,7 +121,7 @@ func TestUpdateCampaignVersionsAndAudits(t *testing.T) {
 	if !equalStrings(actions, []string{"campaign.create", "campaign.update", "campaign.archive"}) {
 		t.Fatalf("audit actions = %v", actions)
 	}
-	var b, a cel.Campaign
+	var b, a campaign.Campaign
 	if err := json.Unmarshal(audit[1].Before, &b); err != nil || b.Name != "Big spender" {
 		t.Fatalf("audit before = %s", audit[1].Before)
 	}
@@ -130,7 +130,7 @@ func TestUpdateCampaignVersionsAndAudits(t *testing.T) {
 	}
 
 	list, err := s.ListCampaigns(ctx)
-	if err != nil || len(list) != 1 || list[0].Status != cel.StatusArchived {
+	if err != nil || len(list) != 1 || list[0].Status != campaign.StatusArchived {
 		t.Fatalf("ListCampaigns = %+v, %v", list, err)
 	}
 }

@@ -10,37 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 )
-
-// Decision is everything one event changes: the user's new state (Version = the version
-// read + 1), the rewards it grants, and the record that it was processed.
-type Decision struct {
-	EventID   string
-	EventType string
-	StreamSeq int64
-	User      User
-	Rewards   []Reward
-	// Ledger holds the points changes, in order; their sum is the change of User.Points.
-	Ledger []LedgerEntry
-	// Effect, when set, records what the event did for later refunds.
-	Effect *EventEffect
-	// Refund, when set, counts a refund against an earlier event's effect.
-	Refund *RefundApplied
-	// TierChange, when set, is recorded in the user's tier history.
-	TierChange *TierChange
-	// Budget is what the decision takes from each campaign's budget.
-	Budget map[string]BudgetDelta
-	// Rejected, when not empty, is why the event was refused: it is recorded as processed
-	// with that reason and changes nothing but User.LastRejection.
-	Rejected string
-}
-
-// RefundApplied is the part of an earlier event a refund reversed.
-type RefundApplied struct {
-	EventID string
-	Amount  float64
-	Points  int64
-}
 
 // Outcome is what became of one decision in CommitBatch.
 type Outcome int
@@ -68,7 +40,7 @@ const (
 // get ChainBroken. It returns one Outcome per decision, or an error
 // when nothing was committed (the caller retries; a *PermanentError marks data the
 // database will never accept, so retrying the same batch is pointless).
-func (s *Store) CommitBatch(ctx context.Context, ds []Decision) ([]Outcome, error) {
+func (s *Store) CommitBatch(ctx context.Context, ds []loyalty.Decision) ([]Outcome, error) {
 	outcomes := make([]Outcome, len(ds))
 	pending := make([]int, len(ds)) // indexes into ds still to commit
 	for i := range ds {
@@ -142,7 +114,7 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 //
 // Outside careful mode the statements are plain inserts (see below); a unique violation
 // then fails the whole batch and the caller retries it carefully.
-func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int, careful bool) (dups, fenced, over map[string]bool, err error) {
+func (s *Store) commitOnce(ctx context.Context, ds []loyalty.Decision, pending []int, careful bool) (dups, fenced, over map[string]bool, err error) {
 	n := len(pending)
 	var (
 		evIDs, evUsers, evTypes                   = make([]string, n), make([]string, n), make([]string, n)
@@ -308,7 +280,7 @@ func (s *Store) commitOnce(ctx context.Context, ds []Decision, pending []int, ca
 				AS t(id, u, c, v, e, ty, p, pl, o)`+onConflictNothing(careful, "id"),
 			rIDs, rUsers, rCampaigns, rVersions, rEvents, rTypes, rPoints, rPayloads, rOccurred)
 	}
-	budgets := map[string]BudgetDelta{}
+	budgets := map[string]loyalty.BudgetDelta{}
 	for _, i := range pending {
 		for id, d := range ds[i].Budget {
 			t := budgets[id]
@@ -406,7 +378,7 @@ type userArrays struct {
 }
 
 // add appends u's state; prev is the stored version it must replace (0: a new user).
-func (c *userArrays) add(u *User, prev int64) {
+func (c *userArrays) add(u *loyalty.User, prev int64) {
 	c.prevs = append(c.prevs, prev)
 	c.ids = append(c.ids, u.UserID)
 	c.tiers = append(c.tiers, u.Tier)
@@ -476,7 +448,7 @@ var userUpdate = `UPDATE users AS u SET ` + userSetFromT + `
 	RETURNING u.user_id`
 
 // touches reports whether a decision's budget moves a campaign in over.
-func touches(b map[string]BudgetDelta, over map[string]bool) bool {
+func touches(b map[string]loyalty.BudgetDelta, over map[string]bool) bool {
 	for id, d := range b {
 		if over[id] && (d.Rewards > 0 || d.Points > 0) {
 			return true
@@ -542,8 +514,8 @@ func mustJSON(v any) string {
 const noSeqScan = `SET LOCAL enable_seqscan = off`
 
 // LoadUsers returns the stored state of the users that exist among ids.
-func (s *Store) LoadUsers(ctx context.Context, ids []string) (map[string]User, error) {
-	out := make(map[string]User, len(ids))
+func (s *Store) LoadUsers(ctx context.Context, ids []string) (map[string]loyalty.User, error) {
+	out := make(map[string]loyalty.User, len(ids))
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN READ ONLY`)
 	b.Queue(noSeqScan)
@@ -567,7 +539,7 @@ func (s *Store) LoadUsers(ctx context.Context, ids []string) (map[string]User, e
 
 // RewardsOfEvent returns the rewards an event granted, for republishing after a
 // redelivery.
-func (s *Store) RewardsOfEvent(ctx context.Context, eventID string) ([]Reward, error) {
+func (s *Store) RewardsOfEvent(ctx context.Context, eventID string) ([]loyalty.Reward, error) {
 	rows, err := s.pool.Query(ctx, `SELECT seq, id, user_id, campaign_id, campaign_version, event_id,
 		type, points, payload, occurred_at, created_at FROM rewards WHERE event_id = $1 ORDER BY seq`, eventID)
 	if err != nil {

@@ -6,28 +6,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
 // decision is a purchase by user that moves it to version and grants one reward of
 // points.
-func decision(eventID, user string, version, points int64) persistence.Decision {
+func decision(eventID, user string, version, points int64) loyalty.Decision {
 	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	return persistence.Decision{
+	return loyalty.Decision{
 		EventID: eventID, EventType: "purchase", StreamSeq: version,
-		User: persistence.User{
+		User: loyalty.User{
 			UserID: user, Points: points * version, LifetimePoints: points * version, PurchaseCount: version,
 			FirstSeen: at, EventCounts: map[string]int64{"purchase": version}, LastSeq: version, Version: version,
 		},
-		Rewards: []persistence.Reward{{ID: "r-" + eventID, UserID: user, CampaignID: "c", CampaignVersion: 1,
+		Rewards: []loyalty.Reward{{ID: "r-" + eventID, UserID: user, CampaignID: "c", CampaignVersion: 1,
 			EventID: eventID, Type: "points", Points: points, OccurredAt: at}},
-		Ledger: []persistence.LedgerEntry{{Kind: persistence.LedgerEarn, Points: points, BalanceAfter: points * version,
+		Ledger: []loyalty.LedgerEntry{{Kind: loyalty.LedgerEarn, Points: points, BalanceAfter: points * version,
 			RewardID: "r-" + eventID, CampaignID: "c", CampaignVersion: 1, OccurredAt: at}},
-		Effect: &persistence.EventEffect{EventID: eventID, EventType: "purchase", Amount: 10, Points: points, OccurredAt: at},
+		Effect: &loyalty.EventEffect{EventID: eventID, EventType: "purchase", Amount: 10, Points: points, OccurredAt: at},
 	}
 }
 
-func commit(t *testing.T, s *persistence.Store, ds ...persistence.Decision) []persistence.Outcome {
+func commit(t *testing.T, s *persistence.Store, ds ...loyalty.Decision) []persistence.Outcome {
 	t.Helper()
 	outs, err := s.CommitBatch(t.Context(), ds)
 	if err != nil {
@@ -118,8 +119,8 @@ func BenchmarkCommitBatch(b *testing.B) {
 			b.Run(fmt.Sprintf("%s-users/batch-%d", kind, size), func(b *testing.B) {
 				s := openStore(b)
 				ctx := context.Background()
-				users := make([]persistence.User, size)
-				batch := make([]persistence.Decision, size)
+				users := make([]loyalty.User, size)
+				batch := make([]loyalty.Decision, size)
 				round := int64(0)
 				next := func() {
 					round++
@@ -205,10 +206,10 @@ func TestCommitBatchCommitsAUsersChainWholeOrNotAtAll(t *testing.T) {
 	}
 
 	// Decisions of a user that do not form a chain are refused.
-	if _, err := s.CommitBatch(ctx, []persistence.Decision{decision("c9", "cy", 4, 1), decision("c10", "cy", 6, 1)}); err == nil {
+	if _, err := s.CommitBatch(ctx, []loyalty.Decision{decision("c9", "cy", 4, 1), decision("c10", "cy", 6, 1)}); err == nil {
 		t.Fatal("a gap in a chain was accepted")
 	}
-	if _, err := s.CommitBatch(ctx, []persistence.Decision{decision("c9", "cy", 4, 1), decision("c11", "dee", 3, 1), decision("c10", "cy", 5, 1)}); err == nil {
+	if _, err := s.CommitBatch(ctx, []loyalty.Decision{decision("c9", "cy", 4, 1), decision("c11", "dee", 3, 1), decision("c10", "cy", 5, 1)}); err == nil {
 		t.Fatal("a chain split by another user was accepted")
 	}
 }

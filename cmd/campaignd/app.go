@@ -21,6 +21,7 @@ import (
 
 	"github.com/campaignmanager/campaignmanager/actors"
 	"github.com/campaignmanager/campaignmanager/ingress"
+	"github.com/campaignmanager/campaignmanager/ingress/admin"
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
 	"github.com/campaignmanager/campaignmanager/persistence"
 	"github.com/campaignmanager/campaignmanager/persistence/pgcluster"
@@ -37,11 +38,16 @@ type App struct {
 	js     jetstream.JetStream
 	pg     *pgcluster.Cluster
 	store  *persistence.Store
-	keys   *bus.APIKeys
+	keys   *ingress.KeyMirror
 	engine *actors.Engine
 	http   *ingress.Server
 
+	// passwordCost is the bcrypt cost of new password hashes (0: the default); tests lower
+	// it.
+	passwordCost int
+
 	bgCancel context.CancelFunc
+	bgDone   chan struct{}
 	// URLs, valid after Start.
 	NATSURL, DatabaseURL string
 }
@@ -103,30 +109,33 @@ func (a *App) Start(ctx context.Context) error {
 		}
 	}
 
-	// Campaigns and keys: Postgres is the authority, KV the broadcast.
-	campaigns, err := bus.OpenCampaigns(ctx, js)
+	// Campaigns, tiers and keys: Postgres is the authority, KV the broadcast.
+	campaigns, err := bus.OpenBucket(ctx, js, bus.CampaignsKV)
 	if err != nil {
 		return err
 	}
-	settings, err := bus.OpenSettings(ctx, js)
+	settings, err := bus.OpenBucket(ctx, js, bus.SettingsKV)
 	if err != nil {
 		return err
 	}
-	keys, err := bus.OpenAPIKeys(ctx, js)
+	keyBucket, err := bus.OpenBucket(ctx, js, bus.APIKeysKV)
 	if err != nil {
 		return err
 	}
-	a.keys = keys
+	a.keys = ingress.NewKeyMirror(keyBucket, a.log)
+	broadcast := admin.KV{Campaigns: campaigns, Settings: settings}
 	if a.store != nil {
-		if err := a.syncKV(ctx, campaigns, keys, settings); err != nil {
+		if err := broadcast.Reconcile(ctx, a.store, a.keys); err != nil {
 			return err
 		}
 	}
+	a.bgDone = make(chan struct{})
 	go func() {
+		defer close(a.bgDone)
 		for bg.Err() == nil {
-			if err := keys.Watch(bg, a.log); err != nil {
+			if err := a.keys.Run(bg); err != nil && bg.Err() == nil {
 				a.log.Error("api key watch ended; restarting", "err", err)
-				time.Sleep(time.Second)
+				sleep(bg, time.Second)
 			}
 		}
 	}()
@@ -152,15 +161,20 @@ func (a *App) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	publisher := bus.NewPublisher(js)
 	deps := ingress.Deps{
-		Publisher: bus.NewPublisher(js), Keys: keys, Ready: a.ready,
+		Publisher: publisher, Keys: a.keys, Ready: a.ready,
 		Logger: a.log, Registerer: a.reg, Gatherer: a.reg,
 	}
 	if a.store != nil {
-		deps.Store, deps.Campaigns, deps.KeySink, deps.Tiers = a.store, campaigns, keys, settings
-		deps.DLQ = bus.NewDLQ(js)
+		deps.Admin, err = admin.New(admin.Deps{Store: a.store, Publisher: publisher, Campaigns: broadcast, Tiers: broadcast,
+			Keys: a.keys, DLQ: bus.NewDLQ(js), Logger: a.log, Registerer: a.reg},
+			admin.Config{JWTSecret: secret, PasswordCost: a.passwordCost})
+		if err != nil {
+			return err
+		}
 	}
-	srv, err := ingress.New(deps, ingress.Config{Addr: a.cfg.HTTPAddr, JWTSecret: secret})
+	srv, err := ingress.New(deps, ingress.Config{Addr: a.cfg.HTTPAddr})
 	if err != nil {
 		return err
 	}
@@ -201,7 +215,8 @@ func (a *App) bootstrapAdmin(ctx context.Context) error {
 	if pw == "" {
 		pw, generated = randomToken(12), true
 	}
-	hash, err := ingress.HashPassword(pw)
+	passwords := admin.Passwords{Cost: a.passwordCost}
+	hash, err := passwords.Hash(pw)
 	if err != nil {
 		return err
 	}
@@ -214,37 +229,6 @@ func (a *App) bootstrapAdmin(ctx context.Context) error {
 			fmt.Fprintf(a.out, "Bootstrap admin created: username %q, password %q (shown once; set CAMPAIGN_ADMIN_PASSWORD to choose it)\n", a.cfg.AdminUser, pw)
 		} else {
 			fmt.Fprintf(a.out, "Bootstrap admin created: username %q with the password from CAMPAIGN_ADMIN_PASSWORD\n", a.cfg.AdminUser)
-		}
-	}
-	return nil
-}
-
-// syncKV republishes campaigns and API keys from Postgres, the authority, so the buckets
-// are complete even if NATS lost them or a put failed after a commit.
-func (a *App) syncKV(ctx context.Context, campaigns *bus.Campaigns, keys *bus.APIKeys, settings *bus.Settings) error {
-	if tiers, err := a.store.GetTierConfig(ctx); err == nil {
-		if err := settings.SyncTiers(ctx, &tiers); err != nil {
-			return err
-		}
-	} else if !errors.Is(err, persistence.ErrNotFound) {
-		return err
-	}
-	cs, err := a.store.ListCampaigns(ctx)
-	if err != nil {
-		return err
-	}
-	for i := range cs {
-		if err := campaigns.SyncCampaign(ctx, &cs[i]); err != nil {
-			return err
-		}
-	}
-	ks, err := a.store.ListAPIKeys(ctx)
-	if err != nil {
-		return err
-	}
-	for _, k := range ks {
-		if err := keys.PutAPIKey(ctx, k); err != nil {
-			return err
 		}
 	}
 	return nil
@@ -304,6 +288,9 @@ func (a *App) Close(ctx context.Context) error {
 	if a.bgCancel != nil {
 		a.bgCancel()
 	}
+	if a.bgDone != nil {
+		<-a.bgDone
+	}
 	if a.nc != nil {
 		_ = a.nc.Drain()
 		for i := 0; i < 100 && !a.nc.IsClosed(); i++ {
@@ -328,4 +315,14 @@ func randomToken(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

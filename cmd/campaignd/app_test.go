@@ -19,14 +19,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/campaignmanager/campaignmanager/ingress"
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
 	"github.com/campaignmanager/campaignmanager/persistence/pgtest"
 )
 
 func TestMain(m *testing.M) {
-	ingress.BcryptCost = bcrypt.MinCost // production cost under -race takes seconds per hash
 	pgtest.Main(m)
 }
 
@@ -75,6 +73,7 @@ func (e *env) start() {
 	require.NoError(e.t, err)
 	log := slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	app := newApp(cfg, log, io.Discard)
+	app.passwordCost = bcrypt.MinCost // production cost under -race takes seconds per hash
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := app.Start(ctx); err != nil {

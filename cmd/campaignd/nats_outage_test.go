@@ -13,7 +13,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 
+	"github.com/campaignmanager/campaignmanager/ingress"
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
 	"github.com/campaignmanager/campaignmanager/ingress/bus/bustest"
 	"github.com/campaignmanager/campaignmanager/persistence"
@@ -34,7 +36,9 @@ func TestIngressAnswers503DuringANATSOutageAndRecoversByItself(t *testing.T) {
 	require.NoError(t, err)
 	_, err = bus.EnsureStreams(context.Background(), js, bus.StreamsConfig{Partitions: 4})
 	require.NoError(t, err)
-	keys, err := bus.OpenAPIKeys(context.Background(), js)
+	bucket, err := bus.OpenBucket(context.Background(), js, bus.APIKeysKV)
+	require.NoError(t, err)
+	keys := ingress.NewKeyMirror(bucket, slog.Default())
 	require.NoError(t, err)
 	const secret = "cmk_outage-test-key"
 	require.NoError(t, keys.PutAPIKey(context.Background(), persistence.APIKey{ID: "key_1", Name: "shop", Hash: persistence.HashAPIKeySecret(secret)}))
@@ -47,6 +51,7 @@ func TestIngressAnswers503DuringANATSOutageAndRecoversByItself(t *testing.T) {
 	cfg, err := loadConfig(nil, func(k string) string { return vars[k] }, io.Discard)
 	require.NoError(t, err)
 	app := newApp(cfg, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})), io.Discard)
+	app.passwordCost = bcrypt.MinCost
 	require.NoError(t, app.Start(context.Background()))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -58,7 +58,7 @@ func TestDeployAlertRulesAndDashboardUseExportedMetrics(t *testing.T) {
 	// Metric families campaignd defines, from the sources that register them.
 	defined := map[string]bool{}
 	nameRE := regexp.MustCompile(`Name:\s*"(campaign_[a-z0-9_]+)"`)
-	for _, glob := range []string{"actors/*.go", "ingress/*.go"} {
+	for _, glob := range []string{"actors/*.go", "actors/*/*.go", "ingress/*.go", "ingress/*/*.go"} {
 		files, err := filepath.Glob(filepath.Join(root, glob))
 		require.NoError(t, err)
 		for _, f := range files {

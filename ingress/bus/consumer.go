@@ -9,10 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
 // ConsumerConfig configures each durable engine consumer of EVENTS.
@@ -200,55 +197,4 @@ func sameLane(got, want jetstream.ConsumerConfig) bool {
 	return got.FilterSubject == want.FilterSubject && slices.Equal(got.FilterSubjects, want.FilterSubjects) &&
 		got.MaxAckPending == want.MaxAckPending && got.MaxDeliver == want.MaxDeliver &&
 		slices.Equal(got.BackOff, want.BackOff) && got.AckPolicy == want.AckPolicy
-}
-
-// DLQEntry describes an event parked in the DLQ stream.
-type DLQEntry struct {
-	Partition  int
-	StreamSeq  uint64
-	Subject    string
-	Deliveries uint64
-	Reason     string
-	Data       []byte
-	Header     nats.Header
-}
-
-// PublishDLQ parks an event in the DLQ stream and waits for the acknowledgement. Parking the
-// same stream message twice is deduplicated.
-func PublishDLQ(ctx context.Context, js jetstream.JetStream, e DLQEntry) error {
-	msg := &nats.Msg{
-		Subject: "dlq." + strconv.Itoa(e.Partition),
-		Data:    e.Data,
-		Header:  nats.Header{},
-	}
-	if cid := e.Header.Get(HeaderCorrelationID); cid != "" {
-		msg.Header.Set(HeaderCorrelationID, cid)
-	}
-	if id := e.Header.Get(jetstream.MsgIDHeader); id != "" {
-		msg.Header.Set("Campaign-Event-Id", id)
-	}
-	msg.Header.Set(HeaderDLQReason, e.Reason)
-	msg.Header.Set(HeaderDLQPartition, strconv.Itoa(e.Partition))
-	msg.Header.Set(HeaderDLQDeliveries, strconv.FormatUint(e.Deliveries, 10))
-	msg.Header.Set(HeaderDLQStreamSeq, strconv.FormatUint(e.StreamSeq, 10))
-	msg.Header.Set(HeaderDLQSubject, e.Subject)
-	if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID("dlq-"+strconv.FormatUint(e.StreamSeq, 10))); err != nil {
-		return fmt.Errorf("publish to DLQ: %w", err)
-	}
-	return nil
-}
-
-// RewardSubject is the REWARDS subject of a reward.
-func RewardSubject(campaignID, userToken string) string {
-	return "rewards." + campaignID + "." + userToken
-}
-
-// RewardMsg builds the REWARDS message of r; its Nats-Msg-Id is the reward id.
-func RewardMsg(r *persistence.Reward, userToken, correlationID string, data []byte) *nats.Msg {
-	msg := &nats.Msg{Subject: RewardSubject(r.CampaignID, userToken), Data: data, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, r.ID)
-	if correlationID != "" {
-		msg.Header.Set(HeaderCorrelationID, correlationID)
-	}
-	return msg
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -104,11 +103,11 @@ func (d *DLQ) Replay(ctx context.Context, id uint64) (DLQMessage, error) {
 	if err != nil {
 		return m, err
 	}
-	_, token, ok := strings.Cut(m.Subject, ".events.")
-	if !ok || token == "" || strings.ContainsAny(token, ".*> ") {
+	stored, ok := ParseStoredSubject(m.Subject)
+	if !ok {
 		return m, ErrDLQNotReplayable
 	}
-	msg := &nats.Msg{Subject: EventSubject(token), Data: m.Data, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: EventSubject(stored.Token), Data: m.Data, Header: nats.Header{}}
 	if m.CorrelationID != "" {
 		msg.Header.Set(HeaderCorrelationID, m.CorrelationID)
 	}

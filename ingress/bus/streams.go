@@ -19,8 +19,10 @@ const (
 	LoyaltyStream = "LOYALTY"
 	CampaignsKV   = "campaigns"
 	APIKeysKV     = "api_keys"
-	// SettingsKV holds engine-wide settings; key "tiers" is the tier configuration.
+	// SettingsKV holds engine-wide settings; key TiersKey is the tier configuration.
 	SettingsKV = "settings"
+	// TiersKey is the settings bucket's key of the tier configuration.
+	TiersKey = "tiers"
 
 	// Headers set on DLQ entries.
 	HeaderDLQReason     = "Campaign-DLQ-Reason"
@@ -158,9 +160,3 @@ func partitionsOf(cfg jetstream.StreamConfig) (int, error) {
 	}
 	return n, nil
 }
-
-// EventSubject is the subject a producer publishes an event of the user with token to.
-func EventSubject(token string) string { return "events." + token }
-
-// PartitionFilter is the stored subject filter of partition p.
-func PartitionFilter(p int) string { return strconv.Itoa(p) + ".events.*" }

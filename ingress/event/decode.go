@@ -13,7 +13,7 @@ import (
 // attributes object decodes to nil Attributes. Decode copies what it keeps, so data may be
 // reused afterwards.
 //
-// Decode returns ErrTooLarge when data is longer than MaxSize, and a *ValidationError for
+// Decode returns ErrTooLarge when data is longer than MaxSize, and a *FieldError for
 // everything else: invalid UTF-8 anywhere in data, malformed JSON, a body that is not one
 // object, trailing data, an unknown or repeated top-level field, a field of the wrong JSON
 // type, a number out of float64 range, a \u escape that is a lone surrogate, a repeated key
@@ -23,7 +23,7 @@ func Decode(data []byte, received time.Time) (Event, error) {
 		return Event{}, ErrTooLarge
 	}
 	if !utf8.Valid(data) {
-		return Event{}, &ValidationError{Reason: "body is not valid UTF-8"}
+		return Event{}, &FieldError{Reason: "body is not valid UTF-8"}
 	}
 	var e Event
 	d := decoder{data: data}
@@ -47,7 +47,7 @@ type decoder struct {
 }
 
 func (d *decoder) syntax(what string) error {
-	return &ValidationError{Reason: "malformed JSON at byte " + strconv.Itoa(d.pos) + ": " + what}
+	return &FieldError{Reason: "malformed JSON at byte " + strconv.Itoa(d.pos) + ": " + what}
 }
 
 func (d *decoder) skipWS() {
@@ -83,9 +83,9 @@ const (
 func (d *decoder) event(e *Event) error {
 	if d.peek() != '{' {
 		if d.pos == len(d.data) {
-			return &ValidationError{Reason: "body is empty"}
+			return &FieldError{Reason: "body is empty"}
 		}
-		return &ValidationError{Reason: "body must be a JSON object"}
+		return &FieldError{Reason: "body must be a JSON object"}
 	}
 	d.pos++
 	var seen uint
@@ -128,10 +128,10 @@ func (d *decoder) event(e *Event) error {
 				bit = seenAttributes
 				e.Attributes, err = d.attributes()
 			default:
-				return &ValidationError{Field: string(key), Reason: "unknown field"}
+				return &FieldError{Field: string(key), Reason: "unknown field"}
 			}
 			if seen&bit != 0 {
-				return &ValidationError{Field: fieldName(bit), Reason: "repeated field"}
+				return &FieldError{Field: fieldName(bit), Reason: "repeated field"}
 			}
 			seen |= bit
 			if err != nil {
@@ -194,7 +194,7 @@ func (d *decoder) literal(lit string) error {
 func (d *decoder) typeError(field, reason string) error {
 	switch d.peek() {
 	case '"', '{', '[', 't', 'f', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		return &ValidationError{Field: field, Reason: reason}
+		return &FieldError{Field: field, Reason: reason}
 	}
 	return d.syntax("expected a value")
 }
@@ -224,7 +224,7 @@ func (d *decoder) currency() (string, error) {
 	if code, ok := currencies[string(b)]; ok {
 		return code, nil
 	}
-	return "", &ValidationError{Field: "currency", Reason: currencyReason(string(b))}
+	return "", &FieldError{Field: "currency", Reason: currencyReason(string(b))}
 }
 
 func (d *decoder) amount() (float64, error) {
@@ -238,12 +238,12 @@ func (d *decoder) amount() (float64, error) {
 	f, err := d.number()
 	if err != nil {
 		if _, ok := err.(rangeError); ok {
-			return 0, &ValidationError{Field: "amount", Reason: "number out of range"}
+			return 0, &FieldError{Field: "amount", Reason: "number out of range"}
 		}
 		return 0, err
 	}
 	if r := checkAmount(f); r != "" {
-		return 0, &ValidationError{Field: "amount", Reason: r}
+		return 0, &FieldError{Field: "amount", Reason: r}
 	}
 	return f + 0, nil // + 0 turns -0 into 0
 }
@@ -261,11 +261,11 @@ func (d *decoder) occurredAt() (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, string(b))
 	if err != nil {
-		return time.Time{}, &ValidationError{Field: "occurred_at", Reason: "must be an RFC 3339 time"}
+		return time.Time{}, &FieldError{Field: "occurred_at", Reason: "must be an RFC 3339 time"}
 	}
 	t = t.UTC()
 	if t.Before(minTime) || t.After(maxTime) {
-		return time.Time{}, &ValidationError{Field: "occurred_at", Reason: "must be between 1970-01-01 and 9999-12-31"}
+		return time.Time{}, &FieldError{Field: "occurred_at", Reason: "must be between 1970-01-01 and 9999-12-31"}
 	}
 	return t, nil
 }
@@ -280,7 +280,7 @@ func (d *decoder) attributes() (map[string]any, error) {
 	m, p, err := d.object(1)
 	if err != nil {
 		if ae, ok := err.(*attrError); ok {
-			return nil, &ValidationError{Field: p.field(), Reason: ae.reason}
+			return nil, &FieldError{Field: p.field(), Reason: ae.reason}
 		}
 		return nil, err
 	}

@@ -188,9 +188,9 @@ func TestDecodeRefusesInvalidEvents(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Decode([]byte(tt.body), received)
-			var ve *ValidationError
+			var ve *FieldError
 			if !errors.As(err, &ve) {
-				t.Fatalf("Decode error = %v, want *ValidationError", err)
+				t.Fatalf("Decode error = %v, want *FieldError", err)
 			}
 			if ve.Field != tt.field || !strings.Contains(ve.Reason, tt.reason) {
 				t.Fatalf("Decode error = {Field:%q Reason:%q}, want Field %q and Reason containing %q", ve.Field, ve.Reason, tt.field, tt.reason)
@@ -287,9 +287,9 @@ func TestValidateChecksEveryField(t *testing.T) {
 				}
 				return
 			}
-			var ve *ValidationError
+			var ve *FieldError
 			if !errors.As(err, &ve) || ve.Field != tt.field {
-				t.Fatalf("Validate = %v, want *ValidationError for field %q", err, tt.field)
+				t.Fatalf("Validate = %v, want *FieldError for field %q", err, tt.field)
 			}
 		})
 	}
@@ -306,14 +306,14 @@ func cloneDeep(m map[string]any) map[string]any {
 	return out
 }
 
-func TestValidationErrorMessageNamesTheField(t *testing.T) {
+func TestFieldErrorMessageNamesTheField(t *testing.T) {
 	tests := []struct {
 		name string
-		err  ValidationError
+		err  FieldError
 		want string
 	}{
-		{"field and reason", ValidationError{Field: "amount", Reason: "must be >= 0"}, "amount: must be >= 0"},
-		{"whole body", ValidationError{Reason: "body is empty"}, "body is empty"},
+		{"field and reason", FieldError{Field: "amount", Reason: "must be >= 0"}, "amount: must be >= 0"},
+		{"whole body", FieldError{Reason: "body is empty"}, "body is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,7 +3,7 @@
 //
 // It is a leaf package: it imports only the standard library. The HTTP ingress
 // (package ingress) calls [Decode] on every request body and maps its errors to problem
-// details (*[ValidationError] to 400 with the field, [ErrTooLarge] to 413). The NATS
+// details (*[FieldError] to 400 with the field, [ErrTooLarge] to 413). The NATS
 // ingest path and the event consumers (package actors) call [Decode] on message payloads,
 // compare [Token] of the user id with the last subject token, and dead-letter what fails.
 // Publishers use [Token] to build the subject events.<token>, and [ParseToken] recovers the

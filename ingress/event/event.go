@@ -40,22 +40,61 @@ const (
 // ErrTooLarge is returned by Decode when the body is longer than MaxSize bytes.
 var ErrTooLarge = errors.New("event: body larger than 64 KiB")
 
-// ValidationError is returned by Decode and Validate when an event breaks a rule.
+// FieldError is one broken rule of an input, naming the field at fault. It is the one
+// field error type of the project: Decode and Validate return it for events, and the
+// campaign, tier and admin-input validators return it too, joined with errors.Join when
+// there are several (see Fields).
+//
 // Field is the JSON name of the offending field ("id", "user_id", "amount", or a path such
 // as "attributes.cart[2].sku"), or "" when the body as a whole is at fault (malformed JSON,
 // invalid UTF-8, not an object, trailing data). Reason is a short human-readable sentence
-// fragment suitable for an API response.
-type ValidationError struct {
+// fragment suitable for an API response. Line and Column (1-based, in code points) locate
+// the problem inside a field that holds an expression, such as a campaign rule; they are
+// zero otherwise.
+type FieldError struct {
 	Field  string
 	Reason string
+	Line   int
+	Column int
 }
 
-// Error returns "<field>: <reason>", or just the reason when Field is empty.
-func (e *ValidationError) Error() string {
-	if e.Field == "" {
+// Error returns "<field>: <reason>" ("<field>:<line>:<column>: <reason>" inside an
+// expression), or just the reason when Field is empty.
+func (e *FieldError) Error() string {
+	switch {
+	case e.Field == "":
 		return e.Reason
+	case e.Line > 0:
+		return e.Field + ":" + strconv.Itoa(e.Line) + ":" + strconv.Itoa(e.Column) + ": " + e.Reason
 	}
 	return e.Field + ": " + e.Reason
+}
+
+// Fields returns every *FieldError in err's tree (errors.Join and wrapping included), in
+// order; nil when there is none.
+func Fields(err error) []*FieldError {
+	var out []*FieldError
+	var walk func(error)
+	walk = func(err error) {
+		if fe, ok := err.(*FieldError); ok {
+			out = append(out, fe)
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			if e := u.Unwrap(); e != nil {
+				walk(e)
+			}
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
 }
 
 var (
@@ -64,7 +103,7 @@ var (
 )
 
 // Validate checks e against the rules of DESIGN §4 and returns the first violation as a
-// *ValidationError, or nil. Beyond the JSON rules it requires OccurredAt to be set
+// *FieldError, or nil. Beyond the JSON rules it requires OccurredAt to be set
 // (Decode fills it in) and between 1970-01-01 and 9999-12-31 UTC, and Attributes to hold
 // only JSON values: nil, bool, string, finite numbers, []any and map[string]any, nested at
 // most MaxDepth levels. It does not check the encoded size, which only Decode sees.
@@ -75,7 +114,7 @@ func (e *Event) Validate() error {
 	}
 	if e.Attributes != nil {
 		if p, reason := checkAttrObject(e.Attributes, 1); reason != "" {
-			return &ValidationError{Field: p.field(), Reason: reason}
+			return &FieldError{Field: p.field(), Reason: reason}
 		}
 	}
 	return nil
@@ -84,25 +123,25 @@ func (e *Event) Validate() error {
 // validateScalars checks every field but Attributes.
 func (e *Event) validateScalars() error {
 	if r := checkID(e.ID); r != "" {
-		return &ValidationError{Field: "id", Reason: r}
+		return &FieldError{Field: "id", Reason: r}
 	}
 	if r := checkUserID(e.UserID); r != "" {
-		return &ValidationError{Field: "user_id", Reason: r}
+		return &FieldError{Field: "user_id", Reason: r}
 	}
 	if r := checkType(e.Type); r != "" {
-		return &ValidationError{Field: "type", Reason: r}
+		return &FieldError{Field: "type", Reason: r}
 	}
 	if r := checkAmount(e.Amount); r != "" {
-		return &ValidationError{Field: "amount", Reason: r}
+		return &FieldError{Field: "amount", Reason: r}
 	}
 	if e.Currency != "" && !IsCurrency(e.Currency) {
-		return &ValidationError{Field: "currency", Reason: currencyReason(e.Currency)}
+		return &FieldError{Field: "currency", Reason: currencyReason(e.Currency)}
 	}
 	if e.OccurredAt.IsZero() {
-		return &ValidationError{Field: "occurred_at", Reason: "required"}
+		return &FieldError{Field: "occurred_at", Reason: "required"}
 	}
 	if e.OccurredAt.Before(minTime) || e.OccurredAt.After(maxTime) {
-		return &ValidationError{Field: "occurred_at", Reason: "must be between 1970-01-01 and 9999-12-31"}
+		return &FieldError{Field: "occurred_at", Reason: "must be between 1970-01-01 and 9999-12-31"}
 	}
 	return nil
 }

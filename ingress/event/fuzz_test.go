@@ -25,9 +25,9 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := Decode(data, now)
 		if err != nil {
-			var ve *ValidationError
+			var ve *FieldError
 			if !errors.Is(err, ErrTooLarge) && !errors.As(err, &ve) {
-				t.Fatalf("Decode error %T %v is neither ErrTooLarge nor *ValidationError", err, err)
+				t.Fatalf("Decode error %T %v is neither ErrTooLarge nor *FieldError", err, err)
 			}
 			return
 		}

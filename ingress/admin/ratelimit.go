@@ -1,4 +1,4 @@
-package ingress
+package admin
 
 import (
 	"container/list"

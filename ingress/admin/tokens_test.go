@@ -1,4 +1,4 @@
-package ingress
+package admin
 
 import (
 	"encoding/base64"
@@ -107,16 +107,17 @@ func TestNewTokenIssuerRefusesShortSecrets(t *testing.T) {
 }
 
 func TestHashPasswordIsSaltedAndChecks(t *testing.T) {
-	h1, err := HashPassword("correct horse")
+	p := &Passwords{Cost: bcrypt.MinCost}
+	h1, err := p.Hash("correct horse")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h2, _ := HashPassword("correct horse")
+	h2, _ := p.Hash("correct horse")
 	if h1 == h2 || strings.Contains(h1, "correct horse") {
 		t.Fatal("hashes are not salted")
 	}
-	if cost, _ := bcrypt.Cost([]byte(h1)); cost != BcryptCost {
-		t.Fatalf("cost = %d, want %d", cost, BcryptCost)
+	if cost, _ := bcrypt.Cost([]byte(h1)); cost != bcrypt.MinCost {
+		t.Fatalf("cost = %d, want %d", cost, bcrypt.MinCost)
 	}
 	tests := []struct {
 		name string
@@ -131,15 +132,25 @@ func TestHashPasswordIsSaltedAndChecks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := CheckPassword(tt.hash, tt.pw); got != tt.want {
+			if got := p.Check(tt.hash, tt.pw); got != tt.want {
 				t.Fatalf("CheckPassword = %v, want %v", got, tt.want)
 			}
 		})
 	}
-	if _, err := HashPassword(""); err == nil {
+	if _, err := p.Hash(""); err == nil {
 		t.Fatal("empty password hashed")
 	}
-	if _, err := HashPassword(strings.Repeat("a", 73)); !errors.Is(err, bcrypt.ErrPasswordTooLong) {
+	if _, err := p.Hash(strings.Repeat("a", 73)); !errors.Is(err, bcrypt.ErrPasswordTooLong) {
 		t.Fatalf("73-byte password: %v", err)
+	}
+}
+
+func TestPasswordsDefaultToProductionCost(t *testing.T) {
+	h, err := (&Passwords{}).Hash("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cost, _ := bcrypt.Cost([]byte(h)); cost != DefaultPasswordCost {
+		t.Fatalf("cost = %d, want %d", cost, DefaultPasswordCost)
 	}
 }

@@ -1,4 +1,4 @@
-package ingress
+package admin
 
 import (
 	"cmp"
@@ -12,14 +12,17 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/cel/campaign"
+	"github.com/campaignmanager/campaignmanager/ingress/api"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
 	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
-// ruleVar is one name a rule can use, for the OpenAPI description and docs/rules.md
+// RuleVar is one name a rule can use, for the OpenAPI description and docs/rules.md
 // (a test checks that the document covers every entry and that each type is right).
-type ruleVar struct {
+type RuleVar struct {
 	Name string // as written in a rule
 	Type string // CEL type: string, int, double, timestamp, map(string, dyn), map(string, int)
 	Doc  string
@@ -27,8 +30,8 @@ type ruleVar struct {
 	Call string
 }
 
-// ruleEnvironment lists every variable and field a rule or points expression can use.
-var ruleEnvironment = []ruleVar{
+// RuleEnvironment lists every variable and field a rule or points expression can use.
+var RuleEnvironment = []RuleVar{
 	{"event.id", "string", "The event's id, the storefront's idempotency key.", ""},
 	{"event.user_id", "string", "The customer the event belongs to.", ""},
 	{"event.type", "string", `What happened, e.g. "purchase", "signup", "review".`, ""},
@@ -58,30 +61,13 @@ func ruleEnvironmentText() string {
 	var b strings.Builder
 	b.WriteString("**RuleEnvironment.** A rule is a boolean CEL expression, a points expression an integer one, over these names ")
 	b.WriteString("(the user state is the one *before* the event):\n\n| name | type | meaning |\n| --- | --- | --- |\n")
-	for _, v := range ruleEnvironment {
+	for _, v := range RuleEnvironment {
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Name, v.Type, strings.ReplaceAll(v.Doc, "|", `\|`))
 	}
 	fmt.Fprintf(&b, "\nInts and doubles compare with each other; `has()`, `?.`/`orValue`, durations and timestamps, "+
 		"and the strings and math extensions are available. An expression's estimated cost may be at most %d. "+
 		"See docs/rules.md for examples.", cel.MaxCost)
 	return b.String()
-}
-
-// routeDescriptions adds a long description to operations of the OpenAPI document, by
-// "METHOD path".
-var routeDescriptions = map[string]func() string{
-	"POST /v1/rules/validate": ruleEnvironmentText,
-	"POST /v1/rules/test":     ruleEnvironmentText,
-}
-
-// ruleIssue is one entry of a rule problem's errors array: the message with its 1-based
-// line and column and a caret snippet of the source line.
-type ruleIssue struct {
-	Field   string `json:"field,omitempty"`
-	Message string `json:"message"`
-	Line    int    `json:"line"`
-	Column  int    `json:"column"`
-	Snippet string `json:"snippet,omitempty"`
 }
 
 // ruleProblem turns a *cel.CompileError for src into a 400 problem whose errors carry
@@ -91,49 +77,21 @@ func ruleProblem(err error, src string) error {
 	if !errors.As(err, &ce) {
 		return err
 	}
-	p := problemf(fiber.StatusBadRequest, ce.Error())
+	p := api.Problemf(fiber.StatusBadRequest, ce.Error())
 	p.Field = ce.Field
 	for _, is := range ce.Issues {
-		p.Errors = append(p.Errors, ruleIssue{Field: ce.Field, Message: is.Message, Line: is.Line, Column: is.Column,
-			Snippet: caretSnippet(src, is.Line, is.Column)})
+		p.Errors = append(p.Errors, api.ProblemItem{Field: ce.Field, Message: is.Message, Line: is.Line, Column: is.Column,
+			Snippet: api.Snippet(src, is.Line, is.Column)})
 	}
 	if len(p.Errors) == 0 {
-		p.Errors = []any{ruleIssue{Field: ce.Field, Message: "invalid expression", Line: 1, Column: 1, Snippet: caretSnippet(src, 1, 1)}}
+		p.Errors = []api.ProblemItem{{Field: ce.Field, Message: "invalid expression", Line: 1, Column: 1, Snippet: api.Snippet(src, 1, 1)}}
 	}
 	return p
 }
 
-// caretSnippet returns line of src (1-based) and below it a caret under column (1-based,
-// in code points), e.g. "event.amount >\n              ^". Tabs before the column are
-// kept so the caret lines up. It returns "" when line is not in src.
-func caretSnippet(src string, line, column int) string {
-	lines := strings.Split(src, "\n")
-	if line < 1 || line > len(lines) || column < 1 {
-		return ""
-	}
-	text := strings.TrimRight(lines[line-1], "\r")
-	var pad strings.Builder
-	n := 0
-	for _, r := range text {
-		if n == column-1 {
-			break
-		}
-		if r == '\t' {
-			pad.WriteByte('\t')
-		} else {
-			pad.WriteByte(' ')
-		}
-		n++
-	}
-	for ; n < column-1; n++ {
-		pad.WriteByte(' ')
-	}
-	return text + "\n" + pad.String() + "^"
-}
-
 type ruleValidate struct {
-	Rule   string         `json:"rule"`
-	Points cel.PointsExpr `json:"points"`
+	Rule   string              `json:"rule"`
+	Points campaign.PointsExpr `json:"points"`
 }
 
 type ruleValidation struct {
@@ -145,13 +103,13 @@ type ruleValidation struct {
 // validateRule compiles a rule and, when given, a points expression, and answers their
 // estimated cost and the limit, or a 400 problem whose errors have line, column and a
 // caret snippet. An expression over the cost limit is such a problem, naming the limit.
-func (s *Server) validateRule(c *fiber.Ctx) error {
+func (a *API) validateRule(c *fiber.Ctx) error {
 	var req ruleValidate
-	if err := decodeAdminJSON(c, &req); err != nil {
+	if err := api.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	if strings.TrimSpace(req.Rule) == "" && strings.TrimSpace(string(req.Points)) == "" {
-		return fieldProblem("rule", "rule (or points) is required")
+		return fieldError("rule", "rule (or points) is required")
 	}
 	out := ruleValidation{CostLimit: cel.MaxCost}
 	if strings.TrimSpace(req.Rule) != "" {
@@ -199,36 +157,35 @@ const dayLayout = "2006-01-02"
 
 // celHistory converts the days to the engine's form, oldest first; it fails naming the
 // first bad or repeated day.
-func celHistory(days []ruleTestDay) ([]cel.DayStat, error) {
-	out := make([]cel.DayStat, 0, len(days))
+func celHistory(days []ruleTestDay) ([]loyalty.DayStat, error) {
+	out := make([]loyalty.DayStat, 0, len(days))
 	seen := map[int32]bool{}
 	for i, d := range days {
 		t, err := time.Parse(dayLayout, d.Day)
-		if err != nil || seen[cel.DayOf(t)] {
-			return nil, fieldProblem(fmt.Sprintf("user.history[%d].day", i), "each history day must be a distinct date YYYY-MM-DD")
+		if err != nil || seen[loyalty.DayOf(t)] {
+			return nil, fieldError(fmt.Sprintf("user.history[%d].day", i), "each history day must be a distinct date YYYY-MM-DD")
 		}
-		seen[cel.DayOf(t)] = true
-		out = append(out, cel.DayStat{Day: cel.DayOf(t), Spent: d.Spent, Counts: d.Counts})
+		seen[loyalty.DayOf(t)] = true
+		out = append(out, loyalty.DayStat{Day: loyalty.DayOf(t), Spent: d.Spent, Counts: d.Counts})
 	}
-	slices.SortFunc(out, func(a, b cel.DayStat) int { return cmp.Compare(a.Day, b.Day) })
+	slices.SortFunc(out, func(a, b loyalty.DayStat) int { return cmp.Compare(a.Day, b.Day) })
 	return out, nil
 }
 
-func (u ruleTestUser) celUser(history []cel.DayStat) cel.User {
-	v := cel.User{Tier: u.Tier, Points: u.Points, LifetimePoints: u.LifetimePoints, PurchaseCount: u.PurchaseCount,
-		TotalSpent: u.TotalSpent, EventCounts: u.EventCounts, Rewards: u.Rewards, History: history}
+// state is the user state the rules see.
+func (u ruleTestUser) state(history []loyalty.DayStat) loyalty.User {
+	v := loyalty.User{Tier: u.Tier, Points: u.Points, LifetimePoints: u.LifetimePoints, PurchaseCount: u.PurchaseCount,
+		TotalSpent: u.TotalSpent, EventCounts: u.EventCounts, RewardCounts: u.Rewards, History: history,
+		LastPurchaseAt: u.LastPurchaseAt}
 	if u.FirstSeen != nil {
 		v.FirstSeen = *u.FirstSeen
-	}
-	if u.LastPurchaseAt != nil {
-		v.LastPurchaseAt = *u.LastPurchaseAt
 	}
 	return v
 }
 
 // storedRuleUser is what rules see of a stored user, as the engine's view of it (limits
 // are not evaluated here, so the per-day reward counts are left out).
-func storedRuleUser(u *persistence.User) ruleTestUser {
+func storedRuleUser(u *loyalty.User) ruleTestUser {
 	v := ruleTestUser{Tier: u.Tier, Points: u.Points, LifetimePoints: u.LifetimePoints, PurchaseCount: u.PurchaseCount,
 		TotalSpent: u.TotalSpent, LastPurchaseAt: u.LastPurchaseAt, EventCounts: u.EventCounts, Rewards: u.RewardCounts}
 	if !u.FirstSeen.IsZero() {
@@ -242,10 +199,10 @@ func storedRuleUser(u *persistence.User) ruleTestUser {
 }
 
 type ruleTest struct {
-	Rule   string          `json:"rule"`
-	Reward *cel.Reward     `json:"reward"`
-	Event  json.RawMessage `json:"event"`
-	User   *ruleTestUser   `json:"user"`
+	Rule   string           `json:"rule"`
+	Reward *campaign.Reward `json:"reward"`
+	Event  json.RawMessage  `json:"event"`
+	User   *ruleTestUser    `json:"user"`
 }
 
 // clauseResult is one top-level clause of a tested rule and its value on its own: true,
@@ -287,13 +244,13 @@ const (
 // testRule evaluates a rule (and a points expression) against an event and a user
 // state, the given one or else the stored one, and explains the result clause by clause.
 // Nothing is stored or published. Runtime errors are part of the answer, not a failure.
-func (s *Server) testRule(c *fiber.Ctx) error {
+func (a *API) testRule(c *fiber.Ctx) error {
 	var req ruleTest
-	if err := decodeAdminJSON(c, &req); err != nil {
+	if err := api.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	if strings.TrimSpace(req.Rule) == "" {
-		return fieldProblem("rule", "rule is required")
+		return fieldError("rule", "is required")
 	}
 	rule, err := cel.Compile(req.Rule)
 	if err != nil {
@@ -306,24 +263,24 @@ func (s *Server) testRule(c *fiber.Ctx) error {
 		}
 	}
 	if len(req.Event) == 0 || string(req.Event) == "null" {
-		return fieldProblem("event", "event is required: the event JSON as a storefront would send it")
+		return fieldError("event", "is required: the event JSON as a storefront would send it")
 	}
 	ev, err := event.Decode(req.Event, time.Now().UTC())
 	if err != nil {
-		p := decodeProblem(err)
-		p.Field = "event." + p.Field
-		p.Field = strings.TrimSuffix(p.Field, ".")
-		p.Detail = "event: " + p.Detail
-		return p
+		var fe *event.FieldError
+		if errors.As(err, &fe) {
+			return &event.FieldError{Field: strings.TrimSuffix("event."+fe.Field, "."), Reason: fe.Reason}
+		}
+		return fieldError("event", err.Error())
 	}
 
 	out := ruleTestResult{Event: ev}
 	if req.User != nil {
 		out.UserSource, out.User = userGiven, *req.User
 	} else {
-		ctx, cancel := s.dbCtx(c)
+		ctx, cancel := api.Ctx(c)
 		defer cancel()
-		stored, err := s.deps.Store.GetUser(ctx, ev.UserID)
+		stored, err := a.deps.Store.GetUser(ctx, ev.UserID)
 		switch {
 		case errors.Is(err, persistence.ErrNotFound):
 			out.UserSource = userNew
@@ -337,7 +294,7 @@ func (s *Server) testRule(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	cu := out.User.celUser(history)
+	cu := out.User.state(history)
 	in := &cel.Input{Event: &ev, User: &cu}
 
 	matched, err := rule.Eval(in)
@@ -365,26 +322,26 @@ func (s *Server) testRule(c *fiber.Ctx) error {
 
 // compileTestReward checks a rule test's reward as ValidateCampaign would and compiles
 // its points expression (nil for other reward types).
-func compileTestReward(r *cel.Reward) (*cel.Points, error) {
+func compileTestReward(r *campaign.Reward) (*cel.Points, error) {
 	switch r.Type {
-	case cel.RewardPoints:
+	case campaign.RewardPoints:
 		src := string(r.Points)
 		if strings.TrimSpace(src) == "" {
-			return nil, fieldProblem("reward.points", "reward.points is required for points rewards")
+			return nil, fieldError("reward.points", "is required for points rewards")
 		}
 		p, err := cel.CompilePoints(src)
 		if err != nil {
 			return nil, ruleProblem(err, src)
 		}
 		return p, nil
-	case cel.RewardCoupon, cel.RewardFreeShipping, cel.RewardNotification:
+	case campaign.RewardCoupon, campaign.RewardFreeShipping, campaign.RewardNotification:
 		if r.Points != "" {
-			return nil, fieldProblem("reward.points", "reward.points is only allowed for points rewards")
+			return nil, fieldError("reward.points", "is only allowed for points rewards")
 		}
 		return nil, nil
 	}
-	return nil, fieldProblem("reward.type", fmt.Sprintf("reward.type must be one of %s, %s, %s, %s; got %q",
-		cel.RewardPoints, cel.RewardCoupon, cel.RewardFreeShipping, cel.RewardNotification, r.Type))
+	return nil, fieldError("reward.type", fmt.Sprintf("must be one of %s, %s, %s, %s; got %q",
+		campaign.RewardPoints, campaign.RewardCoupon, campaign.RewardFreeShipping, campaign.RewardNotification, r.Type))
 }
 
 // evalMessage is a runtime error as the rule test shows it, without the "evaluate rule: "
@@ -613,7 +570,19 @@ func stringEnd(s string, i int, raw bool) int {
 }
 
 // ruleSchemas describe the rule endpoints' bodies in the OpenAPI document.
-var ruleSchemas = func() fiber.Map {
+// ruleRoutes are rule validation and testing.
+func (a *API) ruleRoutes() api.Group {
+	return api.Group{
+		Routes: []api.Route{
+			{Method: "POST", Path: "/v1/rules/validate", Access: api.Viewer, Summary: "Compile and type-check a rule and points expression", Handler: a.validateRule, Request: "RuleValidate", Response: "RuleValidation", Description: ruleEnvironmentText()},
+			{Method: "POST", Path: "/v1/rules/test", Access: api.Viewer, Summary: "Evaluate a rule (and points) against an event and a user state, without side effects", Handler: a.testRule, Request: "RuleTest", Response: "RuleTestResult", Description: ruleEnvironmentText()},
+		},
+		Schemas: ruleSchemas(),
+	}
+}
+
+// ruleSchemas describe the rule endpoints' bodies in the OpenAPI document.
+func ruleSchemas() map[string]any {
 	integer := fiber.Map{"type": "integer"}
 	boolean := fiber.Map{"type": "boolean"}
 	dateTime := fiber.Map{"type": "string", "format": "date-time"}
@@ -625,11 +594,13 @@ var ruleSchemas = func() fiber.Map {
 		"history": fiber.Map{"type": "array", "description": "Daily activity for the *_within functions", "items": fiber.Map{
 			"type": "object", "properties": fiber.Map{"day": fiber.Map{"type": "string", "format": "date"}, "spent": fiber.Map{"type": "number"}, "counts": counts}}}}}
 	reward := fiber.Map{"type": "object", "required": []string{"type"}, "properties": fiber.Map{
-		"type":   fiber.Map{"type": "string", "enum": []string{cel.RewardPoints, cel.RewardCoupon, cel.RewardFreeShipping, cel.RewardNotification}},
+		"type":   fiber.Map{"type": "string", "enum": []string{campaign.RewardPoints, campaign.RewardCoupon, campaign.RewardFreeShipping, campaign.RewardNotification}},
 		"points": fiber.Map{"type": []string{"string", "integer"}, "description": "Integer CEL expression, for points rewards"},
 		"data":   fiber.Map{"type": "object"}}}
-	return fiber.Map{
-		"RuleTestUser": user,
+	return map[string]any{
+		"RuleValidate":   obj(nil, fiber.Map{"rule": str(), "points": pointsExpr}),
+		"RuleValidation": obj(nil, fiber.Map{"valid": boolean, "cost": integer, "cost_limit": integer}),
+		"RuleTestUser":   user,
 		"RuleTest": fiber.Map{"type": "object", "required": []string{"rule", "event"}, "properties": fiber.Map{
 			"rule":   fiber.Map{"type": "string", "description": "Boolean CEL expression"},
 			"reward": reward,
@@ -651,13 +622,5 @@ var ruleSchemas = func() fiber.Map {
 				"clause": str(),
 				"result": fiber.Map{"description": "true, false or \"error: ...\"", "type": []string{"boolean", "string"}}}}},
 		}},
-	}
-}()
-
-func init() {
-	for name, schema := range ruleSchemas {
-		if _, ok := schemas[name]; !ok {
-			schemas[name] = schema
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package cel
+package campaign
 
 import (
 	"encoding/json"
@@ -25,7 +25,7 @@ const (
 )
 
 // Campaign is a marketing campaign as stored, published in the campaigns KV bucket and
-// compiled into a RuleSet.
+// compiled into a cel.RuleSet.
 type Campaign struct {
 	ID          string     `json:"id"`
 	Name        string     `json:"name"`
@@ -88,16 +88,10 @@ func (p *PointsExpr) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// DayCount counts rewards of a campaign on one day of the campaign's time zone.
-type DayCount struct {
-	Day   string `json:"day"` // YYYY-MM-DD
-	Count int64  `json:"count"`
-}
-
 var zones sync.Map // name -> *time.Location
 
-// Location is the campaign's time zone (UTC when unset or unknown; ValidateCampaign
-// refuses unknown zones).
+// Location is the campaign's time zone (UTC when unset or unknown; Validate refuses
+// unknown zones).
 func (c *Campaign) Location() *time.Location {
 	if c.TimeZone == "" {
 		return time.UTC
@@ -116,3 +110,11 @@ func (c *Campaign) Location() *time.Location {
 // Day is the date of t in the campaign's time zone, YYYY-MM-DD: the day that
 // limits.per_user_per_day counts.
 func (c *Campaign) Day(t time.Time) string { return t.In(c.Location()).Format("2006-01-02") }
+
+// Match is a campaign whose rule matched an event, with the points its reward grants
+// (points rewards only). Campaign points into the rule set that matched it and must not
+// be modified.
+type Match struct {
+	Campaign *Campaign
+	Points   int64
+}

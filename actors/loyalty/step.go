@@ -1,4 +1,4 @@
-package actors
+package loyalty
 
 import (
 	"crypto/sha256"
@@ -8,65 +8,91 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/cel/campaign"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
-	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
-// Event types with a meaning in the loyalty model. Types starting with "points." are the
-// engine's own (admin adjustments, expiry sweeps); HTTP ingest refuses them.
-const (
-	typePurchase = "purchase"
-	typeRefund   = "refund"
-	typeRedeem   = "redeem"
-	typeAdjust   = "points.adjust"
-	typeExpire   = "points.expire"
-)
-
-// newUser is the state of a user never seen before.
-func newUser(id string) persistence.User {
-	return persistence.User{UserID: id, EventCounts: map[string]int64{}, RewardCounts: map[string]int64{}}
+// Input is what Step needs besides the user's committed state.
+type Input struct {
+	Event *event.Event
+	// Seq is the event's EVENTS stream sequence; it becomes the user's LastSeq.
+	Seq uint64
+	// Original is the effect of the earlier event a refund names; nil when there is none
+	// (the refund is then refused).
+	Original *EventEffect
+	// Tiers is the tier configuration in force; nil means no tiers.
+	Tiers *TierConfig
 }
 
-// ruleView is what rules see of u.
-func ruleView(u *persistence.User) cel.User {
-	v := cel.User{
-		Tier:           u.Tier,
-		Points:         u.Points,
-		LifetimePoints: u.LifetimePoints,
-		PurchaseCount:  u.PurchaseCount,
-		TotalSpent:     u.TotalSpent,
-		FirstSeen:      u.FirstSeen,
-		EventCounts:    u.EventCounts,
-		Rewards:        u.RewardCounts,
-		RewardDays:     u.RewardDays,
-		History:        u.History,
+// Evaluator runs the campaign rules for ev against user, the state rules see (the
+// user's state before the event, after the points that expired by its time have left).
+// It returns the matching campaigns and what their rewards take from the campaigns'
+// budgets (reserved by the caller until the decision's commit settles them).
+type Evaluator func(ev *event.Event, user *User) ([]campaign.Match, map[string]BudgetDelta, error)
+
+// Step applies one event to base, a user's committed state, and returns the decision:
+// the new state (Version base.Version+1, LastSeq in.Seq) and everything to store with it
+// (rewards, ledger entries, the event's effect, a refund, budget deltas, a tier change).
+// An event the loyalty model refuses (a redeem over the balance, a refund of an unknown
+// event, an adjustment below zero, ...) is not an error: the decision says why in
+// Rejected and changes nothing but LastRejection (points that expired by the event's
+// time still leave). Only an error from evaluate is returned, with no decision. Step
+// never modifies base; it is a pure function of its arguments and evaluate.
+func Step(base *User, in Input, evaluate Evaluator) (Decision, error) {
+	ev := in.Event
+	s := prepare(base, ev)
+	if reason := s.refusal(ev, in.Original); reason != "" {
+		s.reject(ev, in.Seq, reason, base)
+		return s.decision(ev, in.Seq), nil
 	}
-	if u.LastPurchaseAt != nil {
-		v.LastPurchaseAt = *u.LastPurchaseAt
+	matches, budget, err := evaluate(ev, &s.user)
+	if err != nil {
+		return Decision{}, err
 	}
-	return v
+	s.budget = budget
+	s.apply(ev, in.Seq, matches, in.Original, base)
+	s.reviewTier(in.Tiers, ev)
+	return s.decision(ev, in.Seq), nil
 }
 
-// step is what one event does to a user: the new state and what the writer stores.
+// NeedsOriginal reports whether Step needs the effect of an earlier event to apply ev (a
+// refund), which only the store can give; such an event is never applied in a chain.
+func NeedsOriginal(ev *event.Event) bool { return ev.Type == event.TypeRefund }
+
+func (s *step) decision(ev *event.Event, seq uint64) Decision {
+	return Decision{
+		EventID:    ev.ID,
+		EventType:  ev.Type,
+		StreamSeq:  int64(seq),
+		User:       s.user,
+		Rewards:    s.rewards,
+		Ledger:     s.ledger,
+		Effect:     s.effect,
+		Refund:     s.refund,
+		Budget:     s.budget,
+		TierChange: s.tierChange,
+		Rejected:   s.rejected,
+	}
+}
+
+// step is what one event does to a user while Step builds its decision.
 type step struct {
-	user       persistence.User
-	rewards    []persistence.Reward
-	ledger     []persistence.LedgerEntry
-	effect     *persistence.EventEffect
-	refund     *persistence.RefundApplied
-	budget     map[string]persistence.BudgetDelta
-	tierChange *persistence.TierChange
+	user       User
+	rewards    []Reward
+	ledger     []LedgerEntry
+	effect     *EventEffect
+	refund     *RefundApplied
+	budget     map[string]BudgetDelta
+	tierChange *TierChange
 	rejected   string
 }
 
 // prepare starts a step for ev from the committed state u: a copy that the step may
 // change (u itself is never changed), with the points that expired by the event's time
 // taken out. Rules see the state prepare returns.
-func prepare(u *persistence.User, ev *event.Event) *step {
+func prepare(u *User, ev *event.Event) *step {
 	next := *u
 	next.EventCounts = cloneMap(u.EventCounts)
 	next.RewardCounts = cloneMap(u.RewardCounts)
@@ -93,8 +119,8 @@ func (s *step) expire(ev *event.Event) {
 	for n < len(u.Lots) && u.Lots[n].ExpiresAt != nil && !u.Lots[n].ExpiresAt.After(at) {
 		lot := u.Lots[n]
 		u.Points -= lot.Points
-		s.ledger = append(s.ledger, persistence.LedgerEntry{
-			Kind: persistence.LedgerExpire, Points: -lot.Points, BalanceAfter: u.Points,
+		s.ledger = append(s.ledger, LedgerEntry{
+			Kind: LedgerExpire, Points: -lot.Points, BalanceAfter: u.Points,
 			EventID: ev.ID, ExpiresAt: lot.ExpiresAt, OccurredAt: *lot.ExpiresAt, Reason: "points expired",
 		})
 		n++
@@ -111,8 +137,8 @@ func (s *step) setNextExpiry() {
 	}
 }
 
-// originalEventID is the event a refund names.
-func originalEventID(ev *event.Event) string {
+// OriginalEventID is the event a refund names.
+func OriginalEventID(ev *event.Event) string {
 	id, _ := ev.Attributes["original_event_id"].(string)
 	return id
 }
@@ -127,7 +153,7 @@ func wholePoints(v any) (int64, bool) {
 }
 
 // refundAmount is the amount a refund takes back: its amount, or all that is left.
-func refundAmount(ev *event.Event, orig *persistence.EventEffect) float64 {
+func refundAmount(ev *event.Event, orig *EventEffect) float64 {
 	if ev.Amount > 0 {
 		return ev.Amount
 	}
@@ -136,10 +162,10 @@ func refundAmount(ev *event.Event, orig *persistence.EventEffect) float64 {
 
 // refusal says why ev cannot apply to the prepared state, or "" when it can. orig is the
 // effect of the event a refund names (nil when unknown).
-func (s *step) refusal(ev *event.Event, orig *persistence.EventEffect) string {
+func (s *step) refusal(ev *event.Event, orig *EventEffect) string {
 	u := &s.user
 	switch ev.Type {
-	case typeRedeem:
+	case event.TypeRedeem:
 		p, ok := wholePoints(ev.Amount)
 		if !ok || p <= 0 {
 			return "redeem: amount must be a whole number of points greater than 0"
@@ -147,8 +173,8 @@ func (s *step) refusal(ev *event.Event, orig *persistence.EventEffect) string {
 		if p > u.Points {
 			return fmt.Sprintf("redeem: cannot redeem %d points, the balance is %d", p, u.Points)
 		}
-	case typeRefund:
-		id := originalEventID(ev)
+	case event.TypeRefund:
+		id := OriginalEventID(ev)
 		switch {
 		case id == "":
 			return "refund: attributes.original_event_id is required"
@@ -162,7 +188,7 @@ func (s *step) refusal(ev *event.Event, orig *persistence.EventEffect) string {
 			return fmt.Sprintf("refund: %.2f exceeds the %.2f left to refund of event %q",
 				refundAmount(ev, orig), orig.Amount-orig.RefundedAmount, id)
 		}
-	case typeAdjust:
+	case event.TypeAdjust:
 		p, ok := wholePoints(ev.Attributes["points"])
 		if !ok || p == 0 {
 			return "points.adjust: attributes.points must be a whole number other than 0"
@@ -175,19 +201,19 @@ func (s *step) refusal(ev *event.Event, orig *persistence.EventEffect) string {
 }
 
 // reject records that ev was refused: nothing changes but the last rejection.
-func (s *step) reject(ev *event.Event, seq uint64, reason string, base *persistence.User) {
+func (s *step) reject(ev *event.Event, seq uint64, reason string, base *User) {
 	s.rejected = reason
-	s.user.LastRejection = &persistence.Rejection{EventID: ev.ID, Type: ev.Type, Reason: reason, At: ev.OccurredAt.UTC()}
+	s.user.LastRejection = &Rejection{EventID: ev.ID, Type: ev.Type, Reason: reason, At: ev.OccurredAt.UTC()}
 	s.user.LastSeq = int64(seq)
 	s.user.Version = base.Version + 1
 }
 
 // day returns the history bucket of day d for writing, creating it in order.
-func (s *step) day(d int32) *cel.DayStat {
+func (s *step) day(d int32) *DayStat {
 	h := s.user.History
-	i, found := slices.BinarySearchFunc(h, d, func(b cel.DayStat, d int32) int { return int(b.Day - d) })
+	i, found := slices.BinarySearchFunc(h, d, func(b DayStat, d int32) int { return int(b.Day - d) })
 	if !found {
-		h = slices.Insert(h, i, cel.DayStat{Day: d})
+		h = slices.Insert(h, i, DayStat{Day: d})
 	}
 	h[i].Counts = cloneMap(h[i].Counts) // copy on write: the committed state shares it
 	s.user.History = h
@@ -195,34 +221,34 @@ func (s *step) day(d int32) *cel.DayStat {
 }
 
 // apply adds ev and the rewards of matches to the prepared state.
-func (s *step) apply(ev *event.Event, seq uint64, matches []cel.Match, orig *persistence.EventEffect, base *persistence.User) {
+func (s *step) apply(ev *event.Event, seq uint64, matches []campaign.Match, orig *EventEffect, base *User) {
 	u := &s.user
 	at := ev.OccurredAt.UTC()
 	if u.FirstSeen.IsZero() || at.Before(u.FirstSeen) {
 		u.FirstSeen = at
 	}
-	var today *cel.DayStat
-	if !strings.HasPrefix(ev.Type, "points.") { // the engine's own events are not activity
-		today = s.day(cel.DayOf(at))
+	var today *DayStat
+	if !event.IsReserved(ev.Type) { // the engine's own events are not activity
+		today = s.day(DayOf(at))
 		u.EventCounts[ev.Type]++
 		today.Counts[ev.Type]++
 	}
 	switch ev.Type {
-	case typePurchase:
+	case event.TypePurchase:
 		u.PurchaseCount++
 		u.TotalSpent += ev.Amount
 		today.Spent += ev.Amount
 		if u.LastPurchaseAt == nil || at.After(*u.LastPurchaseAt) {
 			u.LastPurchaseAt = &at
 		}
-	case typeRefund:
+	case event.TypeRefund:
 		s.applyRefund(ev, orig)
-	case typeRedeem:
+	case event.TypeRedeem:
 		p, _ := wholePoints(ev.Amount)
 		s.debit(p)
-		s.ledger = append(s.ledger, persistence.LedgerEntry{Kind: persistence.LedgerRedeem, Points: -p,
+		s.ledger = append(s.ledger, LedgerEntry{Kind: LedgerRedeem, Points: -p,
 			BalanceAfter: u.Points, EventID: ev.ID, OccurredAt: at})
-	case typeAdjust:
+	case event.TypeAdjust:
 		p, _ := wholePoints(ev.Attributes["points"])
 		if p > 0 {
 			s.credit(p, nil)
@@ -231,7 +257,7 @@ func (s *step) apply(ev *event.Event, seq uint64, matches []cel.Match, orig *per
 		}
 		admin, _ := ev.Attributes["admin"].(string)
 		reason, _ := ev.Attributes["reason"].(string)
-		s.ledger = append(s.ledger, persistence.LedgerEntry{Kind: persistence.LedgerAdjust, Points: p,
+		s.ledger = append(s.ledger, LedgerEntry{Kind: LedgerAdjust, Points: p,
 			BalanceAfter: u.Points, EventID: ev.ID, Actor: admin, Reason: reason, OccurredAt: at})
 	}
 
@@ -239,8 +265,8 @@ func (s *step) apply(ev *event.Event, seq uint64, matches []cel.Match, orig *per
 	var byCampaign map[string]int64
 	for _, m := range matches {
 		c := m.Campaign
-		r := persistence.Reward{
-			ID: rewardID(ev.ID, c.ID), UserID: u.UserID, CampaignID: c.ID, CampaignVersion: c.Version,
+		r := Reward{
+			ID: RewardID(ev.ID, c.ID), UserID: u.UserID, CampaignID: c.ID, CampaignVersion: c.Version,
 			EventID: ev.ID, Type: c.Reward.Type, OccurredAt: at,
 		}
 		payload := map[string]any{}
@@ -248,7 +274,7 @@ func (s *step) apply(ev *event.Event, seq uint64, matches []cel.Match, orig *per
 			payload["data"] = c.Reward.Data
 		}
 		switch c.Reward.Type {
-		case cel.RewardPoints:
+		case campaign.RewardPoints:
 			r.Points = m.Points
 			if m.Points > 0 {
 				var exp *time.Time
@@ -264,32 +290,32 @@ func (s *step) apply(ev *event.Event, seq uint64, matches []cel.Match, orig *per
 					byCampaign = map[string]int64{}
 				}
 				byCampaign[c.ID] += m.Points
-				s.ledger = append(s.ledger, persistence.LedgerEntry{Kind: persistence.LedgerEarn, Points: m.Points,
+				s.ledger = append(s.ledger, LedgerEntry{Kind: LedgerEarn, Points: m.Points,
 					BalanceAfter: u.Points, EventID: ev.ID, RewardID: r.ID, CampaignID: c.ID,
 					CampaignVersion: c.Version, ExpiresAt: exp, OccurredAt: at})
 			}
-		case cel.RewardCoupon:
-			payload["coupon_code"] = couponCode(r.ID)
+		case campaign.RewardCoupon:
+			payload["coupon_code"] = CouponCode(r.ID)
 		}
 		r.Payload = payload
 		u.RewardCounts[c.ID]++
 		if c.Limits.PerUserPerDay > 0 { // only per-day limits need the day's count
 			if u.RewardDays == nil {
-				u.RewardDays = map[string]persistence.DayCount{}
+				u.RewardDays = map[string]DayCount{}
 			}
 			dc := u.RewardDays[c.ID]
 			if day := c.Day(at); dc.Day != day {
-				dc = persistence.DayCount{Day: day}
+				dc = DayCount{Day: day}
 			}
 			dc.Count++
 			u.RewardDays[c.ID] = dc
 		}
 		s.rewards = append(s.rewards, r)
 	}
-	if (ev.Type == typePurchase && ev.Amount > 0) || earned > 0 {
-		f := &persistence.EventEffect{EventID: ev.ID, UserID: u.UserID, EventType: ev.Type,
+	if (ev.Type == event.TypePurchase && ev.Amount > 0) || earned > 0 {
+		f := &EventEffect{EventID: ev.ID, UserID: u.UserID, EventType: ev.Type,
 			Points: earned, CampaignPoints: byCampaign, OccurredAt: at}
-		if ev.Type == typePurchase {
+		if ev.Type == event.TypePurchase {
 			f.Amount = ev.Amount
 		}
 		s.effect = f
@@ -302,7 +328,7 @@ func (s *step) apply(ev *event.Event, seq uint64, matches []cel.Match, orig *per
 
 // applyRefund reverses the refunded share of the original event: points in proportion
 // (all that is left on the last refund), spend, and on a full refund the purchase count.
-func (s *step) applyRefund(ev *event.Event, orig *persistence.EventEffect) {
+func (s *step) applyRefund(ev *event.Event, orig *EventEffect) {
 	u := &s.user
 	amt := refundAmount(ev, orig)
 	left := orig.Amount - orig.RefundedAmount
@@ -312,26 +338,26 @@ func (s *step) applyRefund(ev *event.Event, orig *persistence.EventEffect) {
 		reversed = min(reversed, int64(math.Round(float64(orig.Points)*amt/orig.Amount)))
 	}
 	u.TotalSpent -= amt
-	if day := cel.DayOf(orig.OccurredAt); day >= cel.DayOf(ev.OccurredAt)-cel.HistoryDays {
+	if day := DayOf(orig.OccurredAt); day >= DayOf(ev.OccurredAt)-HistoryDays {
 		b := s.day(day)
 		b.Spent -= amt
-		if final && orig.EventType == typePurchase && b.Counts[typePurchase] > 0 {
-			b.Counts[typePurchase]--
+		if final && orig.EventType == event.TypePurchase && b.Counts[event.TypePurchase] > 0 {
+			b.Counts[event.TypePurchase]--
 		}
 	}
-	if final && orig.EventType == typePurchase && u.PurchaseCount > 0 {
+	if final && orig.EventType == event.TypePurchase && u.PurchaseCount > 0 {
 		u.PurchaseCount--
 	}
 	if reversed > 0 {
 		s.debit(reversed)
-		s.ledger = append(s.ledger, persistence.LedgerEntry{Kind: persistence.LedgerReverse, Points: -reversed,
+		s.ledger = append(s.ledger, LedgerEntry{Kind: LedgerReverse, Points: -reversed,
 			BalanceAfter: u.Points, EventID: ev.ID, Reason: "refund of " + orig.EventID, OccurredAt: ev.OccurredAt.UTC()})
 	}
-	s.refund = &persistence.RefundApplied{EventID: orig.EventID, Amount: amt, Points: reversed}
+	s.refund = &RefundApplied{EventID: orig.EventID, Amount: amt, Points: reversed}
 	// Give the reversed points back to the campaigns' budgets, in proportion.
 	if reversed > 0 && orig.Points > 0 {
 		if s.budget == nil {
-			s.budget = map[string]persistence.BudgetDelta{}
+			s.budget = map[string]BudgetDelta{}
 		}
 		left := reversed
 		ids := slices.Sorted(maps.Keys(orig.CampaignPoints))
@@ -373,7 +399,7 @@ func (s *step) credit(p int64, exp *time.Time) {
 		lots[i].Points += lot
 		return
 	}
-	u.Lots = slices.Insert(lots, i, persistence.Lot{Points: lot, ExpiresAt: exp})
+	u.Lots = slices.Insert(lots, i, Lot{Points: lot, ExpiresAt: exp})
 }
 
 // debit takes p points, from the soonest-expiring lots first. The balance may go below
@@ -393,7 +419,7 @@ func (s *step) debit(p int64) {
 
 // pruneHistory drops days older than the history keeps.
 func (s *step) pruneHistory(at time.Time) {
-	oldest := cel.DayOf(at) - cel.HistoryDays + 1
+	oldest := DayOf(at) - HistoryDays + 1
 	h := s.user.History
 	n := 0
 	for n < len(h) && h[n].Day < oldest {
@@ -404,15 +430,15 @@ func (s *step) pruneHistory(at time.Time) {
 	}
 }
 
-// rewardID is derived from the event and the campaign, so a reprocessed event yields the
+// RewardID is derived from the event and the campaign, so a reprocessed event yields the
 // same id and the REWARDS stream deduplicates it.
-func rewardID(eventID, campaignID string) string {
+func RewardID(eventID, campaignID string) string {
 	h := sha256.Sum256([]byte(eventID + "\x00" + campaignID))
 	return "rw_" + hex.EncodeToString(h[:16])
 }
 
-// couponCode is a deterministic, human-typable code for a coupon reward.
-func couponCode(rewardID string) string {
+// CouponCode is a deterministic, human-typable code for a coupon reward.
+func CouponCode(rewardID string) string {
 	h := sha256.Sum256([]byte("coupon\x00" + rewardID))
 	return "CPN-" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h[:8])
 }
@@ -420,7 +446,7 @@ func couponCode(rewardID string) string {
 // reviewTier moves the user to the tier the configuration gives after the event:
 // upgrades at once; when the user no longer qualifies, down one tier at the first event
 // of a month later than the last change or review.
-func (s *step) reviewTier(cfg *persistence.TierConfig, ev *event.Event) {
+func (s *step) reviewTier(cfg *TierConfig, ev *event.Event) {
 	if cfg == nil {
 		return
 	}
@@ -428,12 +454,12 @@ func (s *step) reviewTier(cfg *persistence.TierConfig, ev *event.Event) {
 	at := ev.OccurredAt.UTC()
 	var value float64
 	switch cfg.Basis {
-	case persistence.TierBasisLifetimePoints:
+	case TierBasisLifetimePoints:
 		value = float64(u.LifetimePoints)
-	case persistence.TierBasisSpend:
-		from := cel.DayOf(at) - int32(cfg.WindowDuration()/(24*time.Hour)) + 1
+	case TierBasisSpend:
+		from := DayOf(at) - int32(cfg.WindowDuration()/(24*time.Hour)) + 1
 		for _, d := range u.History {
-			if d.Day >= from && d.Day <= cel.DayOf(at) {
+			if d.Day >= from && d.Day <= DayOf(at) {
 				value += d.Spent
 			}
 		}
@@ -473,7 +499,7 @@ func (s *step) reviewTier(cfg *persistence.TierConfig, ev *event.Event) {
 	if name(to) == u.Tier {
 		return
 	}
-	s.tierChange = &persistence.TierChange{From: u.Tier, To: name(to), Reason: reason, OccurredAt: at}
+	s.tierChange = &TierChange{From: u.Tier, To: name(to), Reason: reason, OccurredAt: at}
 	u.Tier = name(to)
 	u.TierReviewed = month
 }

@@ -1,4 +1,4 @@
-package actors
+package loyalty
 
 import (
 	"encoding/binary"
@@ -6,9 +6,6 @@ import (
 	"math"
 	"sort"
 	"time"
-
-	"github.com/campaignmanager/campaignmanager/cel"
-	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
 // A user whose actor was passivated for being idle keeps its committed state in memory
@@ -18,7 +15,7 @@ import (
 // instead of loading the user from Postgres.
 //
 // The encoding is private to the process (never stored): a version byte, then the
-// fields of persistence.User but the user id (the lane's map key) in a fixed order,
+// fields of User but the user id (the lane's map key) in a fixed order,
 // integers as varints, strings and collections prefixed by their length, times as
 // seconds and nanoseconds, optional values behind a presence byte.
 
@@ -69,8 +66,8 @@ func (w *compactWriter) counts(m map[string]int64) {
 	}
 }
 
-// encodeState is the compact form of u (without its user id).
-func encodeState(u *persistence.User) []byte {
+// EncodeCompact is the compact form of u (without its user id).
+func EncodeCompact(u *User) []byte {
 	w := &compactWriter{b: make([]byte, 0, 128)}
 	w.b = append(w.b, compactVersion)
 	w.str(u.Tier)
@@ -216,14 +213,14 @@ func (r *compactReader) counts(keep bool) map[string]int64 {
 	return m
 }
 
-// decodeState is the inverse of encodeState. Event and reward counts are never nil (as
+// DecodeCompact is the inverse of EncodeCompact. Event and reward counts are never nil (as
 // for a new user); the other collections are nil when empty (as loaded from Postgres).
-func decodeState(userID string, b []byte) (persistence.User, error) {
+func DecodeCompact(userID string, b []byte) (User, error) {
 	if len(b) == 0 || b[0] != compactVersion {
-		return persistence.User{}, errCompact
+		return User{}, errCompact
 	}
 	r := &compactReader{b: b[1:]}
-	u := persistence.User{UserID: userID}
+	u := User{UserID: userID}
 	u.Tier = r.str()
 	u.Points = r.int()
 	u.LifetimePoints = r.int()
@@ -234,27 +231,27 @@ func decodeState(userID string, b []byte) (persistence.User, error) {
 	u.EventCounts = r.counts(true)
 	u.RewardCounts = r.counts(true)
 	if n := r.length(); n > 0 {
-		u.RewardDays = make(map[string]persistence.DayCount, n)
+		u.RewardDays = make(map[string]DayCount, n)
 		for range n {
 			k := r.str()
-			u.RewardDays[k] = persistence.DayCount{Day: r.str(), Count: r.int()}
+			u.RewardDays[k] = DayCount{Day: r.str(), Count: r.int()}
 		}
 	}
 	if n := r.length(); n > 0 {
-		u.History = make([]cel.DayStat, n)
+		u.History = make([]DayStat, n)
 		for i := range u.History {
-			u.History[i] = cel.DayStat{Day: int32(r.int()), Spent: r.float(), Counts: r.counts(false)}
+			u.History[i] = DayStat{Day: int32(r.int()), Spent: r.float(), Counts: r.counts(false)}
 		}
 	}
 	if n := r.length(); n > 0 {
-		u.Lots = make([]persistence.Lot, n)
+		u.Lots = make([]Lot, n)
 		for i := range u.Lots {
-			u.Lots[i] = persistence.Lot{Points: r.int(), ExpiresAt: r.timePtr()}
+			u.Lots[i] = Lot{Points: r.int(), ExpiresAt: r.timePtr()}
 		}
 	}
 	u.NextExpiry = r.timePtr()
 	if r.flag() {
-		u.LastRejection = &persistence.Rejection{EventID: r.str(), Type: r.str(), Reason: r.str(), At: r.time()}
+		u.LastRejection = &Rejection{EventID: r.str(), Type: r.str(), Reason: r.str(), At: r.time()}
 	}
 	u.TierReviewed = r.str()
 	u.LastSeq = r.int()
@@ -264,7 +261,7 @@ func decodeState(userID string, b []byte) (persistence.User, error) {
 		r.err = errCompact
 	}
 	if r.err != nil {
-		return persistence.User{}, r.err
+		return User{}, r.err
 	}
 	return u, nil
 }

@@ -1,0 +1,18 @@
+package loyalty
+
+import "time"
+
+// Reward is one granted reward.
+type Reward struct {
+	Seq             int64          `json:"-"`
+	ID              string         `json:"id"`
+	UserID          string         `json:"user_id"`
+	CampaignID      string         `json:"campaign_id"`
+	CampaignVersion int64          `json:"campaign_version"`
+	EventID         string         `json:"event_id"`
+	Type            string         `json:"type"`
+	Points          int64          `json:"points"`
+	Payload         map[string]any `json:"payload,omitempty"`
+	OccurredAt      time.Time      `json:"occurred_at"`
+	CreatedAt       time.Time      `json:"created_at"`
+}

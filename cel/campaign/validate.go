@@ -1,0 +1,92 @@
+package campaign
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/campaignmanager/campaignmanager/ingress/event"
+)
+
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+
+// Validate checks c's fields without compiling its expressions (package cel compiles
+// them): id must be a slug ([a-z0-9][a-z0-9-]{0,63}), name non-empty, status and
+// reward.type known values, reward.points set for points rewards (and only for them),
+// reward.expires_in a duration of at least 1h for points rewards only, time_zone an IANA
+// zone, starts_at before ends_at, limits not negative. It returns nil or every problem as
+// a *event.FieldError, joined. It does not modify c.
+func (c *Campaign) Validate() error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, &event.FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+	if !idPattern.MatchString(c.ID) {
+		add("id", "must match [a-z0-9][a-z0-9-]{0,63}, got %q", c.ID)
+	}
+	if strings.TrimSpace(c.Name) == "" {
+		add("name", "is required")
+	}
+	switch c.Status {
+	case StatusDraft, StatusActive, StatusPaused, StatusArchived:
+	default:
+		add("status", "must be one of %s, %s, %s, %s; got %q", StatusDraft, StatusActive, StatusPaused, StatusArchived, c.Status)
+	}
+	if err := c.Reward.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.TimeZone != "" {
+		if _, err := time.LoadLocation(c.TimeZone); err != nil || c.TimeZone == "Local" {
+			add("time_zone", "must be an IANA time zone such as Europe/Paris; got %q", c.TimeZone)
+		}
+	}
+	if c.StartsAt != nil && c.EndsAt != nil && !c.StartsAt.Before(*c.EndsAt) {
+		add("ends_at", "must be after starts_at")
+	}
+	for _, l := range []struct {
+		field string
+		v     int64
+	}{
+		{"limits.per_user", c.Limits.PerUser},
+		{"limits.per_user_per_day", c.Limits.PerUserPerDay},
+		{"limits.total_rewards", c.Limits.TotalRewards},
+		{"limits.total_points", c.Limits.TotalPoints},
+	} {
+		if l.v < 0 {
+			add(l.field, "must not be negative")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks a reward's fields (see Campaign.Validate), naming them "reward.*".
+func (r *Reward) Validate() error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, &event.FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+	switch r.Type {
+	case RewardPoints:
+		if strings.TrimSpace(string(r.Points)) == "" {
+			add("reward.points", "is required for %s rewards", RewardPoints)
+		}
+	case RewardCoupon, RewardFreeShipping, RewardNotification:
+		if r.Points != "" {
+			add("reward.points", "is only allowed for %s rewards", RewardPoints)
+		}
+	default:
+		add("reward.type", "must be one of %s, %s, %s, %s; got %q", RewardPoints, RewardCoupon, RewardFreeShipping, RewardNotification, r.Type)
+	}
+	if r.ExpiresIn != "" {
+		d, err := time.ParseDuration(r.ExpiresIn)
+		switch {
+		case r.Type != RewardPoints:
+			add("reward.expires_in", "is only allowed for %s rewards", RewardPoints)
+		case err != nil || d < time.Hour:
+			add("reward.expires_in", "must be a duration of at least 1h such as 8760h; got %q", r.ExpiresIn)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,340 @@
+package admin
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/campaignmanager/campaignmanager/cel"
+	"github.com/campaignmanager/campaignmanager/cel/campaign"
+	"github.com/campaignmanager/campaignmanager/ingress/api"
+	"github.com/campaignmanager/campaignmanager/persistence"
+)
+
+// slugID makes a campaign id from a name: lower-case letters and digits joined by dashes,
+// plus a short random suffix.
+func slugID(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+			dash = false
+		case b.Len() > 0 && !dash:
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	s := strings.Trim(b.String(), "-")
+	if len(s) > 48 {
+		s = strings.TrimRight(s[:48], "-")
+	}
+	if s == "" {
+		s = "campaign"
+	}
+	suffix := make([]byte, 3)
+	_, _ = rand.Read(suffix)
+	return s + "-" + hex.EncodeToString(suffix)
+}
+
+// publishCampaign puts camp in the campaigns bucket after its Postgres commit. A failure
+// is 503: the change is saved and reaches the engines at their next start at the latest.
+func (a *API) publishCampaign(c *fiber.Ctx, camp *campaign.Campaign) error {
+	if a.deps.Campaigns == nil {
+		return nil
+	}
+	ctx, cancel := api.Ctx(c)
+	defer cancel()
+	if err := a.deps.Campaigns.PutCampaign(ctx, camp); err != nil {
+		a.log.Error("publish campaign", "campaign_id", camp.ID, "version", camp.Version, "correlation_id", api.CorrelationID(c), "err", err)
+		return api.Unavailable(fmt.Sprintf(
+			"campaign %s version %d is saved but could not be published to the engines; they load it at their next start", camp.ID, camp.Version))
+	}
+	return nil
+}
+
+func (a *API) sendCampaign(c *fiber.Ctx, status int, camp *campaign.Campaign) error {
+	c.Set(fiber.HeaderETag, api.ETag(camp.Version))
+	return c.Status(status).JSON(camp)
+}
+
+func (a *API) createCampaign(c *fiber.Ctx) error {
+	var camp campaign.Campaign
+	if err := api.DecodeJSON(c, &camp); err != nil {
+		return err
+	}
+	generated := camp.ID == ""
+	if generated {
+		camp.ID = slugID(camp.Name)
+	}
+	if camp.Status == "" {
+		camp.Status = campaign.StatusDraft
+	}
+	if err := cel.ValidateCampaign(&camp); err != nil {
+		return err
+	}
+	ctx, cancel := api.Ctx(c)
+	defer cancel()
+	err := a.deps.Store.CreateCampaign(ctx, &camp, adminOf(c).Username)
+	if generated && errors.Is(err, persistence.ErrConflict) {
+		camp.ID = slugID(camp.Name)
+		err = a.deps.Store.CreateCampaign(ctx, &camp, adminOf(c).Username)
+	}
+	if err != nil {
+		return api.About(err, "campaign "+camp.ID)
+	}
+	if err := a.publishCampaign(c, &camp); err != nil {
+		return err
+	}
+	c.Location("/v1/campaigns/" + camp.ID)
+	return a.sendCampaign(c, fiber.StatusCreated, &camp)
+}
+
+func (a *API) listCampaigns(c *fiber.Ctx) error {
+	ctx, cancel := api.Ctx(c)
+	defer cancel()
+	cs, err := a.deps.Store.ListCampaigns(ctx)
+	if err != nil {
+		return err
+	}
+	if cs == nil {
+		cs = []campaign.Campaign{}
+	}
+	return c.JSON(fiber.Map{"campaigns": cs})
+}
+
+func (a *API) getCampaign(c *fiber.Ctx) error {
+	id, err := api.PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := api.Ctx(c)
+	defer cancel()
+	camp, err := a.deps.Store.GetCampaign(ctx, id)
+	if err != nil {
+		return api.About(err, "campaign "+id)
+	}
+	return a.sendCampaign(c, fiber.StatusOK, &camp)
+}
+
+func (a *API) putCampaign(c *fiber.Ctx) error {
+	id, err := api.PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	var camp campaign.Campaign
+	if err := api.DecodeJSON(c, &camp); err != nil {
+		return err
+	}
+	if camp.ID != "" && camp.ID != id {
+		return fieldError("id", fmt.Sprintf("the body's id %q differs from the path's %q", camp.ID, id))
+	}
+	camp.ID = id
+	expected, err := api.IfMatchVersion(c)
+	if err != nil {
+		return err
+	}
+	keepStatus := camp.Status == ""
+	check := camp
+	if keepStatus {
+		check.Status = campaign.StatusDraft // any valid status; the stored one is kept
+	}
+	if err := cel.ValidateCampaign(&check); err != nil {
+		return err
+	}
+	ctx, cancel := api.Ctx(c)
+	defer cancel()
+	_, after, err := a.deps.Store.ModifyCampaign(ctx, id, adminOf(c).Username, func(cur *campaign.Campaign) error {
+		if expected > 0 && cur.Version != expected {
+			return persistence.ErrVersionMismatch
+		}
+		next := camp
+		if keepStatus {
+			next.Status = cur.Status
+		}
+		*cur = next
+		return nil
+	})
+	if err != nil {
+		return api.About(err, "campaign "+id)
+	}
+	if err := a.publishCampaign(c, &after); err != nil {
+		return err
+	}
+	return a.sendCampaign(c, fiber.StatusOK, &after)
+}
+
+// errUnchanged aborts a status change that would change nothing.
+var errUnchanged = errors.New("unchanged")
+
+// setStatus moves a campaign to status as a new version. Setting the current status
+// again changes nothing and answers 200; an archived campaign can only be brought back
+// with PUT (409 here).
+func (a *API) setStatus(c *fiber.Ctx, status string) error {
+	id, err := api.PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	expected, err := api.IfMatchVersion(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := api.Ctx(c)
+	defer cancel()
+	_, after, err := a.deps.Store.ModifyCampaign(ctx, id, adminOf(c).Username, func(cur *campaign.Campaign) error {
+		switch {
+		case expected > 0 && cur.Version != expected:
+			return persistence.ErrVersionMismatch
+		case cur.Status == status:
+			return errUnchanged
+		case cur.Status == campaign.StatusArchived:
+			return api.Problemf(fiber.StatusConflict, fmt.Sprintf(
+				"campaign %s is archived; replace it with PUT and a status to bring it back", id))
+		}
+		cur.Status = status
+		return nil
+	})
+	if errors.Is(err, errUnchanged) {
+		after, err = a.deps.Store.GetCampaign(ctx, id)
+	}
+	if err != nil {
+		return api.About(err, "campaign "+id)
+	}
+	// Publish even when unchanged: it repairs a bucket an earlier failed put left stale.
+	if err := a.publishCampaign(c, &after); err != nil {
+		return err
+	}
+	return a.sendCampaign(c, fiber.StatusOK, &after)
+}
+
+func (a *API) archiveCampaign(c *fiber.Ctx) error  { return a.setStatus(c, campaign.StatusArchived) }
+func (a *API) activateCampaign(c *fiber.Ctx) error { return a.setStatus(c, campaign.StatusActive) }
+func (a *API) pauseCampaign(c *fiber.Ctx) error    { return a.setStatus(c, campaign.StatusPaused) }
+
+func (a *API) listCampaignVersions(c *fiber.Ctx) error {
+	id, err := api.PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := api.Ctx(c)
+	defer cancel()
+	vs, err := a.deps.Store.ListCampaignVersions(ctx, id)
+	if err != nil {
+		return api.About(err, "campaign "+id)
+	}
+	return c.JSON(fiber.Map{"versions": vs})
+}
+
+type budgetView struct {
+	TotalRewards int64  `json:"total_rewards,omitempty"`
+	TotalPoints  int64  `json:"total_points,omitempty"`
+	RewardsUsed  int64  `json:"rewards_used"`
+	PointsUsed   int64  `json:"points_used"`
+	RewardsLeft  *int64 `json:"rewards_left,omitempty"`
+	PointsLeft   *int64 `json:"points_left,omitempty"`
+	// Exhausted is true when the campaign no longer matches for lack of budget.
+	Exhausted bool `json:"exhausted"`
+}
+
+type campaignStats struct {
+	CampaignID    string     `json:"campaign_id"`
+	Version       int64      `json:"version"`
+	Status        string     `json:"status"`
+	Rewards       int64      `json:"rewards"`
+	Users         int64      `json:"users"`
+	PointsGranted int64      `json:"points_granted"`
+	Budget        budgetView `json:"budget"`
+}
+
+func (a *API) campaignStats(c *fiber.Ctx) error {
+	id, err := api.PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := api.Ctx(c)
+	defer cancel()
+	camp, err := a.deps.Store.GetCampaign(ctx, id)
+	if err != nil {
+		return api.About(err, "campaign "+strconv.Quote(id))
+	}
+	st, err := a.deps.Store.GetCampaignStats(ctx, id)
+	if err != nil {
+		return err
+	}
+	b := budgetView{TotalRewards: camp.Limits.TotalRewards, TotalPoints: camp.Limits.TotalPoints,
+		RewardsUsed: st.Budget.Rewards, PointsUsed: st.Budget.Points}
+	if l := camp.Limits.TotalRewards; l > 0 {
+		left := max(l-st.Budget.Rewards, 0)
+		b.RewardsLeft = &left
+		b.Exhausted = left == 0
+	}
+	if l := camp.Limits.TotalPoints; l > 0 {
+		left := max(l-st.Budget.Points, 0)
+		b.PointsLeft = &left
+		b.Exhausted = b.Exhausted || left == 0
+	}
+	return c.JSON(campaignStats{CampaignID: id, Version: camp.Version, Status: camp.Status, Rewards: st.Rewards,
+		Users: st.Users, PointsGranted: st.PointsGranted, Budget: b})
+}
+
+// campaignRoutes are the campaigns, their versions and stats.
+func (a *API) campaignRoutes() api.Group {
+	versioned := []api.Param{api.IfMatch}
+	return api.Group{
+		Routes: []api.Route{
+			{Method: "POST", Path: "/v1/campaigns", Access: api.Editor, Summary: "Create a campaign (id optional; status defaults to draft)", Handler: a.createCampaign, Request: "Campaign", Response: "Campaign"},
+			{Method: "GET", Path: "/v1/campaigns", Access: api.Viewer, Summary: "List campaigns, archived ones included", Handler: a.listCampaigns, Response: "CampaignList"},
+			{Method: "GET", Path: "/v1/campaigns/:id", Access: api.Viewer, Summary: "Get a campaign (ETag is its version)", Handler: a.getCampaign, Response: "Campaign"},
+			{Method: "PUT", Path: "/v1/campaigns/:id", Access: api.Editor, Summary: "Replace a campaign (If-Match: <version> optional, 412 on mismatch)", Handler: a.putCampaign, Request: "Campaign", Response: "Campaign", Params: versioned},
+			{Method: "DELETE", Path: "/v1/campaigns/:id", Access: api.Editor, Summary: "Archive a campaign", Handler: a.archiveCampaign, Response: "Campaign", Params: versioned},
+			{Method: "POST", Path: "/v1/campaigns/:id/activate", Access: api.Editor, Summary: "Activate a campaign", Handler: a.activateCampaign, Response: "Campaign", Params: versioned},
+			{Method: "POST", Path: "/v1/campaigns/:id/pause", Access: api.Editor, Summary: "Pause a campaign", Handler: a.pauseCampaign, Response: "Campaign", Params: versioned},
+			{Method: "GET", Path: "/v1/campaigns/:id/versions", Access: api.Viewer, Summary: "Every saved version of a campaign, oldest first", Handler: a.listCampaignVersions, Response: "CampaignVersionList"},
+			{Method: "GET", Path: "/v1/campaigns/:id/stats", Access: api.Viewer, Summary: "A campaign's rewards, users, points granted and budget used and left", Handler: a.campaignStats, Response: "CampaignStats"},
+		},
+		Schemas: map[string]any{
+			"Campaign": obj([]string{"name", "rule", "reward"}, fiber.Map{
+				"id":          fiber.Map{"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$", "description": "Generated from the name when absent"},
+				"name":        str(),
+				"description": str(),
+				"rule":        fiber.Map{"type": "string", "description": "Boolean CEL expression over event, user and now"},
+				"reward":      ref("Reward"),
+				"status":      fiber.Map{"type": "string", "enum": []string{"draft", "active", "paused", "archived"}, "default": "draft"},
+				"starts_at":   dateTime,
+				"ends_at":     dateTime,
+				"priority":    integer,
+				"exclusive":   boolean,
+				"limits":      obj(nil, fiber.Map{"per_user": integer, "per_user_per_day": integer, "total_rewards": integer, "total_points": integer}),
+				"time_zone":   fiber.Map{"type": "string", "description": "IANA zone whose days limits.per_user_per_day counts; UTC when unset"},
+				"version":     fiber.Map{"type": "integer", "readOnly": true},
+				"created_at":  fiber.Map{"type": "string", "format": "date-time", "readOnly": true},
+				"updated_at":  fiber.Map{"type": "string", "format": "date-time", "readOnly": true},
+			}),
+			"Reward": obj([]string{"type"}, fiber.Map{
+				"type":       fiber.Map{"type": "string", "enum": []string{campaign.RewardPoints, campaign.RewardCoupon, campaign.RewardFreeShipping, campaign.RewardNotification}},
+				"points":     pointsExpr,
+				"expires_in": fiber.Map{"type": "string", "description": "For points rewards: how long granted points stay valid, e.g. 8760h"},
+				"data":       fiber.Map{"type": "object"},
+			}),
+			"CampaignList": listOf("campaigns", "Campaign"),
+			"CampaignVersionList": obj(nil, fiber.Map{"versions": fiber.Map{"type": "array", "items": obj(nil, fiber.Map{
+				"version": integer, "created_by": str(), "created_at": dateTime, "campaign": ref("Campaign")})}}),
+			"CampaignStats": obj(nil, fiber.Map{
+				"campaign_id": str(), "version": integer, "status": str(), "rewards": integer, "users": integer, "points_granted": integer,
+				"budget": obj(nil, fiber.Map{
+					"total_rewards": integer, "total_points": integer, "rewards_used": integer, "points_used": integer,
+					"rewards_left": integer, "points_left": integer, "exhausted": boolean})}),
+		},
+	}
+}
+
+// pointsExpr is the schema of a points expression: a string holding an integer CEL
+// expression, or an integer constant.
+var pointsExpr = fiber.Map{"description": "Integer CEL expression (a string), or an integer constant, for points rewards",
+	"oneOf": []fiber.Map{{"type": "string"}, {"type": "integer"}}}
