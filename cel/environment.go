@@ -1,6 +1,12 @@
 package cel
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+//go:generate go test -run ^TestRulesDocEnvironmentIsGenerated$ -update .
 
 // Var is one name a rule or points expression can use: a variable, a field of event or
 // user, or a function of user.
@@ -60,3 +66,54 @@ var environment = []Var{
 // fields of event, the fields of user, the functions of user, then now. The slice is
 // the caller's to modify. It is safe for concurrent use.
 func Environment() []Var { return slices.Clone(environment) }
+
+// envGroup is one table of EnvironmentMarkdown.
+type envGroup struct {
+	heading string // a Markdown heading, or "" to continue the previous section
+	intro   string
+	column  string // what the first column holds
+	holds   func(v Var) bool
+}
+
+func isFunction(v Var) bool { return strings.Contains(v.Name, "(") }
+
+var envGroups = []envGroup{
+	{heading: "### `event`", column: "field",
+		holds: func(v Var) bool { return strings.HasPrefix(v.Name, "event.") && !isFunction(v) }},
+	{heading: "### `user`", column: "field",
+		intro: "The state *before* the event: on a customer's first purchase `user.purchase_count` is `0`.",
+		holds: func(v Var) bool { return strings.HasPrefix(v.Name, "user.") && !isFunction(v) }},
+	{column: "function",
+		intro: fmt.Sprintf("Recent activity, by whole UTC days ending with the event's day (that day included, this\n"+
+			"event not), over a history of the last %d days:", HistoryDays),
+		holds: isFunction},
+	{heading: "### `now`", column: "variable",
+		holds: func(v Var) bool { return !strings.Contains(v.Name, ".") }},
+}
+
+// EnvironmentMarkdown renders Environment as the Markdown tables of docs/rules.md's
+// section "What a rule can see" (a heading and a table for event, user and now; the
+// functions of user in a table of their own). A test keeps the document's generated
+// part equal to it; `go generate ./cel` rewrites that part. It is safe for concurrent
+// use.
+func EnvironmentMarkdown() string {
+	var b strings.Builder
+	for i, g := range envGroups {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		if g.heading != "" {
+			b.WriteString(g.heading + "\n\n")
+		}
+		if g.intro != "" {
+			b.WriteString(g.intro + "\n\n")
+		}
+		fmt.Fprintf(&b, "| %s | type | meaning |\n| --- | --- | --- |\n", g.column)
+		for _, v := range environment {
+			if g.holds(v) {
+				fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Name, v.Type, strings.ReplaceAll(v.Doc, "|", `\|`))
+			}
+		}
+	}
+	return b.String()
+}

@@ -1,12 +1,18 @@
 package cel
 
 import (
+	"bytes"
+	"flag"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 )
+
+var update = flag.Bool("update", false, "rewrite the generated environment section of docs/rules.md")
 
 // typeName writes t as the documentation does: timestamp and duration for the
 // protobuf well-known types, parameters in parentheses.
@@ -121,4 +127,61 @@ func TestEnvironmentMatchesTheRealEnvironment(t *testing.T) {
 			t.Errorf("%s is in the environment but has no entry in Environment()", name)
 		}
 	}
+}
+
+// TestEnvironmentMarkdownListsEveryEntryOnce proves each entry lands in exactly one of
+// the rendered tables.
+func TestEnvironmentMarkdownListsEveryEntryOnce(t *testing.T) {
+	md := EnvironmentMarkdown()
+	for _, v := range Environment() {
+		n := 0
+		for _, g := range envGroups {
+			if g.holds(v) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s is in %d tables, want 1", v.Name, n)
+		}
+		if c := strings.Count(md, "| `"+v.Name+"` |"); c != 1 {
+			t.Errorf("%s has %d rows, want 1", v.Name, c)
+		}
+	}
+}
+
+const (
+	rulesDoc       = "../docs/rules.md"
+	generatedBegin = "<!-- BEGIN GENERATED: environment (cel.EnvironmentMarkdown; go generate ./cel) -->\n"
+	generatedEnd   = "<!-- END GENERATED: environment -->\n"
+)
+
+// TestRulesDocEnvironmentIsGenerated proves docs/rules.md shows the environment as
+// EnvironmentMarkdown renders it, between its markers. With -update (go generate ./cel)
+// it rewrites that part instead.
+func TestRulesDocEnvironmentIsGenerated(t *testing.T) {
+	doc, err := os.ReadFile(rulesDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, rest, ok := bytes.Cut(doc, []byte(generatedBegin))
+	if !ok {
+		t.Fatalf("%s has no line %q", rulesDoc, generatedBegin)
+	}
+	got, after, ok := bytes.Cut(rest, []byte(generatedEnd))
+	if !ok {
+		t.Fatalf("%s has no line %q after the first marker", rulesDoc, generatedEnd)
+	}
+	want := "\n" + EnvironmentMarkdown() + "\n"
+	if string(got) == want {
+		return
+	}
+	if !*update {
+		t.Fatalf("%s's environment section differs from cel.EnvironmentMarkdown(); run go generate ./cel\n--- got:\n%s\n--- want:\n%s",
+			rulesDoc, got, want)
+	}
+	out := slices.Concat(before, []byte(generatedBegin), []byte(want), []byte(generatedEnd), after)
+	if err := os.WriteFile(rulesDoc, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rewrote %s", rulesDoc)
 }
