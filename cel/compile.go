@@ -132,6 +132,21 @@ func compile(field, src string, want *types.Type, wrongType string) (prg celgo.P
 			}}}
 		}
 	}()
+	ast, cost, err := check(field, src, want, wrongType)
+	if err != nil {
+		return nil, 0, err
+	}
+	prg, err = program(ast)
+	if err != nil {
+		return nil, 0, &CompileError{Field: field, Issues: []Issue{{Message: err.Error(), Line: 1, Column: 1}}}
+	}
+	return prg, cost, nil
+}
+
+// check parses and type-checks src, requires its type to be want and its estimated cost
+// to be at most MaxCost, and returns the checked AST and the cost. Errors are
+// *CompileError for field. It may panic inside cel-go; callers recover.
+func check(field, src string, want *types.Type, wrongType string) (*celgo.Ast, uint64, error) {
 	if strings.TrimSpace(src) == "" {
 		return nil, 0, &CompileError{Field: field, Issues: []Issue{{Message: "expression is empty", Line: 1, Column: 1}}}
 	}
@@ -156,15 +171,17 @@ func compile(field, src string, want *types.Type, wrongType string) (prg celgo.P
 			Line:    1, Column: 1,
 		}}}
 	}
+	return ast, est.Max, nil
+}
+
+// program plans a checked expression for evaluation, with the runtime cost limit when it
+// has a comprehension. Rules, points expressions and the clauses of Explain all use it.
+func program(ast *celgo.Ast) (celgo.Program, error) {
 	opts := []celgo.ProgramOption{celgo.EvalOptions(celgo.OptOptimize)}
 	if hasComprehension(ast) {
 		opts = append(opts, celgo.CostLimit(runtimeCostLimit))
 	}
-	prg, err = celEnv.Program(ast, opts...)
-	if err != nil {
-		return nil, 0, &CompileError{Field: field, Issues: []Issue{{Message: err.Error(), Line: 1, Column: 1}}}
-	}
-	return prg, est.Max, nil
+	return celEnv.Program(ast, opts...)
 }
 
 func hasComprehension(a *celgo.Ast) bool {

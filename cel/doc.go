@@ -14,6 +14,13 @@
 // event. A RuleSet is immutable and safe for concurrent use; swap it atomically to apply
 // changes.
 //
+// Rule tooling lives here too, so that nothing else needs a CEL lexer: Explain splits a
+// rule into its top-level clauses from cel-go's checked AST and evaluates each on its
+// own (the admin API's POST /v1/rules/test), Snippet draws the caret under an Issue's
+// position, and Environment is the one documented definition of the names rules can
+// use, shown by the OpenAPI description and rendered by EnvironmentMarkdown into
+// docs/rules.md (go generate ./cel; a test fails when they drift).
+//
 // Nothing outside this package imports cel-go: the API uses the package's own names
 // (Rule, Points, RuleSet). The package owns no goroutines.
 package cel
