@@ -42,6 +42,8 @@ type Issue struct {
 	Message string `json:"message"`
 	Line    int    `json:"line"`
 	Column  int    `json:"column"`
+	// Snippet is the source line with a caret under Column (see Snippet).
+	Snippet string `json:"snippet,omitempty"`
 }
 
 // CompileError is returned by Compile and CompilePoints when an expression does not parse,
@@ -93,7 +95,7 @@ func Compile(src string) (*Rule, error) {
 	prg, cost, err := compile(fieldRule, src, types.BoolType,
 		"rule must be a boolean expression, got %s (compare dynamic values, e.g. event.attributes.vip == true)")
 	if err != nil {
-		return nil, err
+		return nil, withSnippets(err, src)
 	}
 	return &Rule{src: src, prg: prg, cost: cost}, nil
 }
@@ -106,9 +108,19 @@ func CompilePoints(src string) (*Points, error) {
 	prg, cost, err := compile(fieldPoints, src, types.IntType,
 		"points must be an integer expression, got %s (wrap it in int(...))")
 	if err != nil {
-		return nil, err
+		return nil, withSnippets(err, src)
 	}
 	return &Points{src: src, prg: prg, cost: cost}, nil
+}
+
+// withSnippets fills in the snippet of every issue of a *CompileError about src.
+func withSnippets(err error, src string) error {
+	if ce, ok := err.(*CompileError); ok {
+		for i := range ce.Issues {
+			ce.Issues[i].Snippet = Snippet(src, ce.Issues[i].Line, ce.Issues[i].Column)
+		}
+	}
+	return err
 }
 
 // String returns the rule's source.

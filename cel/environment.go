@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 )
 
 //go:generate go test -run ^TestRulesDocEnvironmentIsGenerated$ -update .
@@ -85,7 +87,7 @@ var envGroups = []envGroup{
 		holds: func(v Var) bool { return strings.HasPrefix(v.Name, "user.") && !isFunction(v) }},
 	{column: "function",
 		intro: fmt.Sprintf("Recent activity, by whole UTC days ending with the event's day (that day included, this\n"+
-			"event not), over a history of the last %d days:", HistoryDays),
+			"event not), over a history of the last %d days:", loyalty.HistoryDays),
 		holds: isFunction},
 	{heading: "### `now`", column: "variable",
 		holds: func(v Var) bool { return !strings.Contains(v.Name, ".") }},

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
 )
 
@@ -155,7 +156,7 @@ func TestExplainEvaluatesEachClauseOnItsOwn(t *testing.T) {
 		return &event.Event{ID: "order-1", UserID: "alice", Type: "purchase", Amount: amount, Currency: "EUR",
 			OccurredAt: time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC), Attributes: map[string]any{"category": "shoes", "vip": true}}
 	}
-	gold := &User{Tier: "gold", PurchaseCount: 3, TotalSpent: 300, FirstSeen: firstSeen, EventCounts: map[string]int64{"purchase": 3}}
+	gold := &loyalty.User{Tier: "gold", PurchaseCount: 3, TotalSpent: 300, FirstSeen: firstSeen, EventCounts: map[string]int64{"purchase": 3}}
 	rule := `event.type == "purchase" && event.amount > 50 && user.tier == "gold"`
 	big := purchase(1)
 	big.Attributes["big"] = func() []any {
@@ -176,7 +177,7 @@ func TestExplainEvaluatesEachClauseOnItsOwn(t *testing.T) {
 		{"every clause of a match is true", rule, &Input{Event: purchase(120), User: gold}, "&&", []any{true, true, true}},
 		{"the failing && clause is false", rule, &Input{Event: purchase(20), User: gold}, "&&", []any{true, false, true}},
 		{"a user never seen is empty", rule, &Input{Event: purchase(120)}, "&&", []any{true, true, false}},
-		{"the given user is the one evaluated", rule, &Input{Event: purchase(120), User: &User{Tier: "silver"}}, "&&", []any{true, true, false}},
+		{"the given user is the one evaluated", rule, &Input{Event: purchase(120), User: &loyalty.User{Tier: "silver"}}, "&&", []any{true, true, false}},
 		{"a missing attribute is the clause's error", `event.attributes.rating >= 4 || user.purchase_count > 10`,
 			&Input{Event: purchase(1), User: gold}, "||", []any{"error: no such key: rating", false}},
 		{"a rule that is one clause is evaluated whole", `true`, &Input{Event: purchase(1), User: gold}, "", []any{true}},

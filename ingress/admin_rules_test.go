@@ -9,7 +9,6 @@ import (
 
 	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 	"github.com/campaignmanager/campaignmanager/cel"
-	"github.com/campaignmanager/campaignmanager/ingress/api"
 )
 
 func TestValidateRuleAnswersCostAndLimit(t *testing.T) {
@@ -71,30 +70,6 @@ func TestRuleProblemsPointAtTheSource(t *testing.T) {
 			}
 			if d, _ := out["detail"].(string); !strings.Contains(d, tt.contains) {
 				t.Fatalf("detail %q does not mention %q", d, tt.contains)
-			}
-		})
-	}
-}
-
-func TestCaretSnippetLinesUpWithTheColumn(t *testing.T) {
-	tests := []struct {
-		name         string
-		src          string
-		line, column int
-		want         string
-	}{
-		{"first column", "abc", 1, 1, "abc\n^"},
-		{"later line", "a &&\nbc", 2, 2, "bc\n ^"},
-		{"tabs are kept", "\tx > ", 1, 3, "\tx > \n\t ^"},
-		{"columns count code points", "\"é\" + x", 1, 7, "\"é\" + x\n      ^"},
-		{"a column past the end points after it", "abc", 1, 4, "abc\n   ^"},
-		{"CRLF line ends are dropped", "a\r\nb", 1, 1, "a\n^"},
-		{"a line outside the source gives nothing", "abc", 3, 1, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := api.Snippet(tt.src, tt.line, tt.column); got != tt.want {
-				t.Fatalf("api.Snippet = %q, want %q", got, tt.want)
 			}
 		})
 	}

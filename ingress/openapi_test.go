@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/campaignmanager/campaignmanager/ingress/admin"
+	"github.com/campaignmanager/campaignmanager/cel"
 	"github.com/campaignmanager/campaignmanager/ingress/api"
 )
 
@@ -110,7 +110,7 @@ func TestOpenAPIDescribesTheRuleEnvironment(t *testing.T) {
 		if !strings.Contains(desc, "RuleEnvironment") {
 			t.Fatalf("%s has no RuleEnvironment description: %v", p, op)
 		}
-		for _, v := range admin.RuleEnvironment {
+		for _, v := range cel.Environment() {
 			if !strings.Contains(desc, "`"+v.Name+"`") {
 				t.Errorf("%s description does not mention %s", p, v.Name)
 			}

@@ -101,7 +101,7 @@ func compileProblem(ce *cel.CompileError) *api.Problem {
 	p := api.Problemf(fiber.StatusBadRequest, ce.Error())
 	p.Field = ce.Field
 	for _, is := range ce.Issues {
-		p.Errors = append(p.Errors, api.ProblemItem{Field: ce.Field, Message: is.Message, Line: is.Line, Column: is.Column})
+		p.Errors = append(p.Errors, api.ProblemItem{Field: ce.Field, Message: is.Message, Line: is.Line, Column: is.Column, Snippet: is.Snippet})
 	}
 	return p
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/campaignmanager/campaignmanager/cel"
-	"github.com/campaignmanager/campaignmanager/ingress/admin"
 )
 
 const rulesDoc = "../docs/rules.md"
@@ -128,7 +127,7 @@ func TestRuleEnvironmentIsRightAndDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range admin.RuleEnvironment {
+	for _, v := range cel.Environment() {
 		t.Run(v.Name, func(t *testing.T) {
 			check, ok := typeChecks[v.Type]
 			if !ok {

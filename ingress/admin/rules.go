@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -20,73 +19,18 @@ import (
 	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
-// RuleVar is one name a rule can use, for the OpenAPI description and docs/rules.md
-// (a test checks that the document covers every entry and that each type is right).
-type RuleVar struct {
-	Name string // as written in a rule
-	Type string // CEL type: string, int, double, timestamp, map(string, dyn), map(string, int)
-	Doc  string
-	// Call is a use of a function, for the type check; empty for fields.
-	Call string
-}
-
-// RuleEnvironment lists every variable and field a rule or points expression can use.
-var RuleEnvironment = []RuleVar{
-	{"event.id", "string", "The event's id, the storefront's idempotency key.", ""},
-	{"event.user_id", "string", "The customer the event belongs to.", ""},
-	{"event.type", "string", `What happened, e.g. "purchase", "signup", "review".`, ""},
-	{"event.amount", "double", "The money amount; 0.0 when the event has none. Compares with ints: event.amount > 50.", ""},
-	{"event.currency", "string", `ISO 4217 code, e.g. "EUR"; "" when absent.`, ""},
-	{"event.occurred_at", "timestamp", "When the event happened; the time it was received when the storefront sent none.", ""},
-	{"event.attributes", "map(string, dyn)", "The event's free-form JSON attributes. A missing key is a runtime error and the rule does not match: guard with has(event.attributes.x) or event.attributes.?x.orValue(default).", ""},
-	{"user.tier", "string", `The loyalty tier, e.g. "gold"; "" when none.`, ""},
-	{"user.points", "int", "Spendable points before this event.", ""},
-	{"user.lifetime_points", "int", "Every point ever granted, before this event.", ""},
-	{"user.purchase_count", "int", `Events of type "purchase" before this one: 0 on a first purchase.`, ""},
-	{"user.total_spent", "double", "Sum of the amounts of all earlier purchases.", ""},
-	{"user.first_seen", "timestamp", "The user's first event before this one; unset for a new user (has(user.first_seen) is false).", ""},
-	{"user.last_purchase_at", "timestamp", "The latest earlier purchase; unset before the first purchase (has(user.last_purchase_at) is false).", ""},
-	{"user.event_counts", "map(string, int)", "Earlier events per type, e.g. user.event_counts.?review.orValue(0).", ""},
-	{"user.rewards", "map(string, int)", `Rewards granted per campaign id, e.g. !("signup-bonus" in user.rewards).`, ""},
-	{"user.spent_within(d)", "double", `Purchase amounts, net of refunds, in the window d ending with the event's UTC day (whole days, that day included; earlier events only), e.g. user.spent_within(duration("720h")) >= 200.`,
-		`user.spent_within(duration("720h"))`},
-	{"user.count_within(type, d)", "int", `Events of a type in the window d, e.g. user.count_within("purchase", duration("168h")) >= 3.`,
-		`user.count_within("purchase", duration("168h"))`},
-	{"user.days_active_within(d)", "int", `Days with any event in the window d.`, `user.days_active_within(duration("720h"))`},
-	{"now", "timestamp", "The event's occurred_at, never the wall clock, so a redelivered event evaluates the same way.", ""},
-}
-
 // ruleEnvironmentText describes the environment in Markdown, for the OpenAPI description.
 func ruleEnvironmentText() string {
 	var b strings.Builder
 	b.WriteString("**RuleEnvironment.** A rule is a boolean CEL expression, a points expression an integer one, over these names ")
 	b.WriteString("(the user state is the one *before* the event):\n\n| name | type | meaning |\n| --- | --- | --- |\n")
-	for _, v := range RuleEnvironment {
+	for _, v := range cel.Environment() {
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Name, v.Type, strings.ReplaceAll(v.Doc, "|", `\|`))
 	}
 	fmt.Fprintf(&b, "\nInts and doubles compare with each other; `has()`, `?.`/`orValue`, durations and timestamps, "+
 		"and the strings and math extensions are available. An expression's estimated cost may be at most %d. "+
 		"See docs/rules.md for examples.", cel.MaxCost)
 	return b.String()
-}
-
-// ruleProblem turns a *cel.CompileError for src into a 400 problem whose errors carry
-// line, column and snippet. Other errors pass through.
-func ruleProblem(err error, src string) error {
-	var ce *cel.CompileError
-	if !errors.As(err, &ce) {
-		return err
-	}
-	p := api.Problemf(fiber.StatusBadRequest, ce.Error())
-	p.Field = ce.Field
-	for _, is := range ce.Issues {
-		p.Errors = append(p.Errors, api.ProblemItem{Field: ce.Field, Message: is.Message, Line: is.Line, Column: is.Column,
-			Snippet: api.Snippet(src, is.Line, is.Column)})
-	}
-	if len(p.Errors) == 0 {
-		p.Errors = []api.ProblemItem{{Field: ce.Field, Message: "invalid expression", Line: 1, Column: 1, Snippet: api.Snippet(src, 1, 1)}}
-	}
-	return p
 }
 
 type ruleValidate struct {
@@ -115,14 +59,14 @@ func (a *API) validateRule(c *fiber.Ctx) error {
 	if strings.TrimSpace(req.Rule) != "" {
 		r, err := cel.Compile(req.Rule)
 		if err != nil {
-			return ruleProblem(err, req.Rule)
+			return err
 		}
 		out.Cost += r.Cost()
 	}
 	if strings.TrimSpace(string(req.Points)) != "" {
 		p, err := cel.CompilePoints(string(req.Points))
 		if err != nil {
-			return ruleProblem(err, string(req.Points))
+			return err
 		}
 		out.Cost += p.Cost()
 	}
@@ -254,7 +198,7 @@ func (a *API) testRule(c *fiber.Ctx) error {
 	}
 	rule, err := cel.Compile(req.Rule)
 	if err != nil {
-		return ruleProblem(err, req.Rule)
+		return err
 	}
 	var points *cel.Points
 	if req.Reward != nil {
@@ -313,7 +257,12 @@ func (a *API) testRule(c *fiber.Ctx) error {
 	if matched && req.Reward != nil {
 		out.Reward = &grantedReward{Type: req.Reward.Type, Points: out.Points, Data: req.Reward.Data}
 	}
-	out.Operator, out.Explanation = explainRule(req.Rule, in)
+	x := cel.Explain(req.Rule, in)
+	out.Operator = x.Operator
+	out.Explanation = make([]clauseResult, 0, len(x.Clauses))
+	for _, cl := range x.Clauses {
+		out.Explanation = append(out.Explanation, clauseResult{Clause: cl.Text, Result: cl.Result()})
+	}
 	if !matched {
 		out.Reason = notMatchedReason(out)
 	}
@@ -331,7 +280,7 @@ func compileTestReward(r *campaign.Reward) (*cel.Points, error) {
 		}
 		p, err := cel.CompilePoints(src)
 		if err != nil {
-			return nil, ruleProblem(err, src)
+			return nil, err
 		}
 		return p, nil
 	case campaign.RewardCoupon, campaign.RewardFreeShipping, campaign.RewardNotification:
@@ -352,39 +301,6 @@ func evalMessage(err error) string {
 		msg = strings.TrimPrefix(msg, p)
 	}
 	return msg
-}
-
-// explainRule evaluates each top-level clause of src on its own. When the clauses do
-// not each compile as a boolean rule, the whole rule is the one clause.
-func explainRule(src string, in *cel.Input) (op string, out []clauseResult) {
-	op, clauses := splitClauses(src)
-	rules := make([]*cel.Rule, len(clauses))
-	for i, cl := range clauses {
-		r, err := cel.Compile(cl)
-		if err != nil {
-			op, clauses = "", []string{strings.TrimSpace(src)}
-			rules = nil
-			break
-		}
-		rules[i] = r
-	}
-	if rules == nil {
-		r, err := cel.Compile(src)
-		if err != nil {
-			return "", nil
-		}
-		rules = []*cel.Rule{r}
-	}
-	for i, r := range rules {
-		res := clauseResult{Clause: clauses[i]}
-		if ok, err := r.Eval(in); err != nil {
-			res.Result = "error: " + evalMessage(err)
-		} else {
-			res.Result = ok
-		}
-		out = append(out, res)
-	}
-	return op, out
 }
 
 // notMatchedReason says in a sentence why a tested rule did not match.
@@ -408,168 +324,6 @@ func notMatchedReason(r ruleTestResult) string {
 	return "the rule is false"
 }
 
-// splitClauses splits a rule at its top-level operator: || when there is one, since it
-// binds loosest, else &&. Operators inside parentheses, brackets, braces, string
-// literals and comments do not count; a rule wrapped whole in parentheses is unwrapped
-// first; a rule with a top-level conditional (a ? b : c), which binds looser still, is
-// not split. op is "" and clauses holds the trimmed rule when there is nothing to split
-// (or the source does not scan, e.g. an unterminated string).
-func splitClauses(src string) (op string, clauses []string) {
-	s := strings.TrimSpace(src)
-	depth, ok := scanDepths(s)
-	if !ok {
-		return "", []string{s}
-	}
-	for len(s) >= 2 && s[0] == '(' && s[len(s)-1] == ')' && wrappedWhole(depth) {
-		s = strings.TrimSpace(s[1 : len(s)-1])
-		if depth, ok = scanDepths(s); !ok {
-			return "", []string{s}
-		}
-	}
-	var ors, ands []int
-	for i := 0; i < len(s); i++ {
-		if depth[i] != 0 {
-			continue
-		}
-		switch {
-		case s[i] == '?' && !afterDot(s, i):
-			return "", []string{s} // a top-level conditional
-		case i+1 < len(s) && depth[i+1] == 0 && s[i:i+2] == "||":
-			ors = append(ors, i)
-			i++
-		case i+1 < len(s) && depth[i+1] == 0 && s[i:i+2] == "&&":
-			ands = append(ands, i)
-			i++
-		}
-	}
-	at, op := ors, "||"
-	if len(ors) == 0 {
-		at, op = ands, "&&"
-	}
-	if len(at) == 0 {
-		return "", []string{s}
-	}
-	start := 0
-	for _, i := range append(at, len(s)) {
-		cl := strings.TrimSpace(s[start:i])
-		if cl == "" {
-			return "", []string{s}
-		}
-		clauses = append(clauses, cl)
-		start = i + 2
-	}
-	return op, clauses
-}
-
-// wrappedWhole reports whether the opening parenthesis at 0 closes at the end: nothing
-// in between is at depth 0.
-func wrappedWhole(depth []int) bool {
-	for _, d := range depth[1 : len(depth)-1] {
-		if d == 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// afterDot reports whether the ? at i follows a dot, as in the optional field selection
-// event.attributes.?x.
-func afterDot(s string, i int) bool {
-	j := i - 1
-	for j >= 0 && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r') {
-		j--
-	}
-	return j >= 0 && s[j] == '.'
-}
-
-// scanDepths returns, for each byte of s, its bracket depth ((, [ and { count; an opening
-// bracket has the depth outside it, a closing one too), or -1 inside a string literal
-// or a comment. ok is false when brackets do not balance or a literal is unterminated.
-func scanDepths(s string) (depth []int, ok bool) {
-	depth = make([]int, len(s))
-	d := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == '/' && i+1 < len(s) && s[i+1] == '/':
-			for ; i < len(s) && s[i] != '\n'; i++ {
-				depth[i] = -1
-			}
-			continue
-		case c == '"' || c == '\'':
-			end := stringEnd(s, i, rawPrefix(s, i))
-			if end < 0 {
-				return nil, false
-			}
-			for ; i < end; i++ {
-				depth[i] = -1
-			}
-			continue
-		case c == '(' || c == '[' || c == '{':
-			depth[i] = d
-			d++
-		case c == ')' || c == ']' || c == '}':
-			d--
-			if d < 0 {
-				return nil, false
-			}
-			depth[i] = d
-		default:
-			depth[i] = d
-		}
-		i++
-	}
-	return depth, d == 0
-}
-
-// rawPrefix reports whether the quote at i opens a raw string: it is prefixed by r or R,
-// possibly with b or B (r"...", rb'...', BR"...").
-func rawPrefix(s string, i int) bool {
-	j := i
-	for j > 0 && i-j < 2 && strings.IndexByte("rRbB", s[j-1]) >= 0 {
-		j--
-	}
-	if j > 0 && isIdentByte(s[j-1]) {
-		return false // the letters end an identifier: not a prefix
-	}
-	return strings.ContainsAny(s[j:i], "rR")
-}
-
-func isIdentByte(c byte) bool {
-	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= utf8.RuneSelf
-}
-
-// stringEnd returns the offset just past the string literal whose quote is at i, single
-// or triple quoted, or -1 when it does not end. Outside raw strings a backslash escapes
-// the next byte.
-func stringEnd(s string, i int, raw bool) int {
-	q := s[i]
-	triple := strings.Repeat(string(q), 3)
-	if strings.HasPrefix(s[i:], triple) {
-		for j := i + 3; j < len(s); j++ {
-			switch {
-			case s[j] == '\\' && !raw:
-				j++
-			case strings.HasPrefix(s[j:], triple):
-				return j + 3
-			}
-		}
-		return -1
-	}
-	for j := i + 1; j < len(s); j++ {
-		switch {
-		case s[j] == '\\' && !raw:
-			j++
-		case s[j] == q:
-			return j + 1
-		case s[j] == '\n':
-			return -1
-		}
-	}
-	return -1
-}
-
-// ruleSchemas describe the rule endpoints' bodies in the OpenAPI document.
 // ruleRoutes are rule validation and testing.
 func (a *API) ruleRoutes() api.Group {
 	return api.Group{

@@ -1,9 +1,6 @@
 package api
 
-import (
-	"net/http"
-	"strings"
-)
+import "net/http"
 
 // Problem is an RFC 9457 problem details body. As an error it travels through handlers
 // to the one error handler, which sends it as it is.
@@ -67,31 +64,3 @@ func (e *AboutError) Error() string { return e.What + ": " + e.Err.Error() }
 
 // Unwrap returns Err.
 func (e *AboutError) Unwrap() error { return e.Err }
-
-// Snippet returns line of src (1-based) and below it a caret under column (1-based, in
-// code points), e.g. "event.amount >\n              ^". Tabs before the column are kept
-// so the caret lines up. It returns "" when line is not in src.
-func Snippet(src string, line, column int) string {
-	lines := strings.Split(src, "\n")
-	if line < 1 || line > len(lines) || column < 1 {
-		return ""
-	}
-	text := strings.TrimRight(lines[line-1], "\r")
-	var pad strings.Builder
-	n := 0
-	for _, r := range text {
-		if n == column-1 {
-			break
-		}
-		if r == '\t' {
-			pad.WriteByte('\t')
-		} else {
-			pad.WriteByte(' ')
-		}
-		n++
-	}
-	for ; n < column-1; n++ {
-		pad.WriteByte(' ')
-	}
-	return text + "\n" + pad.String() + "^"
-}
