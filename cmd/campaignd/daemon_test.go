@@ -99,7 +99,7 @@ func (d *daemon) start() {
 		close(exited)
 	}()
 	d.cmd, d.exited = cmd, exited
-	client := &http.Client{Timeout: 2 * time.Second}
+	hc := &http.Client{Timeout: 2 * time.Second}
 	poll(d.t, 30*time.Second, fmt.Sprintf("campaignd start %d: /readyz answers 200", d.starts), func() bool {
 		select {
 		case <-exited:
@@ -107,7 +107,7 @@ func (d *daemon) start() {
 			d.t.Fatalf("campaignd exited during start %d (see its log)", d.starts)
 		default:
 		}
-		resp, err := client.Get(d.base + "/readyz")
+		resp, err := hc.Get(d.base + "/readyz")
 		if err != nil {
 			return false
 		}

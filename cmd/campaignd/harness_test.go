@@ -476,53 +476,41 @@ func (c *client) setNATS(natsURL string) {
 	c.natsURL, l.nc, l.js = natsURL, nil, nil
 }
 
-// eventMsg is ev as a service publishes it (DESIGN §4): its JSON on
-// events.<token of user_id>, with Nats-Msg-Id = its id.
-func eventMsg(ev map[string]any) (*nats.Msg, error) {
+// publishEvent publishes ev to NATS as a service does (DESIGN §4): its JSON on
+// events.<token of user_id>, with Nats-Msg-Id = its id. It returns JetStream's ack, and
+// does not touch the test, so any goroutine may call it. An ev without a string id or
+// user_id is an error wrapping errUnexpected.
+func publishEvent(ctx context.Context, js jetstream.JetStream, ev map[string]any) (*jetstream.PubAck, error) {
 	user, ok := ev["user_id"].(string)
 	if !ok {
-		return nil, fmt.Errorf("event %v: no user_id string to make a subject from", ev["id"])
+		return nil, fmt.Errorf("%w: event %v: no user_id string to make a subject from", errUnexpected, ev["id"])
 	}
 	id, ok := ev["id"].(string)
 	if !ok {
-		return nil, fmt.Errorf("event %v: no id string for Nats-Msg-Id", ev["id"])
+		return nil, fmt.Errorf("%w: event %v: no id string for Nats-Msg-Id", errUnexpected, ev["id"])
 	}
 	data, err := json.Marshal(ev)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: event %v: %v", errUnexpected, id, err)
 	}
 	msg := &nats.Msg{Subject: bus.EventSubject(event.Token(user)), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, id)
-	return msg, nil
+	return js.PublishMsg(ctx, msg)
 }
 
-// publishEvent publishes ev to NATS as a service does (see eventMsg) and returns
-// JetStream's ack.
-func publishEvent(t testing.TB, js jetstream.JetStream, ev map[string]any) *jetstream.PubAck {
-	t.Helper()
-	msg, err := eventMsg(ev)
-	require.NoError(t, err)
-	return publishMsg(t, js, msg)
-}
-
-// publishRaw publishes data on subject with Nats-Msg-Id msgID (none when ""): for
-// messages that no well-behaved service sends (undecodable, on another user's subject,
-// a known event under another id).
+// publishRaw publishes data on subject with Nats-Msg-Id msgID (none when ""), for
+// messages no well-behaved service sends (undecodable, on another user's subject, a
+// known event under another id), and returns JetStream's ack.
 func publishRaw(t testing.TB, js jetstream.JetStream, subject, msgID string, data []byte) *jetstream.PubAck {
 	t.Helper()
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	if msgID != "" {
 		msg.Header.Set(jetstream.MsgIDHeader, msgID)
 	}
-	return publishMsg(t, js, msg)
-}
-
-func publishMsg(t testing.TB, js jetstream.JetStream, msg *nats.Msg) *jetstream.PubAck {
-	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ack, err := js.PublishMsg(ctx, msg)
-	require.NoError(t, err, "publish to %s", msg.Subject)
+	require.NoError(t, err, "publish to %s", subject)
 	return ack
 }
 

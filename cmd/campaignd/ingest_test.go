@@ -50,7 +50,7 @@ var (
 	// httpIngest is a storefront: POST /v1/events with its API key.
 	httpIngest = ingester{name: "http", features: ingestFeatures{refusesSynchronously: true}, try: tryHTTP}
 	// natsIngest is a backend service: a JetStream publish to events.<token> with
-	// Nats-Msg-Id = event id (publishEvent's message).
+	// Nats-Msg-Id = event id (publishEvent).
 	natsIngest = ingester{name: "nats", try: tryNATS}
 
 	ingesters = []ingester{httpIngest, natsIngest}
@@ -92,13 +92,12 @@ func tryHTTP(ctx context.Context, c *client, ev map[string]any, st *ingestStats)
 }
 
 func tryNATS(ctx context.Context, c *client, ev map[string]any, st *ingestStats) (receipt, error) {
-	msg, err := eventMsg(ev)
-	if err != nil {
-		return receipt{}, fmt.Errorf("%w: %v", errUnexpected, err)
-	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	ack, err := c.jetStream().PublishMsg(ctx, msg)
+	ack, err := publishEvent(ctx, c.jetStream(), ev)
+	if errors.Is(err, errUnexpected) {
+		return receipt{}, err
+	}
 	if err != nil {
 		st.transportErrors.Add(1)
 		return receipt{}, fmt.Errorf("event %v: publish: %w", ev["id"], err)

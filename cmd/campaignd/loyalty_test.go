@@ -278,14 +278,8 @@ func TestTiersUpgradeAtOnceAndDowngradeMonthlyOneStepAtATime(t *testing.T) {
 	// Without If-Match any version is replaced; a stale If-Match is refused.
 	status, _ = e.raw("PUT", "/v1/tiers", e.token, tiers)
 	require.Equal(t, http.StatusOK, status)
-	req, _ := http.NewRequest("PUT", e.base+"/v1/tiers", strings.NewReader(`{"basis":"lifetime_points","tiers":[{"name":"vip","threshold":10}]}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+e.token)
-	req.Header.Set("If-Match", `"1"`)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusPreconditionFailed, resp.StatusCode)
+	res := e.request("PUT", "/v1/tiers", e.token, `{"basis":"lifetime_points","tiers":[{"name":"vip","threshold":10}]}`, "If-Match", `"1"`)
+	require.Equal(t, http.StatusPreconditionFailed, res.status, string(res.body))
 }
 
 func TestPerDayLimitFollowsTheCampaignsTimeZone(t *testing.T) {
