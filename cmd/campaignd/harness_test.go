@@ -114,26 +114,28 @@ const bonusPoints = 1000
 // client speaks to one campaignd for a test: its HTTP API (admin calls with a JWT, ingest
 // with an API key) and its NATS server (as a service publishing events would).
 type client struct {
-	t       *testing.T
-	base    string // http://host:port
-	natsURL string
-	token   string // admin JWT, once logged in
-	apiKey  string // a storefront key
-	http    *http.Client
-	nats    *natsLink // shared by the copies that with makes
+	t      *testing.T
+	base   string // http://host:port
+	token  string // admin JWT, once logged in
+	apiKey string // a storefront key
+	http   *http.Client
+	nats   *natsLink // shared by the copies that with makes
 }
 
-// natsLink is a client's connection to NATS, made on first use.
+// natsLink is a client's connection to NATS, made on first use and closed when the test
+// that made the client ends.
 type natsLink struct {
-	mu sync.Mutex
-	nc *nats.Conn
-	js jetstream.JetStream
+	owner *testing.T
+	mu    sync.Mutex
+	url   string
+	nc    *nats.Conn
+	js    jetstream.JetStream
 }
 
 // newClient returns a client of the campaignd at base (http://host:port) whose NATS
 // server is at natsURL ("" when the test does not publish).
 func newClient(t *testing.T, base, natsURL string) *client {
-	return &client{t: t, base: base, natsURL: natsURL, http: &http.Client{Timeout: 30 * time.Second}, nats: new(natsLink)}
+	return &client{t: t, base: base, http: &http.Client{Timeout: 30 * time.Second}, nats: &natsLink{owner: t, url: natsURL}}
 }
 
 // with returns a copy of the client that reports to t (a subtest's): a test may only
@@ -454,9 +456,9 @@ func (c *client) jetStream() jetstream.JetStream {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.js == nil {
-		nc, err := nats.Connect(c.natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+		nc, err := nats.Connect(l.url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 		require.NoError(c.t, err)
-		c.t.Cleanup(nc.Close)
+		l.owner.Cleanup(nc.Close)
 		js, err := jetstream.New(nc)
 		require.NoError(c.t, err)
 		l.nc, l.js = nc, js
@@ -473,7 +475,7 @@ func (c *client) setNATS(natsURL string) {
 	if l.nc != nil {
 		l.nc.Close()
 	}
-	c.natsURL, l.nc, l.js = natsURL, nil, nil
+	l.url, l.nc, l.js = natsURL, nil, nil
 }
 
 // publishEvent publishes ev to NATS as a service does (DESIGN §4): its JSON on
