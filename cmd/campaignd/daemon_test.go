@@ -1,31 +1,26 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/campaignmanager/campaignmanager/ingress/bus"
+	"github.com/campaignmanager/campaignmanager/persistence/pgtest"
 )
 
-// Helpers for tests that run campaignd as a child process (crash tests) or against
-// servers they stop and start (outage tests).
+// Helpers for tests that run campaignd as a child process (crash tests).
 
 // buildCampaignd compiles this package into a temporary directory and returns the binary.
 func buildCampaignd(t *testing.T) string {
@@ -104,26 +99,21 @@ func (d *daemon) start() {
 		close(exited)
 	}()
 	d.cmd, d.exited = cmd, exited
-	deadline := time.Now().Add(30 * time.Second)
-	client := &http.Client{Timeout: 2 * time.Second}
-	for {
-		resp, err := client.Get(d.base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
+	hc := &http.Client{Timeout: 2 * time.Second}
+	poll(d.t, 30*time.Second, fmt.Sprintf("campaignd start %d: /readyz answers 200", d.starts), func() bool {
 		select {
 		case <-exited:
 			d.cmd = nil
 			d.t.Fatalf("campaignd exited during start %d (see its log)", d.starts)
-		case <-time.After(20 * time.Millisecond):
+		default:
 		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("campaignd start %d: not ready within 30s", d.starts)
+		resp, err := hc.Get(d.base + "/readyz")
+		if err != nil {
+			return false
 		}
-	}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
 
 // kill sends SIGKILL and waits for the process to be gone. Killing a stopped daemon
@@ -141,189 +131,80 @@ func (d *daemon) kill() {
 	d.cmd = nil
 }
 
-// ingestStats counts what a loadClient saw.
-type ingestStats struct {
-	accepted, duplicate, retries, transportErrors, unauthorized atomic.Int64
-}
-
-func (s *ingestStats) String() string {
-	return fmt.Sprintf("202 accepted=%d, 200 duplicate=%d, retries=%d (transport errors=%d, 401 while keys load=%d)",
-		s.accepted.Load(), s.duplicate.Load(), s.retries.Load(), s.transportErrors.Load(), s.unauthorized.Load())
-}
-
-// postUntilStored posts ev to /v1/events until ingress answers 2xx: 202 (stored now) or
-// 200 (stored by an earlier attempt whose answer was lost). Transport errors, 401 (keys
-// not loaded yet after a restart), 429 and 5xx are retried; any other status is an error.
-func postUntilStored(ctx context.Context, client *http.Client, base, apiKey string, ev map[string]any, st *ingestStats) error {
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			st.retries.Add(1)
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("event %v not stored: %w", ev["id"], ctx.Err())
-			case <-time.After(time.Duration(min(attempt, 10)) * 20 * time.Millisecond):
-			}
-		}
-		req, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/events", bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "ApiKey "+apiKey)
-		resp, err := client.Do(req)
-		if err != nil {
-			st.transportErrors.Add(1)
-			continue
-		}
-		var out struct {
-			Duplicate bool `json:"duplicate"`
-		}
-		derr := json.NewDecoder(resp.Body).Decode(&out)
-		resp.Body.Close()
-		switch {
-		case resp.StatusCode == http.StatusAccepted && derr == nil && !out.Duplicate:
-			st.accepted.Add(1)
-			return nil
-		case resp.StatusCode == http.StatusOK && derr == nil && out.Duplicate:
-			st.duplicate.Add(1)
-			return nil
-		case resp.StatusCode == http.StatusUnauthorized:
-			st.unauthorized.Add(1)
-		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		default:
-			return fmt.Errorf("event %v: unexpected status %d (duplicate=%v, decode err %v)", ev["id"], resp.StatusCode, out.Duplicate, derr)
-		}
-	}
-}
-
-// api is a small admin client over HTTP for a campaignd that is not in this process.
-type api struct {
-	t      *testing.T
-	base   string
-	token  string
-	client *http.Client
-}
-
-func (a *api) call(method, path string, body any, want int, out any) {
-	a.t.Helper()
-	var r *bytes.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		require.NoError(a.t, err)
-		r = bytes.NewReader(b)
-	} else {
-		r = bytes.NewReader(nil)
-	}
-	req, err := http.NewRequest(method, a.base+path, r)
-	require.NoError(a.t, err)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if a.token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.token)
-	}
-	resp, err := a.client.Do(req)
-	require.NoError(a.t, err)
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(resp.Body)
-	require.Equalf(a.t, want, resp.StatusCode, "%s %s: %s", method, path, buf.String())
-	if out != nil {
-		require.NoError(a.t, json.Unmarshal(buf.Bytes(), out), buf.String())
-	}
-}
-
-func (a *api) login(user, pw string) {
-	a.t.Helper()
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	a.call("POST", "/v1/auth/token", map[string]any{"username": user, "password": pw}, http.StatusOK, &tok)
-	a.token = tok.AccessToken
-}
-
-// userState returns the user's loyalty state; ok is false for a 404.
-func (a *api) userState(id string) (userView, bool) {
-	a.t.Helper()
-	req, err := http.NewRequest("GET", a.base+"/v1/users/"+url.PathEscape(id), nil)
-	require.NoError(a.t, err)
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	resp, err := a.client.Do(req)
-	require.NoError(a.t, err)
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return userView{}, false
-	}
-	require.Equal(a.t, http.StatusOK, resp.StatusCode)
-	var u userView
-	require.NoError(a.t, json.NewDecoder(resp.Body).Decode(&u))
-	return u, true
-}
-
-func (a *api) userRewards(id string) []rewardView {
-	a.t.Helper()
-	var out struct{ Rewards []rewardView }
-	a.call("GET", "/v1/users/"+url.PathEscape(id)+"/rewards?limit=1000", nil, http.StatusOK, &out)
-	return out.Rewards
-}
-
-// pollUntil calls cond until it is true or d passes; it fails the test with what.
-func pollUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+// startCrashDaemon runs campaignd as a child process on fixed ports, a throwaway
+// database and a data dir that survive kills, with pointPerPurchase and oneOffBonus
+// live (a probe purchase stored through in has been rewarded by both) and a client
+// logged in as admin with a storefront key.
+func startCrashDaemon(t *testing.T, in ingester) (*daemon, *client) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, d)
-		}
-		time.Sleep(20 * time.Millisecond)
+	bin := buildCampaignd(t)
+	natsPort, httpPort := freePort(t), freePort(t)
+	vars := map[string]string{
+		"CAMPAIGN_HTTP_ADDR":      "127.0.0.1:" + strconv.Itoa(httpPort),
+		"CAMPAIGN_NATS_LISTEN":    "127.0.0.1:" + strconv.Itoa(natsPort),
+		"DATABASE_URL":            pgtest.New(t),
+		"CAMPAIGN_DATA_DIR":       t.TempDir(),
+		"CAMPAIGN_JWT_SECRET":     testSecret,
+		"CAMPAIGN_ADMIN_PASSWORD": adminPassword,
+		"CAMPAIGN_PARTITIONS":     "8",
+		"CAMPAIGN_LOG_LEVEL":      "warn",
+		"CAMPAIGN_LOG_FORMAT":     "text",
 	}
+	d := newDaemon(t, bin, vars)
+	d.start()
+	c := newClient(t, d.base, "nats://"+vars["CAMPAIGN_NATS_LISTEN"])
+	c.http.Timeout = 10 * time.Second
+	c.token = c.login("admin", adminPassword)
+	c.newAPIKey("crash-test")
+	c.do("POST", "/v1/campaigns", c.token, pointPerPurchase, http.StatusCreated, nil)
+	c.do("POST", "/v1/campaigns", c.token, oneOffBonus, http.StatusCreated, nil)
+
+	// A probe purchase shows the key reached ingress and both campaigns reached the engine.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, in.store(ctx, c, map[string]any{"id": "probe-1", "user_id": "probe", "type": "purchase", "amount": 1}, nil))
+	poll(t, patience, "probe purchase rewarded by both campaigns", func() bool {
+		u, ok := c.user("probe")
+		return ok && u.Points == 1+bonusPoints
+	})
+	return d, c
 }
 
-// engineIdle reports whether every partition consumer of EVENTS has nothing pending and
-// nothing unacknowledged: all stored events are processed.
-func engineIdle(ctx context.Context, js jetstream.JetStream) (bool, error) {
-	s, err := js.Stream(ctx, bus.EventsStream)
-	if err != nil {
-		return false, err
-	}
-	lister := s.ListConsumers(ctx)
-	n := 0
-	for info := range lister.Info() {
-		n++
-		if info.NumPending != 0 || info.NumAckPending != 0 {
-			return false, nil
-		}
-	}
-	if err := lister.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
-		return false, err
-	}
-	return n > 0, nil
-}
-
-// streamMsgs is the message count of a stream.
-func streamMsgs(ctx context.Context, js jetstream.JetStream, name string) (uint64, error) {
-	s, err := js.Stream(ctx, name)
-	if err != nil {
-		return 0, err
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return info.State.Msgs, nil
-}
-
-// connectJS connects to a NATS URL for the rest of the test.
-func connectJS(t *testing.T, natsURL string) jetstream.JetStream {
+// killUnderLoad sends the load through in (one goroutine per user, each event retried
+// until stored) and SIGKILLs d rounds times at random points of the stream, restarting
+// it on the same data dir, database and ports: round r fires once roughly r/(rounds+1)
+// of the events are stored, give or take a random share. It returns when every event is
+// stored, with the number stored at each kill.
+func killUnderLoad(t *testing.T, d *daemon, c *client, in ingester, l purchaseLoad, rounds int, st *ingestStats) []int64 {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	return js
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c.jetStream() // connect here: the load's goroutines may not touch t
+	var progress atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		done <- l.send(ctx, 0, l.perUser, func(ctx context.Context, ev map[string]any) error {
+			return in.store(ctx, c, ev, st)
+		}, &progress)
+	}()
+	total := int64(l.users * l.perUser)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	slice := total / int64(rounds+1)
+	killedAt := make([]int64, 0, rounds)
+	for r := 1; r <= rounds; r++ {
+		target := int64(r)*slice + rng.Int64N(slice/2) - slice/4
+		poll(t, time.Minute, fmt.Sprintf("round %d: %d events stored", r, target), func() bool {
+			return progress.Load() >= target
+		})
+		d.kill()
+		killedAt = append(killedAt, progress.Load())
+		d.start()
+	}
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-ctx.Done():
+		t.Fatalf("load did not finish: %d of %d events stored", progress.Load(), total)
+	}
+	return killedAt
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,50 +13,17 @@ import (
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
 )
 
-type dlqEntry struct {
-	ID         string          `json:"id"`
-	Reason     string          `json:"reason"`
-	Partition  int             `json:"partition"`
-	Deliveries uint64          `json:"deliveries"`
-	StreamSeq  uint64          `json:"stream_seq"`
-	Subject    string          `json:"subject"`
-	EventID    string          `json:"event_id"`
-	Event      json.RawMessage `json:"event"`
-	ParkedAt   string          `json:"parked_at"`
-}
-
-type dlqPage struct {
-	Entries    []dlqEntry `json:"entries"`
-	NextCursor string     `json:"next_cursor"`
-}
-
-func (e *env) dlq(query string) dlqPage {
-	e.t.Helper()
-	var p dlqPage
-	e.do("GET", "/v1/dlq"+query, e.token, nil, http.StatusOK, &p)
-	return p
-}
-
 // TestDLQAPIListsReplaysAndDeletesParkedEvents parks bad events through the engine,
 // lists them with their reasons, replays and deletes them, and checks who may do so.
 func TestDLQAPIListsReplaysAndDeletesParkedEvents(t *testing.T) {
 	e := newEnv(t)
 	e.createCampaign(tenPercent)
-	js := e.js()
+	js := e.jetStream()
 	ctx := context.Background()
-	publish := func(subject, msgID, data string) {
-		t.Helper()
-		msg := &nats.Msg{Subject: subject, Data: []byte(data), Header: nats.Header{}}
-		if msgID != "" {
-			msg.Header.Set(jetstream.MsgIDHeader, msgID)
-		}
-		_, err := js.PublishMsg(ctx, msg)
-		require.NoError(t, err)
-	}
-	publish("events.x", "", `{"id":`)                                                  // invalid JSON, no id
-	publish("events.alice", "mm-1", `{"id":"mm-1","user_id":"bob","type":"purchase"}`) // token mismatch
+	publishRaw(t, js, "events.x", "", []byte(`{"id":`))                                                  // invalid JSON, no id
+	publishRaw(t, js, "events.alice", "mm-1", []byte(`{"id":"mm-1","user_id":"bob","type":"purchase"}`)) // token mismatch
 	var page dlqPage
-	eventually(t, func() bool { page = e.dlq(""); return len(page.Entries) == 2 })
+	poll(t, patience, "two entries in the DLQ", func() bool { page = e.dlq(""); return len(page.Entries) == 2 })
 	byEvent := map[string]dlqEntry{}
 	for _, en := range page.Entries {
 		require.NotEmpty(t, en.ID)
@@ -74,6 +40,7 @@ func TestDLQAPIListsReplaysAndDeletesParkedEvents(t *testing.T) {
 	require.JSONEq(t, `{"id":"mm-1","user_id":"bob","type":"purchase"}`, string(mismatch.Event))
 
 	t.Run("pages follow the cursor", func(t *testing.T) {
+		e := e.with(t) // fail this subtest, from its goroutine
 		first := e.dlq("?limit=1")
 		require.Len(t, first.Entries, 1)
 		require.Equal(t, first.Entries[0].ID, first.NextCursor)
@@ -84,11 +51,13 @@ func TestDLQAPIListsReplaysAndDeletesParkedEvents(t *testing.T) {
 	})
 
 	t.Run("the DLQ size is a metric", func(t *testing.T) {
+		e := e.with(t)
 		_, body := e.raw("GET", "/metrics", "", nil)
 		require.Contains(t, string(body), "\ncampaign_dlq_messages 2\n")
 	})
 
 	t.Run("only admins may read or change the DLQ", func(t *testing.T) {
+		e := e.with(t)
 		for _, role := range []string{"viewer", "editor"} {
 			e.do("POST", "/v1/admins", e.token, map[string]any{"username": role + "-1", "password": role + "-password-1", "role": role}, http.StatusCreated, nil)
 			tok := e.login(role+"-1", role+"-password-1")
@@ -108,8 +77,9 @@ func TestDLQAPIListsReplaysAndDeletesParkedEvents(t *testing.T) {
 	})
 
 	t.Run("replaying an invalid event parks it again", func(t *testing.T) {
+		e := e.with(t)
 		e.do("POST", "/v1/dlq/"+invalid.ID+"/replay", e.token, nil, http.StatusOK, nil)
-		eventually(t, func() bool {
+		poll(t, patience, "the replayed invalid event parked again under a new id", func() bool {
 			p := e.dlq("")
 			for _, en := range p.Entries {
 				if en.ID == invalid.ID {
@@ -126,6 +96,7 @@ func TestDLQAPIListsReplaysAndDeletesParkedEvents(t *testing.T) {
 	})
 
 	t.Run("replaying an id inside the duplicate window is refused and keeps the entry", func(t *testing.T) {
+		e := e.with(t)
 		status, body := e.raw("POST", "/v1/dlq/"+mismatch.ID+"/replay", e.token, nil)
 		require.Equal(t, http.StatusConflict, status, string(body))
 		found := false
@@ -136,6 +107,7 @@ func TestDLQAPIListsReplaysAndDeletesParkedEvents(t *testing.T) {
 	})
 
 	t.Run("deleting removes the entry once", func(t *testing.T) {
+		e := e.with(t)
 		e.do("DELETE", "/v1/dlq/"+mismatch.ID, e.token, nil, http.StatusOK, nil)
 		for _, en := range e.dlq("").Entries {
 			require.NotEqual(t, mismatch.ID, en.ID)
@@ -149,6 +121,7 @@ func TestDLQAPIListsReplaysAndDeletesParkedEvents(t *testing.T) {
 	})
 
 	t.Run("a replayed valid event is applied once", func(t *testing.T) {
+		e := e.with(t)
 		// An event parked by an earlier failure (crafted here) that never reached EVENTS.
 		data := []byte(`{"id":"fix-1","user_id":"carol","type":"purchase","amount":200}`)
 		park := func(origSeq uint64) {
@@ -159,7 +132,7 @@ func TestDLQAPIListsReplaysAndDeletesParkedEvents(t *testing.T) {
 		park(1_000_001)
 		park(1_000_002) // the same event parked twice
 		var ids []string
-		eventually(t, func() bool {
+		poll(t, patience, "both copies of fix-1 in the DLQ", func() bool {
 			ids = ids[:0]
 			for _, en := range e.dlq("").Entries {
 				if en.EventID == "fix-1" {
@@ -180,6 +153,7 @@ func TestDLQAPIListsReplaysAndDeletesParkedEvents(t *testing.T) {
 	})
 
 	t.Run("every change is audited", func(t *testing.T) {
+		e := e.with(t)
 		var audit struct {
 			Entries []map[string]any `json:"entries"`
 		}

@@ -2,105 +2,18 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
 )
-
-// loyaltyUser is the user state with the loyalty fields the tests look at.
-type loyaltyUser struct {
-	Points         int64   `json:"points"`
-	LifetimePoints int64   `json:"lifetime_points"`
-	PurchaseCount  int64   `json:"purchase_count"`
-	TotalSpent     float64 `json:"total_spent"`
-	LastRejection  *struct {
-		EventID string `json:"event_id"`
-		Reason  string `json:"reason"`
-	} `json:"last_rejection"`
-	EventCounts map[string]int64 `json:"event_counts"`
-}
-
-func (e *env) loyalty(id string) loyaltyUser {
-	e.t.Helper()
-	var u loyaltyUser
-	status, data := e.raw("GET", "/v1/users/"+url.PathEscape(id), e.token, nil)
-	if status == http.StatusNotFound {
-		return u // not seen yet
-	}
-	require.Equal(e.t, http.StatusOK, status, string(data))
-	require.NoError(e.t, json.Unmarshal(data, &u))
-	return u
-}
-
-// ledger returns the kinds of a user's ledger entries and checks the balance invariant:
-// the stored points equal the sum of the ledger.
-func (e *env) ledger(id string) []string {
-	e.t.Helper()
-	var out struct {
-		Entries []struct {
-			Kind   string `json:"kind"`
-			Points int64  `json:"points"`
-		} `json:"entries"`
-	}
-	e.do("GET", "/v1/users/"+url.PathEscape(id)+"/ledger", e.token, nil, http.StatusOK, &out)
-	var kinds []string
-	var sum int64
-	for _, en := range out.Entries {
-		kinds = append(kinds, en.Kind)
-		sum += en.Points
-	}
-	u := e.loyalty(id)
-	require.Equal(e.t, u.Points, sum, "balance must equal the ledger sum")
-	dbSum, err := e.app.store.LedgerSum(context.Background(), id)
-	require.NoError(e.t, err)
-	require.Equal(e.t, u.Points, dbSum)
-	return kinds
-}
-
-func (e *env) waitRejection(id, eventID string) string {
-	e.t.Helper()
-	var reason string
-	eventually(e.t, func() bool {
-		u := e.loyalty(id)
-		if u.LastRejection != nil && u.LastRejection.EventID == eventID {
-			reason = u.LastRejection.Reason
-			return true
-		}
-		return false
-	})
-	return reason
-}
-
-func (e *env) dlqReasons(n int) []string {
-	e.t.Helper()
-	js := e.js()
-	s, err := js.Stream(context.Background(), bus.DLQStream)
-	require.NoError(e.t, err)
-	eventually(e.t, func() bool {
-		info, err := s.Info(context.Background())
-		return err == nil && info.State.Msgs >= uint64(n)
-	})
-	var out []string
-	info, _ := s.Info(context.Background())
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(context.Background(), seq)
-		if err == nil {
-			out = append(out, m.Header.Get(bus.HeaderDLQReason))
-		}
-	}
-	return out
-}
 
 func TestRedeemDebitsPointsAndOverRedeemIsRefused(t *testing.T) {
 	e := newEnv(t)
@@ -110,11 +23,11 @@ func TestRedeemDebitsPointsAndOverRedeemIsRefused(t *testing.T) {
 	e.postEvent(map[string]any{"id": "use-2", "user_id": "r1", "type": "redeem", "amount": 100}, http.StatusAccepted)
 	reason := e.waitRejection("r1", "use-2")
 	require.Contains(t, reason, "cannot redeem 100 points, the balance is 15")
-	u := e.loyalty("r1")
+	u := e.state("r1")
 	require.Equal(t, int64(15), u.Points)
 	require.Equal(t, int64(20), u.LifetimePoints)
-	require.Equal(t, []string{"earn", "redeem"}, e.ledger("r1"))
-	require.Contains(t, strings.Join(e.dlqReasons(1), "\n"), "cannot redeem 100 points")
+	require.Equal(t, []string{"earn", "redeem"}, e.ledgerKinds("r1"))
+	require.Contains(t, strings.Join(e.waitDLQReasons(1), "\n"), "cannot redeem 100 points")
 	// Replaying the refused event changes nothing.
 	out := e.postEvent(map[string]any{"id": "use-2", "user_id": "r1", "type": "redeem", "amount": 100}, http.StatusOK)
 	require.Equal(t, true, out["duplicate"])
@@ -129,12 +42,12 @@ func TestRefundsReversePointsProportionallyAndOnlyOnce(t *testing.T) {
 	e.postEvent(map[string]any{"id": "rf-2", "user_id": "f1", "type": "refund",
 		"attributes": map[string]any{"original_event_id": "o-1"}}, http.StatusAccepted)
 	e.waitUser("f1", 3)
-	u := e.loyalty("f1")
+	u := e.state("f1")
 	require.Equal(t, int64(0), u.Points)
 	require.Equal(t, int64(0), u.PurchaseCount)
 	require.InDelta(t, 0.0, u.TotalSpent, 1e-9)
 	require.Equal(t, int64(10), u.LifetimePoints, "lifetime points record what was earned")
-	require.Equal(t, []string{"earn", "reverse", "reverse"}, e.ledger("f1"))
+	require.Equal(t, []string{"earn", "reverse", "reverse"}, e.ledgerKinds("f1"))
 
 	e.postEvent(map[string]any{"id": "rf-3", "user_id": "f1", "type": "refund",
 		"attributes": map[string]any{"original_event_id": "o-1"}}, http.StatusAccepted)
@@ -142,8 +55,8 @@ func TestRefundsReversePointsProportionallyAndOnlyOnce(t *testing.T) {
 	e.postEvent(map[string]any{"id": "rf-4", "user_id": "f1", "type": "refund",
 		"attributes": map[string]any{"original_event_id": "nope"}}, http.StatusAccepted)
 	require.Contains(t, e.waitRejection("f1", "rf-4"), `unknown event "nope"`)
-	require.Equal(t, int64(0), e.loyalty("f1").Points)
-	reasons := strings.Join(e.dlqReasons(2), "\n")
+	require.Equal(t, int64(0), e.state("f1").Points)
+	reasons := strings.Join(e.waitDLQReasons(2), "\n")
 	require.Contains(t, reasons, "already fully refunded")
 	require.Contains(t, reasons, "unknown event")
 }
@@ -155,10 +68,10 @@ func TestAdminAdjustmentsAreLedgeredAndCannotGoNegative(t *testing.T) {
 	}
 	e.do("POST", "/v1/users/"+url.PathEscape("a 1")+"/adjustments", e.token, map[string]any{"points": 50, "reason": "goodwill"}, http.StatusAccepted, &acc)
 	require.NotEmpty(t, acc.EventID)
-	eventually(t, func() bool { u, ok := e.user("a 1"); return ok && u.Points == 50 })
+	poll(t, patience, "the first adjustment applied", func() bool { u, ok := e.user("a 1"); return ok && u.Points == 50 })
 	e.do("POST", "/v1/users/"+url.PathEscape("a 1")+"/adjustments", e.token, map[string]any{"points": -80, "reason": "oops"}, http.StatusAccepted, &acc)
 	require.Contains(t, e.waitRejection("a 1", acc.EventID), "below zero")
-	require.Equal(t, []string{"adjust"}, e.ledger("a 1"))
+	require.Equal(t, []string{"adjust"}, e.ledgerKinds("a 1"))
 	// Storefronts cannot send the engine's own event types.
 	var p struct{ Field string }
 	e.do("POST", "/v1/events", "key:"+e.apiKey, map[string]any{"id": "x", "user_id": "a 1", "type": "points.adjust"}, http.StatusBadRequest, &p)
@@ -185,14 +98,13 @@ func TestPointsExpireOldestFirstAndAreAnnounced(t *testing.T) {
 	e.postEvent(map[string]any{"id": "x-2", "user_id": "x1", "type": "purchase", "amount": 7, "occurred_at": at(-30 * time.Hour)}, http.StatusAccepted)
 	e.postEvent(map[string]any{"id": "x-3", "user_id": "x1", "type": "redeem", "amount": 3, "occurred_at": at(-29 * time.Hour)}, http.StatusAccepted)
 	e.postEvent(map[string]any{"id": "x-4", "user_id": "x1", "type": "page.view", "occurred_at": at(0)}, http.StatusAccepted)
-	eventually(t, func() bool { return e.loyalty("x1").EventCounts["page.view"] == 1 })
+	poll(t, patience, "x-4 applied", func() bool { return e.state("x1").EventCounts["page.view"] == 1 })
 	// x-1's 10 points expired before x-2; x-3 took 3 of x-2's 7; the other 4 expired by x-4.
-	require.Equal(t, int64(0), e.loyalty("x1").Points)
-	require.Equal(t, []string{"earn", "expire", "earn", "redeem", "expire"}, e.ledger("x1"))
-	js := e.js()
-	s, err := js.Stream(context.Background(), bus.LoyaltyStream)
+	require.Equal(t, int64(0), e.state("x1").Points)
+	require.Equal(t, []string{"earn", "expire", "earn", "redeem", "expire"}, e.ledgerKinds("x1"))
+	e.waitStreamMsgs(bus.LoyaltyStream, "", 2)
+	s, err := e.jetStream().Stream(context.Background(), bus.LoyaltyStream)
 	require.NoError(t, err)
-	eventually(t, func() bool { info, err := s.Info(context.Background()); return err == nil && info.State.Msgs == 2 })
 	m, err := s.GetLastMsgForSubject(context.Background(), "loyalty.points_expired."+event.Token("x1"))
 	require.NoError(t, err)
 	require.Contains(t, string(m.Data), `"points":4`)
@@ -239,18 +151,18 @@ func TestPointsOfIdleUsersExpireWithoutNewEvents(t *testing.T) {
 	e.postEvent(map[string]any{"id": "i-2", "user_id": "idle", "type": "purchase", "amount": 1}, http.StatusAccepted)
 	e.waitUser("idle", 2)
 	// i-1's points were already gone when i-2 came; i-2's expire in an hour: not yet.
-	require.Equal(t, int64(5), e.loyalty("idle").Points)
-	require.Equal(t, []string{"earn", "expire", "earn"}, e.ledger("idle"))
+	require.Equal(t, int64(5), e.state("idle").Points)
+	require.Equal(t, []string{"earn", "expire", "earn"}, e.ledgerKinds("idle"))
 
 	e.postEvent(map[string]any{"id": "j-1", "user_id": "sleeper", "type": "purchase", "amount": 1,
 		"occurred_at": time.Now().UTC().Add(-61 * time.Minute).Format(time.RFC3339Nano)}, http.StatusAccepted)
 	// The sweep finds the due points and expires them with no further event of the user.
-	eventually(t, func() bool {
+	poll(t, patience, "the sweep expired the sleeper's points", func() bool {
 		u, ok := e.user("sleeper")
 		return ok && u.LifetimePoints == 5 && u.Points == 0
 	})
-	require.Equal(t, []string{"earn", "expire"}, e.ledger("sleeper"))
-	require.Equal(t, map[string]int64{"purchase": 1}, e.loyalty("sleeper").EventCounts)
+	require.Equal(t, []string{"earn", "expire"}, e.ledgerKinds("sleeper"))
+	require.Equal(t, map[string]int64{"purchase": 1}, e.state("sleeper").EventCounts)
 }
 
 func TestBudgetsAreNeverExceededUnderConcurrentLoad(t *testing.T) {
@@ -266,19 +178,19 @@ func TestBudgetsAreNeverExceededUnderConcurrentLoad(t *testing.T) {
 		"reward": map[string]any{"type": "points", "points": 15},
 	})
 	const users, per = 40, 3
-	var wg sync.WaitGroup
-	for u := 0; u < users; u++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			evs := make([]map[string]any, per)
-			for i := range evs {
-				evs[i] = map[string]any{"id": fmt.Sprintf("b-%d-%d", u, i), "user_id": fmt.Sprintf("bu-%d", u), "type": "purchase", "amount": 1}
-			}
-			e.do("POST", "/v1/events/batch", "key:"+e.apiKey, map[string]any{"events": evs}, http.StatusOK, nil)
-		}()
-	}
-	wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, together(users, func(u int) error {
+		evs := make([]map[string]any, per)
+		for i := range evs {
+			evs[i] = map[string]any{"id": fmt.Sprintf("b-%d-%d", u, i), "user_id": fmt.Sprintf("bu-%d", u), "type": "purchase", "amount": 1}
+		}
+		res, err := e.try(ctx, "POST", "/v1/events/batch", "key:"+e.apiKey, map[string]any{"events": evs})
+		if err == nil && res.status != http.StatusOK {
+			err = fmt.Errorf("batch of bu-%d: %d %s", u, res.status, res.body)
+		}
+		return err
+	}))
 	for u := 0; u < users; u++ {
 		e.waitUser(fmt.Sprintf("bu-%d", u), per)
 	}
@@ -322,7 +234,7 @@ func TestTiersUpgradeAtOnceAndDowngradeMonthlyOneStepAtATime(t *testing.T) {
 	status, body := e.raw("PUT", "/v1/tiers", e.token, map[string]any{"basis": "spend", "tiers": []map[string]any{{"name": "Gold!", "threshold": 0}}})
 	require.Equal(t, http.StatusBadRequest, status, string(body))
 	require.Contains(t, string(body), "window")
-	eventually(t, func() bool { return e.app.engine.Tiers() != nil })
+	poll(t, patience, "the tiers reached the engine", func() bool { return e.app.engine.Tiers() != nil })
 
 	e.createCampaign(map[string]any{
 		"id": "gold-bonus", "name": "gold members get 50", "status": "active",
@@ -362,24 +274,12 @@ func TestTiersUpgradeAtOnceAndDowngradeMonthlyOneStepAtATime(t *testing.T) {
 	e.waitUser("t1", 6)
 	require.Equal(t, "", tier())
 
-	js := e.js()
-	s, err := js.Stream(context.Background(), bus.LoyaltyStream)
-	require.NoError(t, err)
-	eventually(t, func() bool {
-		info, err := s.Info(context.Background(), jetstream.WithSubjectFilter("loyalty.tier_changed.>"))
-		return err == nil && info.State.Msgs == 4
-	})
+	e.waitStreamMsgs(bus.LoyaltyStream, "loyalty.tier_changed.>", 4)
 	// Without If-Match any version is replaced; a stale If-Match is refused.
 	status, _ = e.raw("PUT", "/v1/tiers", e.token, tiers)
 	require.Equal(t, http.StatusOK, status)
-	req, _ := http.NewRequest("PUT", e.base+"/v1/tiers", strings.NewReader(`{"basis":"lifetime_points","tiers":[{"name":"vip","threshold":10}]}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+e.token)
-	req.Header.Set("If-Match", `"1"`)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusPreconditionFailed, resp.StatusCode)
+	res := e.request("PUT", "/v1/tiers", e.token, `{"basis":"lifetime_points","tiers":[{"name":"vip","threshold":10}]}`, "If-Match", `"1"`)
+	require.Equal(t, http.StatusPreconditionFailed, res.status, string(res.body))
 }
 
 func TestPerDayLimitFollowsTheCampaignsTimeZone(t *testing.T) {

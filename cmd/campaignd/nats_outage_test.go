@@ -2,18 +2,15 @@ package main
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/campaignmanager/campaignmanager/ingress"
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
@@ -48,51 +45,38 @@ func TestIngressAnswers503DuringANATSOutageAndRecoversByItself(t *testing.T) {
 		"CAMPAIGN_MODE": "ingress", "NATS_URL": ns.ClientURL(), "CAMPAIGN_HTTP_ADDR": "127.0.0.1:0",
 		"CAMPAIGN_DATA_DIR": t.TempDir(),
 	}
-	cfg, err := loadConfig(nil, func(k string) string { return vars[k] }, io.Discard)
-	require.NoError(t, err)
-	app := newApp(cfg, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})), io.Discard)
-	app.passwordCost = bcrypt.MinCost
-	require.NoError(t, app.Start(context.Background()))
+	app := startApp(t, vars)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = app.Close(ctx)
 	})
-	base := "http://" + app.http.Addr()
-	post := func(id string) *http.Response {
-		req, _ := http.NewRequest("POST", base+"/v1/events", strings.NewReader(`{"id":"`+id+`","user_id":"u","type":"purchase","amount":1}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-API-Key", secret)
-		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-		require.NoError(t, err)
-		resp.Body.Close()
-		return resp
+	c := newClient(t, "http://"+app.http.Addr(), "")
+	post := func(id string) response {
+		t.Helper()
+		return c.request("POST", "/v1/events", "x-api-key:"+secret, `{"id":"`+id+`","user_id":"u","type":"purchase","amount":1}`)
 	}
-	eventually(t, func() bool { _, ok := app.keys.CheckAPIKey(secret); return ok })
-	require.Equal(t, http.StatusAccepted, post("before").StatusCode)
+	poll(t, patience, "the API key reached ingress", func() bool { _, ok := app.keys.CheckAPIKey(secret); return ok })
+	require.Equal(t, http.StatusAccepted, post("before").status)
 
 	ns.Shutdown()
 	ns.WaitForShutdown()
 	resp := post("during")
-	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
-	require.Equal(t, "1", resp.Header.Get("Retry-After"))
-	eventually(t, func() bool {
-		r, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		r.Body.Close()
-		return r.StatusCode == http.StatusServiceUnavailable
+	require.Equal(t, http.StatusServiceUnavailable, resp.status)
+	require.Equal(t, "1", resp.header.Get("Retry-After"))
+	poll(t, patience, "/readyz reports NATS down", func() bool {
+		status, _ := c.raw("GET", "/readyz", "", nil)
+		return status == http.StatusServiceUnavailable
 	})
 
 	bustest.StartAt(t, storeDir, listen)
 	// The client retries the refused event with the same id until it is stored. (The
 	// connection buffered the first attempt and may have stored it on reconnect: then the
 	// retry is a duplicate, 200.)
-	eventually(t, func() bool {
-		c := post("during").StatusCode
-		return c == http.StatusAccepted || c == http.StatusOK
+	poll(t, patience, "the refused event stored on retry", func() bool {
+		s := post("during").status
+		return s == http.StatusAccepted || s == http.StatusOK
 	})
-	require.Equal(t, http.StatusAccepted, post("after").StatusCode)
-	require.Equal(t, http.StatusOK, post("before").StatusCode, "the dedup window survived the restart")
+	require.Equal(t, http.StatusAccepted, post("after").status)
+	require.Equal(t, http.StatusOK, post("before").status, "the dedup window survived the restart")
 }

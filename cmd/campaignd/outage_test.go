@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,51 +47,28 @@ func TestPostgresOutageMidStreamKeepsAcceptingAndLosesNothing(t *testing.T) {
 		perUser = 30
 	)
 	pgDir, cluster, dbURL := startDedicatedPostgres(t)
-	e := &env{t: t, dbURL: dbURL, dataDir: t.TempDir()}
-	e.start()
-	t.Cleanup(e.stop)
-	e.token = e.login("admin", "admin-password-1")
-	var key struct{ Key string }
-	e.do("POST", "/v1/api-keys", e.token, map[string]any{"name": "outage-test"}, http.StatusCreated, &key)
-	e.apiKey = key.Key
-	e.waitKey()
+	e := newEnvOn(t, dbURL)
 	e.createCampaign(pointPerPurchase)
 	e.createCampaign(oneOffBonus)
+	l := purchaseLoad{name: "outage", users: users, perUser: perUser}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	client := &http.Client{Timeout: 10 * time.Second}
 	var st ingestStats
-	// send posts events [from, to) of every user concurrently; each must be stored.
+	// send stores events [from, to) of every user concurrently over HTTP.
 	send := func(phase string, from, to int) {
 		t.Helper()
-		var wg sync.WaitGroup
-		var failed atomic.Value
-		for u := range users {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := from; i < to; i++ {
-					ev := map[string]any{"id": fmt.Sprintf("outage-%d-%d", u, i), "user_id": fmt.Sprintf("outage-user-%d", u),
-						"type": "purchase", "amount": 1}
-					if err := postUntilStored(ctx, client, e.base, e.apiKey, ev, &st); err != nil {
-						failed.Store(err)
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if err, _ := failed.Load().(error); err != nil {
-			t.Fatalf("%s: %v", phase, err)
-		}
+		err := l.send(ctx, from, to, func(ctx context.Context, ev map[string]any) error {
+			return httpIngest.store(ctx, &e.client, ev, &st)
+		}, nil)
+		require.NoError(t, err, phase)
 	}
 
 	send("before the outage", 0, perUser/3)
 	stopCtx, stopCancel := context.WithTimeout(ctx, time.Minute)
 	require.NoError(t, cluster.Stop(stopCtx))
 	stopCancel()
-	pollUntil(t, 10*time.Second, "/readyz reports postgres down", func() bool {
+	poll(t, 10*time.Second, "/readyz reports postgres down", func() bool {
 		status, body := e.raw("GET", "/readyz", "", nil)
 		return status == http.StatusServiceUnavailable && strings.Contains(string(body), "postgres")
 	})
@@ -119,24 +93,11 @@ func TestPostgresOutageMidStreamKeepsAcceptingAndLosesNothing(t *testing.T) {
 		_ = restarted.Stop(ctx)
 	})
 	send("after the outage", 2*perUser/3, perUser)
-	pollUntil(t, 30*time.Second, "/readyz is ready again", func() bool {
+	poll(t, 30*time.Second, "/readyz is ready again", func() bool {
 		status, _ := e.raw("GET", "/readyz", "", nil)
 		return status == http.StatusOK
 	})
 	t.Logf("outage test: %d events of %d users; %s", users*perUser, users, &st)
 
-	js := e.js()
-	pollUntil(t, 60*time.Second, "every partition consumer drained", func() bool {
-		idle, err := engineIdle(ctx, js)
-		return err == nil && idle
-	})
-	for u := range users {
-		id := fmt.Sprintf("outage-user-%d", u)
-		v, ok := e.user(id)
-		require.True(t, ok, id)
-		require.Equal(t, int64(perUser+bonusPoints), v.Points, "%s: points", id)
-		require.Equal(t, int64(perUser), v.PurchaseCount, "%s: purchases", id)
-		require.Equal(t, int64(1), v.RewardCounts["one-off-bonus"], "%s: bonus count", id)
-		require.Len(t, e.rewards(id), perUser+1, id)
-	}
+	l.requireExactlyOnce(t, &e.client, time.Minute)
 }
