@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,7 +57,8 @@ func (p *lane) run() {
 }
 
 func (p *lane) handle(msg jetstream.Msg) {
-	ev := &EventReceived{Msg: msg, Partition: partitionOf(msg.Subject()), Subject: msg.Subject(), done: p.inflight.Done}
+	stored, subjectOK := bus.ParseStoredSubject(msg.Subject())
+	ev := &EventReceived{Msg: msg, Partition: stored.Partition, Subject: msg.Subject(), done: p.inflight.Done}
 	p.inflight.Add(1)
 	if h := msg.Headers(); h != nil {
 		ev.CorrelationID = h.Get(bus.HeaderCorrelationID)
@@ -72,27 +72,11 @@ func (p *lane) handle(msg jetstream.Msg) {
 	}
 	ev.Seq, ev.Deliveries = meta.Sequence.Stream, meta.NumDelivered
 	p.metrics.received.Inc()
-
-	// Stored subject: <partition>.events.<token>
-	token := ev.Subject
-	if i := strings.Index(token, ".events."); i >= 0 {
-		token = token[i+len(".events."):]
-	}
-	userID, err := event.ParseToken(token)
-	if err != nil {
-		p.park(ev, fmt.Sprintf("invalid subject token %q: %v", token, err))
+	if reason := p.admit(ev, stored, subjectOK, meta.Timestamp); reason != "" {
+		p.park(ev, reason)
 		return
 	}
-	e, err := event.Decode(msg.Data(), meta.Timestamp)
-	if err != nil {
-		p.park(ev, "invalid event: "+err.Error())
-		return
-	}
-	ev.Event = e
-	if e.UserID != userID {
-		p.park(ev, fmt.Sprintf("user_id %q does not match the subject token %q (expected token %q)", e.UserID, token, event.Token(e.UserID)))
-		return
-	}
+	userID := ev.Event.UserID
 	if p.maxDeliver > 0 && ev.Deliveries >= p.maxDeliver {
 		p.park(ev, "delivered "+strconv.FormatUint(ev.Deliveries, 10)+" times without being committed")
 		return
@@ -137,15 +121,33 @@ func (p *lane) handle(msg jetstream.Msg) {
 	p.engine.Send(r.pid, ev)
 }
 
-// partitionOf returns the partition of a stored EVENTS subject (<partition>.events.<token>),
-// or -1.
-func partitionOf(subject string) int {
-	p, _, _ := strings.Cut(subject, ".")
-	n, err := strconv.Atoi(p)
-	if err != nil {
-		return -1
+// admit decodes the event into ev and says why it must be parked instead of applied, or
+// "": the subject must parse, its token match the event's user_id, the event decode and
+// validate, and the subject's kind match the type (the engine's own types only on ops.*,
+// which ingest identities cannot publish to; customer types only on events.*).
+func (p *lane) admit(ev *EventReceived, stored bus.StoredSubject, subjectOK bool, storedAt time.Time) string {
+	if !subjectOK {
+		return fmt.Sprintf("invalid stored subject %q", ev.Subject)
 	}
-	return n
+	userID, err := event.ParseToken(stored.Token)
+	if err != nil {
+		return fmt.Sprintf("invalid subject token %q: %v", stored.Token, err)
+	}
+	e, err := event.Decode(ev.Msg.Data(), storedAt)
+	if err != nil {
+		return "invalid event: " + err.Error()
+	}
+	ev.Event = e
+	switch {
+	case e.UserID != userID:
+		return fmt.Sprintf("user_id %q does not match the subject token %q (expected token %q)", e.UserID, stored.Token, event.Token(e.UserID))
+	case stored.Kind == bus.KindEvents && event.IsReserved(e.Type):
+		return fmt.Sprintf("invalid event: type: %q is reserved for the engine (types starting with %s travel on %s.*, which only the engine publishes)",
+			e.Type, event.ReservedPrefix, bus.KindOps)
+	case stored.Kind == bus.KindOps && !event.IsReserved(e.Type):
+		return fmt.Sprintf("invalid event: type: %q is not one of the engine's own types, which alone travel on %s.*", e.Type, bus.KindOps)
+	}
+	return ""
 }
 
 // resident is a user held in memory: by its actor (pid set), or, once the actor was

@@ -78,6 +78,8 @@ type Rule struct {
 	src  string
 	prg  celgo.Program
 	cost uint64
+	// types are the event types the rule can match (nil: any), from its checked AST.
+	types []string
 }
 
 // Points is a compiled integer points expression. It is immutable and safe for
@@ -92,12 +94,12 @@ type Points struct {
 // evaluation. It returns a *CompileError (Field "rule") when src does not parse or
 // type-check, is not boolean or has an estimated cost over MaxCost.
 func Compile(src string) (*Rule, error) {
-	prg, cost, err := compile(fieldRule, src, types.BoolType,
+	prg, cost, ast, err := compileAST(fieldRule, src, types.BoolType,
 		"rule must be a boolean expression, got %s (compare dynamic values, e.g. event.attributes.vip == true)")
 	if err != nil {
 		return nil, withSnippets(err, src)
 	}
-	return &Rule{src: src, prg: prg, cost: cost}, nil
+	return &Rule{src: src, prg: prg, cost: cost, types: eventTypes(ast.NativeRep().Expr())}, nil
 }
 
 // CompilePoints type-checks src as an integer points expression over event, user and now,
@@ -136,23 +138,29 @@ func (p *Points) String() string { return p.src }
 func (p *Points) Cost() uint64 { return p.cost }
 
 func compile(field, src string, want *types.Type, wrongType string) (prg celgo.Program, cost uint64, err error) {
+	prg, cost, _, err = compileAST(field, src, want, wrongType)
+	return prg, cost, err
+}
+
+// compileAST is compile that also returns the checked AST.
+func compileAST(field, src string, want *types.Type, wrongType string) (prg celgo.Program, cost uint64, ast *celgo.Ast, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			prg, cost = nil, 0
+			prg, cost, ast = nil, 0, nil
 			err = &CompileError{Field: field, Issues: []Issue{{
 				Message: fmt.Sprintf("internal error while compiling: %v", p), Line: 1, Column: 1,
 			}}}
 		}
 	}()
-	ast, cost, err := check(field, src, want, wrongType)
+	ast, cost, err = check(field, src, want, wrongType)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	prg, err = program(ast)
 	if err != nil {
-		return nil, 0, &CompileError{Field: field, Issues: []Issue{{Message: err.Error(), Line: 1, Column: 1}}}
+		return nil, 0, nil, &CompileError{Field: field, Issues: []Issue{{Message: err.Error(), Line: 1, Column: 1}}}
 	}
-	return prg, cost, nil
+	return prg, cost, ast, nil
 }
 
 // check parses and type-checks src, requires its type to be want and its estimated cost

@@ -75,7 +75,8 @@ func (rs *RuleSet) Campaigns() []campaign.Campaign {
 }
 
 // Evaluate runs the active campaigns against in, in evaluation order, and returns those
-// that match. A campaign is skipped when in.Event.OccurredAt is before its starts_at or
+// that match. A campaign is skipped when its rule cannot match the event's type (see
+// Rule.Matches: the engine's own types only reach rules that name them), when in.Event.OccurredAt is before its starts_at or
 // at or after its ends_at, when limits.per_user is set and User.RewardCounts[id] has reached
 // it, or when limits.per_user_per_day is set and User.RewardDays[id] has reached it on the
 // event's day in the campaign's time zone. Campaigns for which in.Skip is true are left out.
@@ -95,7 +96,7 @@ func (rs *RuleSet) Evaluate(in *Input) (matches []campaign.Match, ruleErrs []Eva
 	for i := range rs.compiled {
 		c := &rs.compiled[i]
 		camp := &c.Campaign
-		if in.Skip != nil && in.Skip(camp) {
+		if !c.rule.Matches(act.ev.Type) || (in.Skip != nil && in.Skip(camp)) {
 			continue
 		}
 		if camp.StartsAt != nil && t.Before(*camp.StartsAt) {

@@ -36,7 +36,7 @@ type DLQMessage struct {
 	Deliveries uint64
 	// StreamSeq is the sequence of the original message in EVENTS.
 	StreamSeq uint64
-	// Subject is the original stored subject, "<partition>.events.<token>".
+	// Subject is the original stored subject, "<partition>.<kind>.<token>".
 	Subject string
 	// EventID is the event's id when known (header or payload), else empty.
 	EventID       string
@@ -92,8 +92,8 @@ func (d *DLQ) Get(ctx context.Context, id uint64) (DLQMessage, error) {
 	return dlqMessage(m), nil
 }
 
-// Replay publishes the parked event again to events.<token>, the subject it was first
-// published to, with Nats-Msg-Id = its event id, waits for JetStream's ack, then deletes
+// Replay publishes the parked event again to the subject it was first published to
+// (events.<token> or ops.<token>), with Nats-Msg-Id = its event id, waits for JetStream's ack, then deletes
 // the entry. An event that was applied already changes nothing (the engine's processed
 // record drops it). It returns ErrDLQNotFound, ErrDLQNotReplayable, or
 // ErrReplayDuplicate when JetStream dropped the publish as a duplicate (the entry is
@@ -107,7 +107,7 @@ func (d *DLQ) Replay(ctx context.Context, id uint64) (DLQMessage, error) {
 	if !ok {
 		return m, ErrDLQNotReplayable
 	}
-	msg := &nats.Msg{Subject: EventSubject(stored.Token), Data: m.Data, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: stored.Published(), Data: m.Data, Header: nats.Header{}}
 	if m.CorrelationID != "" {
 		msg.Header.Set(HeaderCorrelationID, m.CorrelationID)
 	}

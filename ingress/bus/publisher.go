@@ -20,8 +20,8 @@ type PublishResult struct {
 	Err       error
 }
 
-// Publisher stores events in the EVENTS stream with Nats-Msg-Id = event id. It is safe for
-// concurrent use.
+// Publisher stores events in the EVENTS stream with Nats-Msg-Id = event id, each on its
+// IngestSubject (the engine's own types on ops.<token>). It is safe for concurrent use.
 type Publisher struct {
 	js jetstream.JetStream
 }
@@ -41,7 +41,7 @@ func (p *Publisher) PublishEvents(ctx context.Context, evs []*event.Event, corre
 			results[i].Err = fmt.Errorf("encode event: %w", err)
 			continue
 		}
-		msg := &nats.Msg{Subject: EventSubject(event.Token(ev.UserID)), Data: data, Header: nats.Header{}}
+		msg := &nats.Msg{Subject: IngestSubject(ev.Type, event.Token(ev.UserID)), Data: data, Header: nats.Header{}}
 		if correlationID != "" {
 			msg.Header.Set(HeaderCorrelationID, correlationID)
 		}

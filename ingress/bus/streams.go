@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -66,21 +67,7 @@ func (c *StreamsConfig) setDefaults() {
 // created earlier with another count: the stored one wins).
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig) (int, error) {
 	cfg.setDefaults()
-	events := jetstream.StreamConfig{
-		Name:        EventsStream,
-		Description: "Customer events, partitioned by user",
-		Subjects:    []string{"events.*"},
-		SubjectTransform: &jetstream.SubjectTransformConfig{
-			Source:      "events.*",
-			Destination: "{{partition(" + strconv.Itoa(cfg.Partitions) + ",1)}}.events.{{wildcard(1)}}",
-		},
-		Retention:  jetstream.LimitsPolicy,
-		Storage:    jetstream.FileStorage,
-		Duplicates: cfg.DuplicateWindow,
-		MaxAge:     cfg.MaxAge,
-		Replicas:   cfg.Replicas,
-		Discard:    jetstream.DiscardOld,
-	}
+	events := eventsConfig(cfg, cfg.Partitions)
 	partitions := cfg.Partitions
 	s, err := js.Stream(ctx, EventsStream)
 	switch {
@@ -91,11 +78,20 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 	case err != nil:
 		return 0, fmt.Errorf("look up stream %s: %w", EventsStream, err)
 	default:
-		n, err := partitionsOf(s.CachedInfo().Config)
+		cur := s.CachedInfo().Config
+		n, err := partitionsOf(cur)
 		if err != nil {
 			return 0, err
 		}
 		partitions = n
+		if want := eventsConfig(cfg, n); !slices.Equal(cur.Subjects, want.Subjects) || *cur.SubjectTransform != *want.SubjectTransform {
+			// An earlier layout (events.* alone): take ops.* in as well. Partitions keep
+			// their numbers: both transforms hash the same token.
+			cur.Subjects, cur.SubjectTransform = want.Subjects, want.SubjectTransform
+			if _, err := js.UpdateStream(ctx, cur); err != nil {
+				return 0, fmt.Errorf("update stream %s to take %s.* and %s.*: %w", EventsStream, KindEvents, KindOps, err)
+			}
+		}
 	}
 	for _, sc := range []jetstream.StreamConfig{
 		{
@@ -149,13 +145,33 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 	return partitions, nil
 }
 
+// eventsConfig is the configuration of EVENTS with p partitions: events.* and ops.*,
+// each stored as <partition>.<kind>.<token>, the partition a hash of the token.
+func eventsConfig(cfg StreamsConfig, p int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        EventsStream,
+		Description: "Customer events (events.*) and the engine's own (ops.*), partitioned by user",
+		Subjects:    []string{KindEvents + ".*", KindOps + ".*"},
+		SubjectTransform: &jetstream.SubjectTransformConfig{
+			Source:      "*.*",
+			Destination: "{{partition(" + strconv.Itoa(p) + ",2)}}.{{wildcard(1)}}.{{wildcard(2)}}",
+		},
+		Retention:  jetstream.LimitsPolicy,
+		Storage:    jetstream.FileStorage,
+		Duplicates: cfg.DuplicateWindow,
+		MaxAge:     cfg.MaxAge,
+		Replicas:   cfg.Replicas,
+		Discard:    jetstream.DiscardOld,
+	}
+}
+
 // partitionsOf reads P back from the stream's subject transform.
 func partitionsOf(cfg jetstream.StreamConfig) (int, error) {
 	if cfg.SubjectTransform == nil {
 		return 0, fmt.Errorf("stream %s has no subject transform; it was not created by campaignd", EventsStream)
 	}
 	var n int
-	if _, err := fmt.Sscanf(cfg.SubjectTransform.Destination, "{{partition(%d,1)}}", &n); err != nil || n <= 0 {
+	if _, err := fmt.Sscanf(cfg.SubjectTransform.Destination, "{{partition(%d,", &n); err != nil || n <= 0 {
 		return 0, fmt.Errorf("stream %s: unexpected subject transform %q", EventsStream, cfg.SubjectTransform.Destination)
 	}
 	return n, nil
