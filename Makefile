@@ -36,7 +36,8 @@ GOLANGCI_LINT = $(shell gobin="$$($(GO) env GOBIN)"; gobin="$${gobin:-$$($(GO) e
 	done; echo '$(GO) run $(GOLANGCI_LINT_PKG)')
 LINTPKGS ?= $(PKGS)
 
-# lint runs golangci-lint (.golangci.yml) on LINTPKGS (default every package).
+# lint runs golangci-lint (.golangci.yml) on LINTPKGS (default every package). Not yet part
+# of test: it joins test's prerequisites once the whole tree lints clean.
 lint:
 	$(GOLANGCI_LINT) run $(LINTPKGS)
 
