@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: build run test test-race vet fmt fuzz bench clean
+.PHONY: build run test test-race vet lint hooks fmt fuzz bench clean
 
 # build compiles every binary into ./bin.
 build:
@@ -25,6 +25,30 @@ test: vet
 # vet runs go vet on every package.
 vet:
 	$(GO) vet $(PKGS)
+
+# The pinned golangci-lint (.ci/run installs this version): the one on PATH or in GOBIN
+# when its version is this one, else `go run` of it (built once, then cached).
+GOLANGCI_LINT_VERSION := 2.15.0
+GOLANGCI_LINT_PKG := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v$(GOLANGCI_LINT_VERSION)
+GOLANGCI_LINT = $(shell gobin="$$($(GO) env GOBIN)"; gobin="$${gobin:-$$($(GO) env GOPATH)/bin}"; \
+	for b in golangci-lint "$$gobin/golangci-lint"; do \
+	  if "$$b" version --short 2>/dev/null | grep -qx '$(GOLANGCI_LINT_VERSION)'; then echo "$$b"; exit; fi; \
+	done; echo '$(GO) run $(GOLANGCI_LINT_PKG)')
+LINTPKGS ?= $(PKGS)
+
+# lint runs golangci-lint (.golangci.yml) on LINTPKGS (default every package). Not yet part
+# of test: it joins test's prerequisites once the whole tree lints clean.
+lint:
+	$(GOLANGCI_LINT) run $(LINTPKGS)
+
+# hooks installs a git pre-commit hook that runs this checkout's .githooks/pre-commit (gofmt,
+# go vet, golangci-lint on the staged packages); pre-commit users run `pre-commit install`.
+hooks:
+	@h="$$(git rev-parse --git-path hooks)/pre-commit"; \
+	if [ "$$h" -ef .githooks/pre-commit ]; then echo "core.hooksPath runs .githooks already"; exit 0; fi; \
+	if [ -e "$$h" ] && ! grep -q 'Installed by `make hooks`' "$$h"; then echo "$$h exists: move it away first"; exit 1; fi; \
+	mkdir -p "$$(dirname "$$h")" && printf '%s\n' '#!/bin/sh' '# Installed by `make hooks`.' \
+	  'exec "$$(git rev-parse --show-toplevel)/.githooks/pre-commit" "$$@"' >"$$h" && chmod +x "$$h" && echo "installed $$h"
 
 # fmt formats the code.
 fmt:

@@ -150,7 +150,8 @@ func FiberBaseline(ctx context.Context, gen *Generator, batch, conns int, d time
 		return Baseline{}, err
 	}
 	go func() { _ = app.Listener(ln) }()
-	defer app.Shutdown()
+	// The server only serves this measurement: a failed shutdown changes no result.
+	defer func() { _ = app.Shutdown() }()
 	b, err := closedLoop(ctx, "fiber", gen, conns, batch, d, func() sender {
 		return &httpSender{client: httpClient(conns), url: "http://" + ln.Addr().String(), batch: batch > 1}
 	})
@@ -244,12 +245,19 @@ func JetStreamBaseline(ctx context.Context, natsURL string, gen *Generator, conn
 	cur.Store(tr)
 	var jss []jetstream.JetStream
 	var senders []sender
+	// Every connection stays open until the measurement returns.
+	var ncs []*nats.Conn
+	defer func() {
+		for _, c := range ncs {
+			c.Close()
+		}
+	}()
 	for range conns {
 		c, err := nats.Connect(natsURL)
 		if err != nil {
 			return Baseline{}, err
 		}
-		defer c.Close()
+		ncs = append(ncs, c)
 		j, err := newJetStream(c, &cur)
 		if err != nil {
 			return Baseline{}, err

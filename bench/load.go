@@ -182,9 +182,9 @@ func (s *httpSender) send(ctx context.Context, tr *Tracker, evs []Event) {
 		return
 	}
 	for i, r := range br.Results {
-		switch {
-		case r.Status == http.StatusAccepted:
-		case r.Status == http.StatusOK:
+		switch r.Status {
+		case http.StatusAccepted:
+		case http.StatusOK:
 			tr.Failed(evs[i].Seq, "duplicate")
 		default:
 			tr.Failed(evs[i].Seq, "item_"+strconv.Itoa(r.Status))

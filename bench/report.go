@@ -28,15 +28,6 @@ func (res *Result) phase(name string) *PhaseResult {
 	return nil
 }
 
-func (res *Result) baseline(name string) *Baseline {
-	for i := range res.Baselines {
-		if res.Baselines[i].Name == name {
-			return &res.Baselines[i]
-		}
-	}
-	return nil
-}
-
 // computeRatios fills Ratios (each phase's end-to-end throughput over each baseline) and
 // Targets.
 func (res *Result) computeRatios() {

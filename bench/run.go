@@ -216,7 +216,9 @@ func (r *runner) probe(ctx context.Context, n int) error {
 	if err != nil {
 		return err
 	}
-	defer sub.Unsubscribe()
+	// Best effort: the connection outlives the probe, and a failed unsubscribe only
+	// leaves a subscription whose channel sends are non-blocking.
+	defer func() { _ = sub.Unsubscribe() }()
 	client := &http.Client{Timeout: 10 * time.Second}
 	deadline := time.Now().Add(60 * time.Second)
 	for i := 0; time.Now().Before(deadline); i++ {
@@ -344,6 +346,13 @@ func (r *runner) phase(ctx context.Context, ph Phase) (PhaseResult, error) {
 	}
 	fmt.Fprintf(stderr, "bench: phase %s for %s\n", ph.label(), time.Duration(ph.Duration))
 	var senders []sender
+	// NATS publishers stay connected until the phase returns.
+	var ncs []*nats.Conn
+	defer func() {
+		for _, nc := range ncs {
+			nc.Close()
+		}
+	}()
 	switch ph.Transport {
 	case "http":
 		client := httpClient(ph.Conns)
@@ -356,7 +365,7 @@ func (r *runner) phase(ctx context.Context, ph Phase) (PhaseResult, error) {
 			if err != nil {
 				return PhaseResult{}, err
 			}
-			defer nc.Close()
+			ncs = append(ncs, nc)
 			js, err := newJetStream(nc, &r.cur)
 			if err != nil {
 				return PhaseResult{}, err

@@ -42,8 +42,9 @@ func freeAddr() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	addr := l.Addr().String()
+	_ = l.Close() // it only reserved the port; a close error leaves nothing to undo
+	return addr, nil
 }
 
 // ModuleRoot returns the directory holding go.mod, searching upward from dir.
@@ -87,7 +88,7 @@ func StartChild(ctx context.Context, binary string, extraEnv []string, stderr io
 		build := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/campaignd")
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
-			os.RemoveAll(dir)
+			_ = os.RemoveAll(dir) // best effort: the build error is the one to report
 			return nil, fmt.Errorf("go build ./cmd/campaignd: %v\n%s", err, out)
 		}
 	}
@@ -189,8 +190,10 @@ func (c *Child) Stop(stderr io.Writer) {
 		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
 		<-c.exited
 	}
-	c.log.Close()
-	os.RemoveAll(c.dir)
+	// Stop has no error to return: the log is only read back after a failure, and the
+	// data dir is a temporary directory.
+	_ = c.log.Close()
+	_ = os.RemoveAll(c.dir)
 }
 
 // API is a client of campaignd's admin API.

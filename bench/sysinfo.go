@@ -30,7 +30,7 @@ func ReadMachine() Machine {
 				break
 			}
 		}
-		f.Close()
+		_ = f.Close() // read-only
 	}
 	if kb := procKB("/proc/meminfo", "MemTotal:"); kb > 0 {
 		m.MemoryGB = float64(kb) / (1 << 20)
@@ -72,18 +72,18 @@ func readStat(pid int) (procStat, bool) {
 		return procStat{}, false
 	}
 	s := string(b)
-	open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || close < 0 {
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < 0 {
 		return procStat{}, false
 	}
-	f := strings.Fields(s[close+2:])
+	f := strings.Fields(s[end+2:])
 	if len(f) < 13 {
 		return procStat{}, false
 	}
 	ppid, _ := strconv.Atoi(f[1])
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return procStat{ppid: ppid, ticks: ut + st, comm: s[open+1 : close]}, true
+	return procStat{ppid: ppid, ticks: ut + st, comm: s[open+1 : end]}, true
 }
 
 // TreeUsage is CPU time (seconds) and RSS (bytes) of a process tree: the root process,

@@ -74,13 +74,14 @@ func (s *configStore) save(cfg configFile) error {
 	if err != nil {
 		return fmt.Errorf("write config: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
+	// Best effort, and a no-op after the rename (the error is then ErrNotExist).
+	defer func() { _ = os.Remove(tmp.Name()) }()
 	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the first error is the one to report
 		return fmt.Errorf("write config: %w", err)
 	}
 	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the first error is the one to report
 		return fmt.Errorf("write config: %w", err)
 	}
 	if err := tmp.Close(); err != nil {

@@ -120,8 +120,8 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	// Name the data directory the same way in every run: the running postmaster is
 	// recognised by it.
-	if real, err := filepath.EvalSymlinks(dir); err == nil && real != dir {
-		dir = real
+	if resolved, err := filepath.EvalSymlinks(dir); err == nil && resolved != dir {
+		dir = resolved
 		c.dir, c.dataDir, c.logFile = dir, filepath.Join(dir, "data"), filepath.Join(dir, "postgres.log")
 	}
 	unlock, err := lockDir(ctx, filepath.Join(dir, ".lock"))
@@ -402,11 +402,11 @@ func (c *Cluster) logTail(offset int64) string {
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	const max = 4000
+	defer func() { _ = f.Close() }() // read-only
+	const maxTail = 4000
 	size := fileSize(c.logFile)
-	if size-offset > max {
-		offset = size - max
+	if size-offset > maxTail {
+		offset = size - maxTail
 	}
 	buf := make([]byte, size-offset)
 	n, _ := f.ReadAt(buf, offset)

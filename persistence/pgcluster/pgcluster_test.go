@@ -169,7 +169,7 @@ func TestBusyRememberedPortIsReplaced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }() // only holds the old port while start runs
 	c = start(t, dir)
 	if got := port(t, c.URL("postgres")); got == old {
 		t.Fatalf("port = %d, which is taken", got)
@@ -220,7 +220,7 @@ func TestStartAdoptsServerOfKilledProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stdin.Close()
+	defer func() { _ = stdin.Close() }() // the child is killed below; this only frees the pipe
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
