@@ -12,7 +12,7 @@ import (
 // budgets keeps campaign budgets (limits.total_rewards, limits.total_points) exact across
 // every actor of the engine without a database round trip per event: an actor reserves
 // a match's reward and points here before it submits the decision, and settles the
-// reservation with the commit's outcome (the writer does, as it learns each outcome). Used counts come from Postgres at start and
+// reservation with the commit's outcome (the committer does, as it learns each outcome). Used counts come from Postgres at start and
 // after an over-budget commit (another engine granted meanwhile); the commit itself
 // checks the stored totals, so no budget is exceeded even with several engines.
 // Safe for concurrent use.

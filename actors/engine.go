@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/campaignmanager/campaignmanager/actors/loyalty"
+	"github.com/campaignmanager/campaignmanager/actors/supervisor"
 	"github.com/campaignmanager/campaignmanager/cel"
 	"github.com/campaignmanager/campaignmanager/cel/campaign"
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
@@ -33,7 +34,8 @@ type Config struct {
 	Consumer bus.ConsumerConfig
 	// MaxBatch is the most decisions in one Postgres transaction.
 	MaxBatch int
-	// Writers is the most batches committing to Postgres at once (see writer.run).
+	// Writers is the most batches committing to Postgres at once (see committer.Run), and
+	// the number of publisher goroutines.
 	Writers int
 	// InboxSize is the initial inbox of a user actor (hollywood's default costs ~28 KB).
 	InboxSize int
@@ -100,31 +102,39 @@ type Deps struct {
 	Registerer prometheus.Registerer
 }
 
-// Engine consumes every partition of EVENTS and applies events through per-user actors.
+// Engine consumes the partitions of EVENTS and applies events through per-user actors.
+// Its stages run under one supervisor (see Start for the order); Close stops them in
+// reverse.
 type Engine struct {
 	cfg     Config
 	deps    Deps
 	log     *slog.Logger
 	metrics *metrics
+	retry   supervisor.Policy
 
 	rules  atomic.Pointer[cel.RuleSet]
 	tiers  atomic.Pointer[loyalty.TierConfig]
 	loaded chan struct{}
 
-	budgets *budgets
-	hw      *actor.Engine
-	loader  *loader
-	writer  *writer
-	lanes   []*lane
+	sup       *supervisor.Supervisor
+	hw        *actor.Engine
+	budgets   *budgets
+	loader    *loader
+	committer *committer
+	publisher *publisher
+	userDeps  userDeps
+
+	mu    sync.Mutex
+	lanes map[string]*runningLane
 
 	// evaluate replaces rule evaluation in tests that inject faults.
 	evaluate func(in *cel.Input) ([]campaign.Match, []cel.EvalError, error)
+}
 
-	watchCancel context.CancelFunc
-	workCancel  context.CancelFunc
-	background  sync.WaitGroup
-	writerDone  chan struct{}
-	pubDone     chan struct{}
+// runningLane is a lane and its supervisor stage.
+type runningLane struct {
+	lane  *lane
+	stage *supervisor.Handle
 }
 
 // New builds an engine. It does nothing until Start.
@@ -143,7 +153,8 @@ func New(deps Deps, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, deps: deps, log: deps.Logger.With("component", "engine"), metrics: m, loaded: make(chan struct{})}
+	e := &Engine{cfg: cfg, deps: deps, log: deps.Logger.With("component", "engine"), metrics: m,
+		loaded: make(chan struct{}), lanes: map[string]*runningLane{}}
 	empty, _ := cel.NewRuleSet(nil)
 	e.rules.Store(empty)
 	return e, nil
@@ -159,34 +170,98 @@ func (e *Engine) Ready() error {
 	default:
 		return errors.New("campaigns not loaded yet")
 	}
-	if len(e.lanes) == 0 {
+	e.mu.Lock()
+	n := len(e.lanes)
+	e.mu.Unlock()
+	if n == 0 {
 		return errors.New("partitions not consumed yet")
 	}
 	return nil
 }
 
-// Start loads the campaigns (waiting for the KV watcher's initial values, so no event is
-// evaluated against a partial rule set), then starts the writer, the loader and one
-// consumer per partition. It returns once consumption has started.
+// Start brings the engine up, each long-running part a stage of one supervisor, in this
+// order (Close stops them in reverse): the publisher (notices, DLQ, acks), the committer
+// (Postgres), the loader, the campaign and tier watchers — Start waits for their initial
+// values, so no event is evaluated against a partial rule set —, one lane per durable
+// consumer, then the lag sampler, the expiry sweep and the passivation sweep. It returns
+// once consumption has started.
 func (e *Engine) Start(ctx context.Context) error {
 	hw, err := actor.NewEngine(actor.NewEngineConfig())
 	if err != nil {
 		return fmt.Errorf("start actor engine: %w", err)
 	}
 	e.hw = hw
+	e.sup = supervisor.New(e.log, e.retry)
+	e.budgets = newBudgets()
+	queue := e.cfg.Consumers*e.cfg.Consumer.MaxAckPending + 1024
+	e.publisher = &publisher{js: e.deps.JS, engine: hw, log: e.log, metrics: e.metrics, retry: e.retry, workers: e.cfg.Writers,
+		pubs: make(chan []pubJob, 64), parks: make(chan parkJob, queue)}
+	e.committer = &committer{store: e.deps.Store, engine: hw, log: e.log, metrics: e.metrics, budgets: e.budgets,
+		publisher: e.publisher, retry: e.retry, maxBatch: e.cfg.MaxBatch, flights: e.cfg.Writers,
+		in: make(chan commitJob, queue), again: make(chan redelivery, queue)}
+	e.loader = newLoader(e.deps.Store, hw, e.cfg.MaxBatch, queue)
+	if err := e.startStages(
+		supervisor.Stage{Name: "publisher", Run: e.publisher.Run},
+		supervisor.Stage{Name: "committer", Run: e.committer.Run},
+		supervisor.Stage{Name: "loader", Run: e.loader.Run},
+	); err != nil {
+		return err
+	}
+	if err := e.startWatchers(ctx); err != nil {
+		return err
+	}
+	if err := e.retry.Do(ctx, func(ctx context.Context) error { return e.budgets.load(ctx, e.deps.Store) }); err != nil {
+		return fmt.Errorf("load budgets: %w", err)
+	}
+	evaluate := e.evaluate
+	if evaluate == nil {
+		evaluate = func(in *cel.Input) ([]campaign.Match, []cel.EvalError, error) { return e.Rules().Evaluate(in) }
+	}
+	e.userDeps = userDeps{evaluate: evaluate, budgets: e.budgets, tiers: e.tiers.Load, loader: e.loader,
+		committer: e.committer, publisher: e.publisher, metrics: e.metrics, retry: e.retry}
+	lanes, err := bus.EnsureConsumers(ctx, e.deps.JS, e.cfg.Partitions, e.cfg.Consumers, e.cfg.Consumer)
+	if err != nil {
+		return err
+	}
+	for _, l := range lanes {
+		if err := e.startLane(l); err != nil {
+			return err
+		}
+	}
+	if err := e.startStages(
+		supervisor.Stage{Name: "lag sampler", Run: e.watchLag},
+		supervisor.Stage{Name: "expiry sweep", Run: e.sweepExpiry},
+		supervisor.Stage{Name: "passivation", Run: e.passivateLoop},
+	); err != nil {
+		return err
+	}
+	e.log.Info("engine started", "partitions", e.cfg.Partitions, "consumers", len(lanes), "max_ack_pending", e.cfg.Consumer.MaxAckPending)
+	return nil
+}
 
-	watchCtx, watchCancel := context.WithCancel(context.Background())
-	e.watchCancel = watchCancel
+func (e *Engine) startStages(stages ...supervisor.Stage) error {
+	for _, st := range stages {
+		if _, err := e.sup.Start(st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startWatchers starts the campaign and tier watchers (restarted when they fail) and
+// waits for their initial values until CampaignsTimeout.
+func (e *Engine) startWatchers(ctx context.Context) error {
 	rw := &ruleWatcher{bucket: e.deps.Campaigns, log: e.log, metrics: e.metrics, rules: &e.rules, loaded: e.loaded}
-	e.background.Add(1)
-	go func() { defer e.background.Done(); e.keepWatching(watchCtx, "campaign", rw.Run) }()
 	tiersLoaded := make(chan struct{})
+	stages := []supervisor.Stage{{Name: "campaign watcher", Run: rw.Run, Restart: true}}
 	if e.deps.Settings != nil {
 		tw := &tierWatcher{bucket: e.deps.Settings, log: e.log, tiers: &e.tiers, loaded: tiersLoaded}
-		e.background.Add(1)
-		go func() { defer e.background.Done(); e.keepWatching(watchCtx, "tier", tw.Run) }()
+		stages = append(stages, supervisor.Stage{Name: "tier watcher", Run: tw.Run, Restart: true})
 	} else {
 		close(tiersLoaded)
+	}
+	if err := e.startStages(stages...); err != nil {
+		return err
 	}
 	wait, cancel := context.WithTimeout(ctx, e.cfg.CampaignsTimeout)
 	defer cancel()
@@ -197,95 +272,63 @@ func (e *Engine) Start(ctx context.Context) error {
 			return fmt.Errorf("load campaigns and tiers from KV: %w", wait.Err())
 		}
 	}
-
-	e.budgets = newBudgets()
-	if err := e.budgets.load(ctx, e.deps.Store); err != nil {
-		return err
-	}
-	workCtx, workCancel := context.WithCancel(context.Background())
-	e.workCancel = workCancel
-	queue := e.cfg.Consumers*e.cfg.Consumer.MaxAckPending + 1024
-	e.loader = newLoader(e.deps.Store, hw, e.cfg.MaxBatch, queue)
-	e.writer = newWriter(e.deps.Store, e.deps.JS, hw, e.log, e.metrics, e.budgets, e.cfg.MaxBatch, queue)
-	e.writerDone, e.pubDone = make(chan struct{}), make(chan struct{})
-	go func() { defer close(e.writerDone); e.writer.run(workCtx, e.cfg.Writers) }()
-	go func() {
-		defer close(e.pubDone)
-		var wg sync.WaitGroup
-		for range e.cfg.Writers {
-			wg.Add(1)
-			go func() { defer wg.Done(); e.writer.publish() }()
-		}
-		wg.Wait()
-	}()
-	e.background.Add(1)
-	go func() { defer e.background.Done(); e.loader.run(workCtx) }()
-
-	evaluate := e.evaluate
-	if evaluate == nil {
-		evaluate = func(in *cel.Input) ([]campaign.Match, []cel.EvalError, error) { return e.Rules().Evaluate(in) }
-	}
-	deps := userDeps{evaluate: evaluate, budgets: e.budgets, tiers: e.tiers.Load, loader: e.loader, writer: e.writer, metrics: e.metrics}
-	ranges, err := bus.EnsureConsumers(ctx, e.deps.JS, e.cfg.Partitions, e.cfg.Consumers, e.cfg.Consumer)
-	if err != nil {
-		return err
-	}
-	parts := make([]*lane, 0, len(ranges))
-	for _, r := range ranges {
-		iter, err := r.Consumer.Messages(jetstream.PullMaxMessages(e.cfg.Consumer.MaxAckPending))
-		if err != nil {
-			e.stopLanes(parts)
-			return fmt.Errorf("consume %s: %w", r.Name(), err)
-		}
-		p := &lane{
-			name: r.Name(), iter: iter, engine: hw, deps: deps, writer: e.writer, log: e.log, metrics: e.metrics,
-			maxDeliver: uint64(e.cfg.Consumer.MaxDeliver), inboxSize: e.cfg.InboxSize,
-			actors: map[string]*resident{}, stopped: make(chan struct{}),
-		}
-		go p.run()
-		parts = append(parts, p)
-	}
-	e.lanes = parts
-	e.background.Add(1)
-	go func() { defer e.background.Done(); e.watchLag(watchCtx) }()
-	e.background.Add(1)
-	go func() { defer e.background.Done(); e.sweepExpiry(watchCtx) }()
-	e.background.Add(1)
-	go func() { defer e.background.Done(); e.passivateLoop(watchCtx) }()
-	e.log.Info("engine started", "partitions", e.cfg.Partitions, "consumers", len(parts), "max_ack_pending", e.cfg.Consumer.MaxAckPending)
 	return nil
 }
 
-// keepWatching runs watch until ctx ends, restarting it a second after each failure.
-func (e *Engine) keepWatching(ctx context.Context, what string, watch func(context.Context) error) {
-	for ctx.Err() == nil {
-		if err := watch(ctx); err != nil && ctx.Err() == nil {
-			e.log.Error(what+" watch ended; restarting", "err", err)
-			sleepCtx(ctx, time.Second)
-		}
+// startLane starts consuming l's consumer as a stage of its own (restarted when the
+// consumer cannot be read).
+func (e *Engine) startLane(l bus.Lane) error {
+	ln := &lane{
+		name: l.Name(), consumer: l.Consumer, engine: e.hw, deps: e.userDeps, log: e.log, metrics: e.metrics,
+		maxDeliver: uint64(e.cfg.Consumer.MaxDeliver), maxPending: e.cfg.Consumer.MaxAckPending, inboxSize: e.cfg.InboxSize,
+		actors: map[string]*resident{},
 	}
+	h, err := e.sup.Start(supervisor.Stage{Name: "lane " + ln.name, Run: ln.Run, Restart: true})
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.lanes[ln.name] = &runningLane{lane: ln, stage: h}
+	e.mu.Unlock()
+	return nil
 }
 
-func (e *Engine) stopLanes(parts []*lane) {
-	for _, p := range parts {
-		p.iter.Stop()
+// stopLane stops the lane name: it stops fetching, lets its in-flight events commit and
+// ack by ctx's end, and stops its users' actors. Events left then come again to the
+// lane's next consumer.
+func (e *Engine) stopLane(ctx context.Context, name string) error {
+	e.mu.Lock()
+	rl := e.lanes[name]
+	delete(e.lanes, name)
+	e.mu.Unlock()
+	if rl == nil {
+		return nil
 	}
-	for _, p := range parts {
-		<-p.stopped
-	}
+	return rl.stage.Stop(ctx)
 }
 
-// watchLag samples each consumer's lag for the metrics.
-func (e *Engine) watchLag(ctx context.Context) {
+// runningLanes returns the lanes now consuming.
+func (e *Engine) runningLanes() []*lane {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]*lane, 0, len(e.lanes))
+	for _, rl := range e.lanes {
+		out = append(out, rl.lane)
+	}
+	return out
+}
+
+// watchLag samples each consumer's lag for the metrics until ctx ends.
+func (e *Engine) watchLag(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
 		}
-		for _, p := range e.lanes {
+		for _, p := range e.runningLanes() {
 			c, err := e.deps.JS.Consumer(ctx, bus.EventsStream, p.name)
 			if err != nil {
 				continue
@@ -296,66 +339,38 @@ func (e *Engine) watchLag(ctx context.Context) {
 	}
 }
 
-// Close stops fetching, lets in-flight events finish (commit, publish, ack) until ctx
-// ends, then stops the writer, the loader, the actors and the campaign watcher. Events not
+// Close stops every stage in the reverse order of Start: the sweeps, then each lane
+// (stop fetching, let in-flight events commit, publish and ack until ctx ends, stop its
+// actors), then the watchers, the loader, the committer and the publisher. Events not
 // finished by then stay unacked and are delivered again on the next start.
 func (e *Engine) Close(ctx context.Context) error {
-	if e.hw == nil {
+	if e.sup == nil {
 		return nil
 	}
-	e.stopLanes(e.lanes)
-	drained := make(chan struct{})
-	go func() {
-		for _, p := range e.lanes {
-			p.inflight.Wait()
-		}
-		close(drained)
-	}()
-	var err error
-	select {
-	case <-drained:
-	case <-ctx.Done():
-		err = fmt.Errorf("engine: in-flight events left for redelivery: %w", ctx.Err())
-	}
-	if e.workCancel != nil {
-		e.workCancel()
-		<-e.writerDone
-		<-e.pubDone
-	}
-	for _, p := range e.lanes {
-		p.mu.Lock()
-		for _, r := range p.actors {
-			if r.pid != nil {
-				e.hw.Poison(r.pid)
-			}
-		}
-		p.mu.Unlock()
-	}
-	e.watchCancel()
-	e.background.Wait()
-	return err
+	return e.sup.Stop(ctx)
 }
 
 // passivateLoop stops idle user actors (see lane.passivate) once a second, or at a
-// tenth of the idle timeout when that is shorter.
-func (e *Engine) passivateLoop(ctx context.Context) {
+// tenth of the idle timeout when that is shorter, until ctx ends.
+func (e *Engine) passivateLoop(ctx context.Context) error {
 	every := time.Second
 	if e.cfg.IdleTimeout > 0 && e.cfg.IdleTimeout/10 < every {
 		every = max(e.cfg.IdleTimeout/10, 10*time.Millisecond)
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
-	perLane := 0
-	if e.cfg.MaxResident > 0 {
-		perLane = max(1, e.cfg.MaxResident/len(e.lanes))
-	}
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
 		}
-		for _, p := range e.lanes {
+		lanes := e.runningLanes()
+		perLane := 0
+		if e.cfg.MaxResident > 0 && len(lanes) > 0 {
+			perLane = max(1, e.cfg.MaxResident/len(lanes))
+		}
+		for _, p := range lanes {
 			if n := p.passivate(e.cfg.IdleTimeout, perLane); n > 0 {
 				e.metrics.passivations.Add(float64(n))
 				e.metrics.actors.Sub(float64(n))
@@ -367,7 +382,7 @@ func (e *Engine) passivateLoop(ctx context.Context) {
 // Resident is the number of users held in memory (by an actor or as compact state).
 func (e *Engine) Resident() int {
 	n := 0
-	for _, p := range e.lanes {
+	for _, p := range e.runningLanes() {
 		p.mu.Lock()
 		n += len(p.actors)
 		p.mu.Unlock()
@@ -378,7 +393,7 @@ func (e *Engine) Resident() int {
 // Actors is the number of running user actors.
 func (e *Engine) Actors() int {
 	n := 0
-	for _, p := range e.lanes {
+	for _, p := range e.runningLanes() {
 		p.mu.Lock()
 		for _, r := range p.actors {
 			if r.pid != nil {

@@ -16,9 +16,9 @@ import (
 // applies it in order with the user's other events, exactly once. Event ids are derived
 // from the user and the expiry time, so several engines sweeping at once, or a sweep
 // repeated before the event is applied, add nothing.
-func (e *Engine) sweepExpiry(ctx context.Context) {
+func (e *Engine) sweepExpiry(ctx context.Context) error {
 	if e.cfg.ExpirySweep < 0 {
-		return
+		return nil
 	}
 	pub := bus.NewPublisher(e.deps.JS)
 	t := time.NewTicker(e.cfg.ExpirySweep)
@@ -26,7 +26,7 @@ func (e *Engine) sweepExpiry(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
 		}
 		now := time.Now().UTC()

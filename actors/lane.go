@@ -2,6 +2,7 @@ package actors
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,45 +16,99 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/campaignmanager/campaignmanager/actors/loyalty"
+	"github.com/campaignmanager/campaignmanager/actors/supervisor"
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
 )
 
 // lane consumes one durable consumer of EVENTS (a range of partitions) and routes each
-// event to its user's actor. Its goroutine spawns actors; the passivation sweep removes
-// idle ones (under mu).
+// event to its user's actor. It is a supervisor stage: Run consumes until its context
+// ends, then drains (every event it handed out is committed and acked, or left for
+// redelivery at the drain's deadline) and stops its users' actors. Its goroutine spawns
+// actors; the passivation sweep removes idle ones (under mu).
 type lane struct {
 	name       string
-	iter       jetstream.MessagesContext
+	consumer   jetstream.Consumer
 	engine     *actor.Engine
 	deps       userDeps
-	writer     *writer
 	log        *slog.Logger
 	metrics    *metrics
 	maxDeliver uint64
+	maxPending int
 	inboxSize  int
 
 	mu       sync.Mutex
 	actors   map[string]*resident
 	spawned  uint64 // makes every incarnation's actor id unique
 	inflight sync.WaitGroup
-	stopped  chan struct{}
 }
 
-func (p *lane) run() {
-	defer close(p.stopped)
+// Run consumes the lane's consumer until ctx ends, then drains by supervisor.Draining(ctx)
+// and stops the lane's actors. An error means the consumer could not be read (the
+// supervisor restarts the lane).
+func (p *lane) Run(ctx context.Context) error {
+	iter, err := p.consumer.Messages(jetstream.PullMaxMessages(p.maxPending))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", p.name, err)
+	}
+	stop := context.AfterFunc(ctx, iter.Stop)
+	defer stop()
 	for {
-		msg, err := p.iter.Next()
+		msg, err := iter.Next()
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			return
+			break
 		}
 		if err != nil {
 			p.log.Warn("fetch from consumer", "consumer", p.name, "err", err)
-			time.Sleep(100 * time.Millisecond) // the iterator reconnects by itself
+			if !supervisor.Sleep(ctx, 100*time.Millisecond) { // the iterator reconnects by itself
+				break
+			}
 			continue
 		}
 		p.handle(msg)
 	}
+	iter.Stop()
+	if ctx.Err() == nil {
+		// Not asked to stop: the consumer went away (deleted, or its stream). The
+		// supervisor starts the lane again; its users' states stay as they are.
+		return fmt.Errorf("consumer %s: message stream ended", p.name)
+	}
+	return p.drain(supervisor.Draining(ctx))
+}
+
+// drain waits until every event the lane handed out is finished, or ctx ends (those
+// left are delivered again to the next owner), then stops every actor of the lane and
+// waits for them, and lets go of the users' compact states.
+func (p *lane) drain(ctx context.Context) error {
+	drained := make(chan struct{})
+	go func() { p.inflight.Wait(); close(drained) }()
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		err = fmt.Errorf("lane %s: in-flight events left for redelivery: %w", p.name, ctx.Err())
+	}
+	p.mu.Lock()
+	var stopping []context.Context
+	for id, r := range p.actors {
+		if r.pid != nil {
+			stopping = append(stopping, p.engine.PoisonCtx(ctx, r.pid))
+			p.metrics.actors.Dec()
+		}
+		if r.compact != nil {
+			p.metrics.compact.Dec()
+		}
+		delete(p.actors, id)
+		p.metrics.users.Dec()
+	}
+	p.mu.Unlock()
+	for _, done := range stopping {
+		<-done.Done() // stopped, or ctx ended (hollywood derives it from ctx)
+	}
+	if err == nil && ctx.Err() != nil {
+		err = fmt.Errorf("lane %s: actors not stopped in time: %w", p.name, ctx.Err())
+	}
+	return err
 }
 
 func (p *lane) handle(msg jetstream.Msg) {
@@ -159,7 +214,7 @@ type resident struct {
 	compact  []byte     // the committed state while pid is nil (under lane.mu)
 	inflight atomic.Int32
 	last     atomic.Int64 // unix nanos of the last activity
-	// state is the user's last committed state, published by the writer when it commits
+	// state is the user's last committed state, published by the committer when it commits
 	// (before the event is finished) and by the actor when it loads; nil when unknown.
 	state atomic.Pointer[loyalty.User]
 }
@@ -241,7 +296,7 @@ func (p *lane) stopActor(r *resident, keep bool) {
 // park sends an event that no actor will apply to the DLQ.
 func (p *lane) park(ev *EventReceived, reason string) {
 	p.metrics.rejected.Inc()
-	p.writer.submit(job{kind: jobPark, ev: ev, reason: reason})
+	p.deps.publisher.park(parkJob{ev: ev, reason: reason})
 }
 
 // recoverMiddleware keeps a panic in a receiver from reaching hollywood, which would

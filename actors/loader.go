@@ -39,14 +39,15 @@ func (l *loader) loadEffect(eventID, original string, pid *actor.PID) {
 	l.in <- loadRequest{eventID: eventID, effectOf: original, pid: pid}
 }
 
-func (l *loader) run(ctx context.Context) {
+// Run answers load requests, a batch per query, until ctx ends.
+func (l *loader) Run(ctx context.Context) error {
 	batch := make([]loadRequest, 0, l.maxBatch)
 	ids := make([]string, 0, l.maxBatch)
 	for {
 		batch, ids = batch[:0], ids[:0]
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case r := <-l.in:
 			batch = append(batch, r)
 		}

@@ -5,9 +5,10 @@ import (
 
 	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
+	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
-// EventReceived: a partition hands a decoded event to its user's actor.
+// EventReceived is a decoded event a lane hands to its user's actor.
 type EventReceived struct {
 	Msg           jetstream.Msg
 	Event         event.Event
@@ -20,14 +21,15 @@ type EventReceived struct {
 	done func()
 }
 
-// UserLoaded: the loader answers a load request.
+// UserLoaded is the loader's answer to a state load.
 type UserLoaded struct {
 	User  loyalty.User
 	Found bool
 	Err   error
 }
 
-// EffectLoaded: the loader answers a refund's request for what its original event did.
+// EffectLoaded is the loader's answer to a refund's request for what its original event
+// did.
 type EffectLoaded struct {
 	// EventID is the refund's id.
 	EventID string
@@ -36,33 +38,25 @@ type EffectLoaded struct {
 	Err    error
 }
 
-// DecisionCommitted: the writer answers a submitted decision or parked event.
+// DecisionCommitted is the committer's answer to a submitted decision (or chain of
+// decisions) or to a redelivered event (Duplicate). Err set means the database refused
+// the data for good (the event is parked); otherwise Outcome says what became of it, and
+// for a chain that did not commit whole (ChainBroken) Fenced says whether a member was
+// fenced (the actor reloads before redoing the chain one by one).
 type DecisionCommitted struct {
-	Outcome outcome
+	Outcome persistence.Outcome
+	Fenced  bool
 	Err     error
-	// Fenced, with outcomeChainFailed: the stored user moved; reload before redoing.
-	Fenced bool
 }
 
-// retryEvent: a timer asks the actor to try its blocked event again.
+// EventParked is the publisher's answer to a parked event: it is in the DLQ and acked.
+type EventParked struct{}
+
+// retryEvent asks the actor to try its blocked event again (sent by a timer).
 type retryEvent struct{}
 
-// retryLoad: a timer asks the actor to load its state again.
+// retryLoad asks the actor to load its state again (sent by a timer).
 type retryLoad struct{}
-
-type outcome int
-
-const (
-	outcomeCommitted outcome = iota
-	outcomeDuplicate
-	outcomeFenced
-	outcomeOverBudget
-	outcomeRejected // the database refused the data: park it
-	outcomeParked   // parked in the DLQ and acked
-	// outcomeChainFailed: a chain of the user's events did not commit (nothing of it
-	// did); the actor applies them again one by one, which finds the culprit.
-	outcomeChainFailed
-)
 
 // finish marks the message as no longer in flight in its partition.
 func (e *EventReceived) finish() {

@@ -7,9 +7,11 @@ import (
 	"github.com/anthdm/hollywood/actor"
 
 	"github.com/campaignmanager/campaignmanager/actors/loyalty"
+	"github.com/campaignmanager/campaignmanager/actors/supervisor"
 	"github.com/campaignmanager/campaignmanager/cel"
 	"github.com/campaignmanager/campaignmanager/cel/campaign"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
+	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
 // maxRuleAttempts is how often an event whose evaluation panics is tried before it is
@@ -19,18 +21,21 @@ const maxRuleAttempts = 3
 // userDeps are what a user actor needs; shared by every actor of the engine.
 type userDeps struct {
 	// evaluate runs the rule set in force against one event.
-	evaluate func(in *cel.Input) ([]campaign.Match, []cel.EvalError, error)
-	budgets  *budgets
-	tiers    func() *loyalty.TierConfig
-	loader   *loader
-	writer   *writer
-	metrics  *metrics
+	evaluate  func(in *cel.Input) ([]campaign.Match, []cel.EvalError, error)
+	budgets   *budgets
+	tiers     func() *loyalty.TierConfig
+	loader    *loader
+	committer *committer
+	publisher *publisher
+	metrics   *metrics
+	// retry spaces the attempts of a blocked event (a load, a rule evaluation).
+	retry supervisor.Policy
 }
 
 // userActor serialises one user's events: it holds the user's committed state, evaluates
-// events in order and has one job with the writer at a time (one decision, or a chain of
-// decisions for the events that queued up meanwhile), waiting for its answer before the
-// next.
+// events in order and has one job with the committer at a time (one decision, or a chain
+// of decisions for the events that queued up meanwhile), waiting for its answer before
+// the next.
 type userActor struct {
 	deps   userDeps
 	id     string
@@ -45,7 +50,7 @@ type userActor struct {
 	chain    []*EventReceived // further events submitted with inflight as one chain
 	single   int              // how many of the next events to apply one by one (after a failed chain)
 	alone    bool             // inflight is applied alone, not as the head of a chain
-	waiting  bool             // a decision or park is with the writer
+	waiting  bool             // a decision is with the committer or a park with the publisher
 	pending  *loyalty.User    // state after inflight, adopted once committed
 	attempts int
 	loadFail int
@@ -78,6 +83,8 @@ func (a *userActor) Receive(c *actor.Context) {
 		a.effectLoaded(m)
 	case DecisionCommitted:
 		a.committed(m)
+	case EventParked:
+		a.parked()
 	case retryEvent:
 		if a.inflight != nil && !a.waiting && !a.fetching {
 			a.process(a.inflight)
@@ -122,7 +129,7 @@ func (a *userActor) loaded(m UserLoaded) {
 	a.loading = false
 	if m.Err != nil {
 		a.loadFail++
-		delay := backoff(a.loadFail, 50*time.Millisecond, 5*time.Second)
+		delay := a.deps.retry.Delay(a.loadFail)
 		a.deps.metrics.loadErrors.Inc()
 		pid, engine := a.pid, a.engine
 		time.AfterFunc(delay, func() { engine.Send(pid, retryLoad{}) })
@@ -155,7 +162,7 @@ func (a *userActor) process(ev *EventReceived) {
 	if int64(ev.Seq) <= a.state.LastSeq {
 		// Already applied (a redelivery after a crash): republish its rewards, ack.
 		a.waiting = true
-		a.deps.writer.submit(job{kind: jobRedelivered, ev: ev, pid: a.pid, res: a.res})
+		a.deps.committer.redeliver(redelivery{ev: ev, pid: a.pid})
 		return
 	}
 	if loyalty.NeedsOriginal(&ev.Event) && a.effectFor != ev.Event.ID {
@@ -175,7 +182,7 @@ func (a *userActor) process(ev *EventReceived) {
 	if err != nil {
 		a.attempts++
 		if a.attempts < maxRuleAttempts {
-			a.retryLater(backoff(a.attempts, 20*time.Millisecond, time.Second))
+			a.retryLater(a.deps.retry.Delay(a.attempts))
 			return
 		}
 		a.park(ev, fmt.Sprintf("rule evaluation failed %d times: %v", a.attempts, err))
@@ -198,7 +205,7 @@ func (a *userActor) effectLoaded(m EffectLoaded) {
 	if m.Err != nil {
 		a.deps.metrics.loadErrors.Inc()
 		a.attempts++
-		a.retryLater(backoff(a.attempts, 50*time.Millisecond, 5*time.Second))
+		a.retryLater(a.deps.retry.Delay(a.attempts))
 		return
 	}
 	a.effect, a.effectFor = m.Effect, m.EventID
@@ -293,7 +300,7 @@ func (a *userActor) evaluate(ev *event.Event, view *loyalty.User) ([]campaign.Ma
 }
 
 // submit hands the decisions of evs (one each, each built on the one before) to the
-// writer as one job and waits for its answer.
+// committer as one job and waits for its answer.
 func (a *userActor) submit(evs []*EventReceived, ds []loyalty.Decision) {
 	last := ds[len(ds)-1].User // a copy: holding &d.User would keep the decision's rewards and ledger alive
 	a.pending = &last
@@ -302,36 +309,41 @@ func (a *userActor) submit(evs []*EventReceived, ds []loyalty.Decision) {
 	if len(a.chain) == 0 {
 		a.chain = nil
 	}
-	head := job{kind: jobCommit, ev: evs[0], pid: a.pid, res: a.res, decision: ds[0]}
+	head := commitJob{ev: evs[0], pid: a.pid, res: a.res, decision: ds[0]}
 	for i := 1; i < len(evs); i++ {
-		head.more = append(head.more, job{kind: jobCommit, ev: evs[i], res: a.res, decision: ds[i]})
+		head.more = append(head.more, chainMember{ev: evs[i], decision: ds[i]})
 	}
-	a.deps.writer.submit(head)
+	a.deps.committer.submit(head)
 }
 
+// park sends ev to the DLQ with reason and waits for the publisher's EventParked.
 func (a *userActor) park(ev *EventReceived, reason string) {
 	a.waiting = true
-	a.deps.writer.submit(job{kind: jobPark, ev: ev, pid: a.pid, res: a.res, reason: reason})
+	a.deps.publisher.park(parkJob{ev: ev, pid: a.pid, reason: reason})
 }
 
+// committed takes the committer's answer for the job in flight.
 func (a *userActor) committed(m DecisionCommitted) {
 	a.waiting = false
 	ev := a.inflight
 	if ev == nil {
 		return
 	}
-	switch m.Outcome {
-	case outcomeCommitted, outcomeDuplicate, outcomeParked:
-		if m.Outcome == outcomeCommitted && a.pending != nil {
-			a.state = a.pending
-		}
-		a.pending = nil
-		a.effect, a.effectFor = nil, ""
+	if m.Err == nil && m.Outcome == persistence.Committed && a.pending != nil {
+		a.state = a.pending
+	}
+	a.pending, a.effect, a.effectFor = nil, nil, ""
+	switch {
+	case m.Err != nil:
+		// The database refused the data for good: park the event, reload the state.
+		a.state = nil
+		a.res.state.Store(nil)
+		a.park(ev, fmt.Sprintf("database refused the event's effects: %v", m.Err))
+	case m.Outcome == persistence.Committed || m.Outcome == persistence.Duplicate:
 		a.inflight, a.chain = nil, nil
 		a.pump()
-	case outcomeChainFailed:
+	case m.Outcome == persistence.ChainBroken:
 		// Nothing of the chain committed: apply its events again, one by one.
-		a.pending = nil
 		evs := append([]*EventReceived{ev}, a.chain...)
 		a.queue = append(evs, a.queue...)
 		a.single = len(evs)
@@ -340,32 +352,27 @@ func (a *userActor) committed(m DecisionCommitted) {
 			a.state = nil
 		}
 		a.pump()
-	case outcomeOverBudget:
-		// Another engine granted meanwhile: the writer took the stored totals before it
+	case m.Outcome == persistence.OverBudget:
+		// Another engine granted meanwhile: the committer took the stored totals before it
 		// answered; decide again.
-		a.pending = nil
 		a.process(ev)
-	case outcomeFenced:
-		a.pending = nil
+	case m.Outcome == persistence.Fenced:
 		// Another owner moved the user: drop what we hold and build on the stored state
-		// (the writer cleared the published state).
+		// (the committer cleared the published state).
 		a.state = nil
 		a.process(ev)
-	case outcomeRejected:
-		a.pending = nil
-		a.state = nil
-		a.res.state.Store(nil)
-		a.park(ev, fmt.Sprintf("database refused the event's effects: %v", m.Err))
 	}
 }
 
-// backoff is an exponential delay for attempt n (1-based), capped.
-func backoff(n int, base, limit time.Duration) time.Duration {
-	d := base << min(n-1, 20)
-	if d > limit || d <= 0 {
-		d = limit
+// parked takes the publisher's answer for a parked event: it is done.
+func (a *userActor) parked() {
+	a.waiting = false
+	if a.inflight == nil {
+		return
 	}
-	return d
+	a.pending, a.effect, a.effectFor = nil, nil, ""
+	a.inflight, a.chain = nil, nil
+	a.pump()
 }
 
 // recovered restores a consistent actor after a panic in Receive: the state is dropped

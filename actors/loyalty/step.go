@@ -227,6 +227,36 @@ func (s *step) apply(ev *event.Event, seq uint64, matches []campaign.Match, orig
 	if u.FirstSeen.IsZero() || at.Before(u.FirstSeen) {
 		u.FirstSeen = at
 	}
+	s.applyType(ev, orig, at)
+	var earned int64
+	var byCampaign map[string]int64
+	for _, m := range matches {
+		if p := s.grant(ev, m, at); p > 0 {
+			earned += p
+			if byCampaign == nil {
+				byCampaign = map[string]int64{}
+			}
+			byCampaign[m.Campaign.ID] += p
+		}
+	}
+	if (ev.Type == event.TypePurchase && ev.Amount > 0) || earned > 0 {
+		f := &EventEffect{EventID: ev.ID, UserID: u.UserID, EventType: ev.Type,
+			Points: earned, CampaignPoints: byCampaign, OccurredAt: at}
+		if ev.Type == event.TypePurchase {
+			f.Amount = ev.Amount
+		}
+		s.effect = f
+	}
+	s.pruneHistory(at)
+	s.setNextExpiry()
+	u.LastSeq = int64(seq)
+	u.Version = base.Version + 1
+}
+
+// applyType applies what ev means by its type: activity counts (not for the engine's own
+// types), a purchase's spend, a refund, a redeem, an admin adjustment.
+func (s *step) applyType(ev *event.Event, orig *EventEffect, at time.Time) {
+	u := &s.user
 	var today *DayStat
 	if !event.IsReserved(ev.Type) { // the engine's own events are not activity
 		today = s.day(DayOf(at))
@@ -260,70 +290,58 @@ func (s *step) apply(ev *event.Event, seq uint64, matches []campaign.Match, orig
 		s.ledger = append(s.ledger, LedgerEntry{Kind: LedgerAdjust, Points: p,
 			BalanceAfter: u.Points, EventID: ev.ID, Actor: admin, Reason: reason, OccurredAt: at})
 	}
+}
 
+// grant adds the reward of the matched campaign m: points in a lot (with its expiry) and
+// an earn entry, a coupon's code, the counters per-user limits read. It returns the
+// points earned.
+func (s *step) grant(ev *event.Event, m campaign.Match, at time.Time) int64 {
+	u := &s.user
+	c := m.Campaign
+	r := Reward{
+		ID: RewardID(ev.ID, c.ID), UserID: u.UserID, CampaignID: c.ID, CampaignVersion: c.Version,
+		EventID: ev.ID, Type: c.Reward.Type, OccurredAt: at,
+	}
+	payload := map[string]any{}
+	if len(c.Reward.Data) > 0 {
+		payload["data"] = c.Reward.Data
+	}
 	var earned int64
-	var byCampaign map[string]int64
-	for _, m := range matches {
-		c := m.Campaign
-		r := Reward{
-			ID: RewardID(ev.ID, c.ID), UserID: u.UserID, CampaignID: c.ID, CampaignVersion: c.Version,
-			EventID: ev.ID, Type: c.Reward.Type, OccurredAt: at,
-		}
-		payload := map[string]any{}
-		if len(c.Reward.Data) > 0 {
-			payload["data"] = c.Reward.Data
-		}
-		switch c.Reward.Type {
-		case campaign.RewardPoints:
-			r.Points = m.Points
-			if m.Points > 0 {
-				var exp *time.Time
-				if d, err := time.ParseDuration(c.Reward.ExpiresIn); err == nil && d > 0 {
-					t := at.Add(d)
-					exp = &t
-					payload["expires_at"] = t
-				}
-				s.credit(m.Points, exp)
-				u.LifetimePoints += m.Points
-				earned += m.Points
-				if byCampaign == nil {
-					byCampaign = map[string]int64{}
-				}
-				byCampaign[c.ID] += m.Points
-				s.ledger = append(s.ledger, LedgerEntry{Kind: LedgerEarn, Points: m.Points,
-					BalanceAfter: u.Points, EventID: ev.ID, RewardID: r.ID, CampaignID: c.ID,
-					CampaignVersion: c.Version, ExpiresAt: exp, OccurredAt: at})
+	switch c.Reward.Type {
+	case campaign.RewardPoints:
+		r.Points = m.Points
+		if m.Points > 0 {
+			var exp *time.Time
+			if d, err := time.ParseDuration(c.Reward.ExpiresIn); err == nil && d > 0 {
+				t := at.Add(d)
+				exp = &t
+				payload["expires_at"] = t
 			}
-		case campaign.RewardCoupon:
-			payload["coupon_code"] = CouponCode(r.ID)
+			s.credit(m.Points, exp)
+			u.LifetimePoints += m.Points
+			earned = m.Points
+			s.ledger = append(s.ledger, LedgerEntry{Kind: LedgerEarn, Points: m.Points,
+				BalanceAfter: u.Points, EventID: ev.ID, RewardID: r.ID, CampaignID: c.ID,
+				CampaignVersion: c.Version, ExpiresAt: exp, OccurredAt: at})
 		}
-		r.Payload = payload
-		u.RewardCounts[c.ID]++
-		if c.Limits.PerUserPerDay > 0 { // only per-day limits need the day's count
-			if u.RewardDays == nil {
-				u.RewardDays = map[string]DayCount{}
-			}
-			dc := u.RewardDays[c.ID]
-			if day := c.Day(at); dc.Day != day {
-				dc = DayCount{Day: day}
-			}
-			dc.Count++
-			u.RewardDays[c.ID] = dc
-		}
-		s.rewards = append(s.rewards, r)
+	case campaign.RewardCoupon:
+		payload["coupon_code"] = CouponCode(r.ID)
 	}
-	if (ev.Type == event.TypePurchase && ev.Amount > 0) || earned > 0 {
-		f := &EventEffect{EventID: ev.ID, UserID: u.UserID, EventType: ev.Type,
-			Points: earned, CampaignPoints: byCampaign, OccurredAt: at}
-		if ev.Type == event.TypePurchase {
-			f.Amount = ev.Amount
+	r.Payload = payload
+	u.RewardCounts[c.ID]++
+	if c.Limits.PerUserPerDay > 0 { // only per-day limits need the day's count
+		if u.RewardDays == nil {
+			u.RewardDays = map[string]DayCount{}
 		}
-		s.effect = f
+		dc := u.RewardDays[c.ID]
+		if day := c.Day(at); dc.Day != day {
+			dc = DayCount{Day: day}
+		}
+		dc.Count++
+		u.RewardDays[c.ID] = dc
 	}
-	s.pruneHistory(at)
-	s.setNextExpiry()
-	u.LastSeq = int64(seq)
-	u.Version = base.Version + 1
+	s.rewards = append(s.rewards, r)
+	return earned
 }
 
 // applyRefund reverses the refunded share of the original event: points in proportion

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/campaignmanager/campaignmanager/actors"
+	"github.com/campaignmanager/campaignmanager/actors/supervisor"
 	"github.com/campaignmanager/campaignmanager/ingress"
 	"github.com/campaignmanager/campaignmanager/ingress/admin"
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
@@ -29,25 +30,28 @@ import (
 
 // App is one running campaignd: what it started, to be closed in reverse.
 type App struct {
-	cfg    Config
-	log    *slog.Logger
-	out    io.Writer
-	reg    *prometheus.Registry
-	ns     *server.Server
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	pg     *pgcluster.Cluster
-	store  *persistence.Store
-	keys   *ingress.KeyMirror
-	engine *actors.Engine
-	http   *ingress.Server
+	cfg Config
+	log *slog.Logger
+	out io.Writer
+	reg *prometheus.Registry
+	ns  *server.Server
+	nc  *nats.Conn
+	// ncClosed is closed once nc is closed (after Drain).
+	ncClosed chan struct{}
+	js       jetstream.JetStream
+	pg       *pgcluster.Cluster
+	store    *persistence.Store
+	keys     *ingress.KeyMirror
+	engine   *actors.Engine
+	http     *ingress.Server
 
 	// passwordCost is the bcrypt cost of new password hashes (0: the default); tests lower
 	// it.
 	passwordCost int
 
-	bgCancel context.CancelFunc
-	bgDone   chan struct{}
+	// sup runs the app's own stages (the API key mirror).
+	sup                 *supervisor.Supervisor
+	campaigns, settings *bus.Bucket
 	// URLs, valid after Start.
 	NATSURL, DatabaseURL string
 }
@@ -58,23 +62,46 @@ func newApp(cfg Config, log *slog.Logger, out io.Writer) *App {
 	return &App{cfg: cfg, log: log, out: out, reg: reg}
 }
 
-// Start brings every part up in dependency order. On error the caller must still Close.
+// Start brings every part up in dependency order: NATS (embedded or external) and the
+// streams, Postgres (private or external) when the mode needs it, the KV buckets
+// (reconciled from Postgres), the engine, then HTTP. On error the caller must still Close.
 func (a *App) Start(ctx context.Context) error {
-	if err := os.MkdirAll(a.cfg.DataDir, 0o755); err != nil {
+	if err := os.MkdirAll(a.cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("CAMPAIGN_DATA_DIR: create %s: %w", a.cfg.DataDir, err)
 	}
-	bg, cancel := context.WithCancel(context.Background())
-	a.bgCancel = cancel
+	a.sup = supervisor.New(a.log, supervisor.Policy{Initial: time.Second})
+	partitions, err := a.startNATS(ctx)
+	if err != nil {
+		return err
+	}
+	if a.cfg.Mode != modeIngress || a.cfg.DatabaseURL != "" {
+		if err := a.openDatabase(ctx); err != nil {
+			return err
+		}
+	}
+	if err := a.openBuckets(ctx); err != nil {
+		return err
+	}
+	if a.cfg.Mode != modeIngress {
+		if err := a.startEngine(ctx, partitions); err != nil {
+			return err
+		}
+	}
+	return a.startHTTP(ctx) // last: ready to serve when it binds
+}
 
-	// NATS.
+// startNATS starts the embedded server unless NATS_URL is set, connects, and ensures the
+// streams and buckets. It returns the partition count of EVENTS.
+func (a *App) startNATS(ctx context.Context) (int, error) {
 	a.NATSURL = a.cfg.NATSURL
+	a.ncClosed = make(chan struct{})
 	if a.NATSURL == "" {
 		ns, err := bus.StartServer(bus.ServerConfig{
 			Listen: a.cfg.NATSListen, StoreDir: filepath.Join(a.cfg.DataDir, "nats"),
 			SyncAlways: a.cfg.SyncAlways, SyncInterval: a.cfg.SyncInterval,
 		})
 		if err != nil {
-			return fmt.Errorf("CAMPAIGN_NATS_LISTEN: %w", err)
+			return 0, fmt.Errorf("CAMPAIGN_NATS_LISTEN: %w", err)
 		}
 		a.ns = ns
 		a.NATSURL = ns.ClientURL()
@@ -86,89 +113,76 @@ func (a *App) Start(ctx context.Context) error {
 				a.log.Warn("nats disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(*nats.Conn) { a.log.Info("nats reconnected") }))
+		nats.ReconnectHandler(func(*nats.Conn) { a.log.Info("nats reconnected") }),
+		nats.ClosedHandler(func(*nats.Conn) { close(a.ncClosed) }))
 	if err != nil {
-		return fmt.Errorf("NATS_URL: connect to %s: %w", a.NATSURL, err)
+		return 0, fmt.Errorf("NATS_URL: connect to %s: %w", a.NATSURL, err)
 	}
 	a.nc = nc
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
 	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+		return 0, fmt.Errorf("jetstream: %w", err)
 	}
 	a.js = js
-	partitions, err := bus.EnsureStreams(ctx, js, bus.StreamsConfig{Partitions: a.cfg.Partitions})
-	if err != nil {
-		return err
-	}
+	return bus.EnsureStreams(ctx, js, bus.StreamsConfig{Partitions: a.cfg.Partitions})
+}
 
-	// Postgres.
-	needDB := a.cfg.Mode != modeIngress || a.cfg.DatabaseURL != ""
-	if needDB {
-		if err := a.openDatabase(ctx); err != nil {
-			return err
-		}
+// openBuckets binds the campaigns, settings and api_keys buckets, republishes them from
+// Postgres (the authority) when this process has it, and mirrors the API keys.
+func (a *App) openBuckets(ctx context.Context) error {
+	var err error
+	if a.campaigns, err = bus.OpenBucket(ctx, a.js, bus.CampaignsKV); err != nil {
+		return err
 	}
-
-	// Campaigns, tiers and keys: Postgres is the authority, KV the broadcast.
-	campaigns, err := bus.OpenBucket(ctx, js, bus.CampaignsKV)
+	if a.settings, err = bus.OpenBucket(ctx, a.js, bus.SettingsKV); err != nil {
+		return err
+	}
+	keys, err := bus.OpenBucket(ctx, a.js, bus.APIKeysKV)
 	if err != nil {
 		return err
 	}
-	settings, err := bus.OpenBucket(ctx, js, bus.SettingsKV)
-	if err != nil {
-		return err
-	}
-	keyBucket, err := bus.OpenBucket(ctx, js, bus.APIKeysKV)
-	if err != nil {
-		return err
-	}
-	a.keys = ingress.NewKeyMirror(keyBucket, a.log)
-	broadcast := admin.KV{Campaigns: campaigns, Settings: settings}
+	a.keys = ingress.NewKeyMirror(keys, a.log)
 	if a.store != nil {
-		if err := broadcast.Reconcile(ctx, a.store, a.keys); err != nil {
+		if err := a.broadcast().Reconcile(ctx, a.store, a.keys); err != nil {
 			return err
 		}
 	}
-	a.bgDone = make(chan struct{})
-	go func() {
-		defer close(a.bgDone)
-		for bg.Err() == nil {
-			if err := a.keys.Run(bg); err != nil && bg.Err() == nil {
-				a.log.Error("api key watch ended; restarting", "err", err)
-				sleep(bg, time.Second)
-			}
-		}
-	}()
+	_, err = a.sup.Start(supervisor.Stage{Name: "api key mirror", Run: a.keys.Run, Restart: true})
+	return err
+}
 
-	if a.cfg.Mode != modeIngress {
-		eng, err := actors.New(actors.Deps{JS: js, Store: a.store, Campaigns: campaigns, Settings: settings, Logger: a.log, Registerer: a.reg},
-			actors.Config{Partitions: partitions, Consumers: a.cfg.Consumers, Consumer: bus.ConsumerConfig{MaxAckPending: a.cfg.MaxAckPending},
-				ExpirySweep: a.cfg.ExpirySweep, IdleTimeout: a.cfg.ActorIdle, MaxResident: a.cfg.MaxResident})
-		if err != nil {
-			return err
-		}
-		if err := eng.Start(ctx); err != nil {
-			return err
-		}
-		a.engine = eng
-	}
+func (a *App) broadcast() admin.KV { return admin.KV{Campaigns: a.campaigns, Settings: a.settings} }
 
-	// HTTP, last: ready to serve when it binds.
-	var secret []byte
-	if a.store != nil {
-		secret, err = a.jwtSecret()
-		if err != nil {
-			return err
-		}
+// startEngine starts the consumers of EVENTS.
+func (a *App) startEngine(ctx context.Context, partitions int) error {
+	eng, err := actors.New(actors.Deps{JS: a.js, Store: a.store, Campaigns: a.campaigns, Settings: a.settings, Logger: a.log, Registerer: a.reg},
+		actors.Config{Partitions: partitions, Consumers: a.cfg.Consumers, Consumer: bus.ConsumerConfig{MaxAckPending: a.cfg.MaxAckPending},
+			ExpirySweep: a.cfg.ExpirySweep, IdleTimeout: a.cfg.ActorIdle, MaxResident: a.cfg.MaxResident})
+	if err != nil {
+		return err
 	}
-	publisher := bus.NewPublisher(js)
+	if err := eng.Start(ctx); err != nil {
+		return err
+	}
+	a.engine = eng
+	return nil
+}
+
+// startHTTP serves ingest, health, metrics, docs and (with Postgres) the admin API.
+func (a *App) startHTTP(ctx context.Context) error {
+	publisher := bus.NewPublisher(a.js)
 	deps := ingress.Deps{
 		Publisher: publisher, Keys: a.keys, Ready: a.ready,
 		Logger: a.log, Registerer: a.reg, Gatherer: a.reg,
 	}
 	if a.store != nil {
+		secret, err := a.jwtSecret()
+		if err != nil {
+			return err
+		}
+		broadcast := a.broadcast()
 		deps.Admin, err = admin.New(admin.Deps{Store: a.store, Publisher: publisher, Campaigns: broadcast, Tiers: broadcast,
-			Keys: a.keys, DLQ: bus.NewDLQ(js), Logger: a.log, Registerer: a.reg},
+			Keys: a.keys, DLQ: bus.NewDLQ(a.js), Logger: a.log, Registerer: a.reg},
 			admin.Config{JWTSecret: secret, PasswordCost: a.passwordCost})
 		if err != nil {
 			return err
@@ -285,16 +299,16 @@ func (a *App) Close(ctx context.Context) error {
 	if a.engine != nil {
 		errs = append(errs, a.engine.Close(ctx))
 	}
-	if a.bgCancel != nil {
-		a.bgCancel()
-	}
-	if a.bgDone != nil {
-		<-a.bgDone
+	if a.sup != nil {
+		errs = append(errs, a.sup.Stop(ctx))
 	}
 	if a.nc != nil {
-		_ = a.nc.Drain()
-		for i := 0; i < 100 && !a.nc.IsClosed(); i++ {
-			time.Sleep(20 * time.Millisecond)
+		if err := a.nc.Drain(); err == nil {
+			select { // Drain flushes what is pending, then closes
+			case <-a.ncClosed:
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+			}
 		}
 		a.nc.Close()
 	}
@@ -315,14 +329,4 @@ func randomToken(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
