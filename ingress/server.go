@@ -66,6 +66,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	routes  api.Group
+	conns   conns
 	served  chan error
 }
 
@@ -96,6 +97,7 @@ func New(deps Deps, cfg Config) (*Server, error) {
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
+	s.app.Server().ConnState = s.conns.track
 	s.routes = s.routeTable()
 	s.mount()
 	return s, nil
@@ -111,7 +113,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.ln = ln
 	s.served = make(chan error, 1)
-	go func() { s.served <- s.app.Listener(ln) }()
+	go func() { s.served <- s.app.Listener(listener{ln}) }()
 	return nil
 }
 
@@ -119,12 +121,27 @@ func (s *Server) Start(ctx context.Context) error {
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Close stops accepting connections and waits for in-flight requests until ctx ends.
-// Calling it again returns nil at once.
+// Connections not serving a request are closed at once (a connection that never sent a
+// request would otherwise hold the shutdown until the read timeout: measured ~30 s of a
+// SIGTERM's time, which the engine's handover needs). Calling it again returns nil.
 func (s *Server) Close(ctx context.Context) error {
 	if s.ln == nil || s.served == nil {
 		return nil
 	}
-	err := s.app.ShutdownWithContext(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.app.ShutdownWithContext(ctx) }()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	var err error
+wait:
+	for {
+		s.conns.closeQuiet()
+		select {
+		case err = <-done:
+			break wait
+		case <-t.C:
+		}
+	}
 	<-s.served
 	s.served = nil
 	return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,26 +93,26 @@ func laneOf(name string) (first, last int, ok bool) {
 	return first, last, true
 }
 
-// EnsureConsumers returns the durable consumers spreading the partitions of EVENTS over
-// consumers lanes (see LaneRanges), creating, recreating and deleting engine consumers as
-// needed so that no message that was not acked is lost:
-//
-//   - a lane whose consumer exists with the same configuration and nothing unacked is used
-//     as it is;
-//   - otherwise (a new layout, or an engine that died with messages in flight) the lane's
-//     consumer is created to start right after the lowest ack floor of the existing engine
-//     consumers covering any of its partitions, so the new owner receives every
-//     outstanding message again in stream order before anything newer (a user's events are
-//     applied in order even across a crash; messages past a floor that were already
-//     committed are recognised by the engine and only acked); with no such consumer, it
-//     starts at the beginning of the stream;
-//   - engine consumers of another layout are deleted once every lane exists.
+// EnsureConsumers takes every lane of the layout spreading the partitions of EVENTS over
+// consumers lanes (see LaneRanges and TakeLane), then drops the engine consumers of
+// other layouts (DropStaleLanes). It is what one engine that owns every partition does.
 func EnsureConsumers(ctx context.Context, js jetstream.JetStream, partitions, consumers int, cfg ConsumerConfig) ([]Lane, error) {
-	cfg.setDefaults()
-	stream, err := js.Stream(ctx, EventsStream)
-	if err != nil {
-		return nil, fmt.Errorf("look up stream %s: %w", EventsStream, err)
+	lanes := LaneRanges(partitions, consumers)
+	for i := range lanes {
+		c, err := TakeLane(ctx, js, lanes[i], cfg)
+		if err != nil {
+			return nil, err
+		}
+		lanes[i].Consumer = c
 	}
+	if err := DropStaleLanes(ctx, js, lanes); err != nil {
+		return nil, err
+	}
+	return lanes, nil
+}
+
+// engineConsumers lists the engine consumers of EVENTS (any layout) by name.
+func engineConsumers(ctx context.Context, stream jetstream.Stream) (map[string]*jetstream.ConsumerInfo, error) {
 	existing := map[string]*jetstream.ConsumerInfo{}
 	list := stream.ListConsumers(ctx)
 	for info := range list.Info() {
@@ -124,51 +123,92 @@ func EnsureConsumers(ctx context.Context, js jetstream.JetStream, partitions, co
 	if err := list.Err(); err != nil {
 		return nil, fmt.Errorf("list consumers of %s: %w", EventsStream, err)
 	}
-	lanes := LaneRanges(partitions, consumers)
-	want := map[string]bool{}
-	for i := range lanes {
-		l := &lanes[i]
-		name := l.Name()
-		want[name] = true
-		cc := laneConfig(*l, cfg)
-		if info, ok := existing[name]; ok && info.NumAckPending == 0 && sameLane(info.Config, cc) {
-			if l.Consumer, err = stream.Consumer(ctx, name); err != nil {
-				return nil, fmt.Errorf("look up consumer %s: %w", name, err)
-			}
+	return existing, nil
+}
+
+// TakeLane gives a lane's new owner its durable consumer, so that no message that was
+// not acked is lost and nothing acked comes again beyond the ack floor: the lane's
+// consumer is (re)created to start right after the lowest ack floor of the existing
+// engine consumers covering any of its partitions — its own earlier consumer, or those
+// of another layout — so the new owner receives every outstanding message again in
+// stream order before anything newer (a user's events are applied in order even across
+// a crash or a handover; messages past a floor that were already committed are
+// recognised by the engine and only acked); with no such consumer, it starts at the
+// beginning of the stream. Recreating it also ends the pulls of an earlier owner that may
+// still be waiting on it (a frozen process), so every message goes to the new owner.
+func TakeLane(ctx context.Context, js jetstream.JetStream, l Lane, cfg ConsumerConfig) (jetstream.Consumer, error) {
+	cfg.setDefaults()
+	stream, err := js.Stream(ctx, EventsStream)
+	if err != nil {
+		return nil, fmt.Errorf("look up stream %s: %w", EventsStream, err)
+	}
+	existing, err := engineConsumers(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	name := l.Name()
+	var start uint64
+	for other, info := range existing {
+		first, last, _ := laneOf(other)
+		if first > l.Last || last < l.First {
 			continue
 		}
-		var start uint64
-		for other, info := range existing {
-			first, last, _ := laneOf(other)
-			if first > l.Last || last < l.First {
-				continue
-			}
-			if s := info.AckFloor.Stream + 1; start == 0 || s < start {
-				start = s
-			}
-		}
-		if _, ok := existing[name]; ok {
-			if err := stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-				return nil, fmt.Errorf("reset consumer %s: %w", name, err)
-			}
-		}
-		if start > 0 {
-			cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-			cc.OptStartSeq = start
-		}
-		if l.Consumer, err = stream.CreateConsumer(ctx, cc); err != nil {
-			return nil, fmt.Errorf("create consumer %s: %w", name, err)
+		if s := info.AckFloor.Stream + 1; start == 0 || s < start {
+			start = s
 		}
 	}
+	if _, ok := existing[name]; ok {
+		if err := stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, fmt.Errorf("reset consumer %s: %w", name, err)
+		}
+	}
+	cc := laneConfig(l, cfg)
+	if start > 0 {
+		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cc.OptStartSeq = start
+	}
+	c, err := stream.CreateConsumer(ctx, cc)
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// DropStaleLanes deletes the engine consumers of other layouts than layout once every
+// lane of layout that covers one of their partitions has its consumer (each started
+// after their ack floors, see TakeLane), so nothing of theirs is needed any more.
+func DropStaleLanes(ctx context.Context, js jetstream.JetStream, layout []Lane) error {
+	stream, err := js.Stream(ctx, EventsStream)
+	if err != nil {
+		return fmt.Errorf("look up stream %s: %w", EventsStream, err)
+	}
+	existing, err := engineConsumers(ctx, stream)
+	if err != nil {
+		return err
+	}
+	current := map[string]bool{}
+	for _, l := range layout {
+		current[l.Name()] = true
+	}
 	for name := range existing {
-		if want[name] {
+		if current[name] {
+			continue
+		}
+		first, last, _ := laneOf(name)
+		covered := true
+		for _, l := range layout {
+			if l.First <= last && l.Last >= first && existing[l.Name()] == nil {
+				covered = false
+			}
+		}
+		if !covered {
 			continue
 		}
 		if err := stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return nil, fmt.Errorf("delete consumer %s of an earlier layout: %w", name, err)
+			return fmt.Errorf("delete consumer %s of an earlier layout: %w", name, err)
 		}
 	}
-	return lanes, nil
+	return nil
 }
 
 func laneConfig(l Lane, cfg ConsumerConfig) jetstream.ConsumerConfig {
@@ -189,12 +229,4 @@ func laneConfig(l Lane, cfg ConsumerConfig) jetstream.ConsumerConfig {
 		}
 	}
 	return cc
-}
-
-// sameLane reports whether a stored consumer configuration is the one wanted (the fields
-// EnsureConsumers sets, apart from where it started).
-func sameLane(got, want jetstream.ConsumerConfig) bool {
-	return got.FilterSubject == want.FilterSubject && slices.Equal(got.FilterSubjects, want.FilterSubjects) &&
-		got.MaxAckPending == want.MaxAckPending && got.MaxDeliver == want.MaxDeliver &&
-		slices.Equal(got.BackOff, want.BackOff) && got.AckPolicy == want.AckPolicy
 }

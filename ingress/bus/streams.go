@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -45,6 +46,8 @@ type StreamsConfig struct {
 	MaxAge time.Duration
 	// Replicas for every stream and bucket (1 for a single server).
 	Replicas int
+	// LeaseTTL is how long an engine's lease lives without a renewal (DefaultLeaseTTL).
+	LeaseTTL time.Duration
 }
 
 func (c *StreamsConfig) setDefaults() {
@@ -60,40 +63,135 @@ func (c *StreamsConfig) setDefaults() {
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
 }
 
-// EnsureStreams creates the streams and buckets that do not exist yet and returns the
+// EnsureStreams creates the streams and buckets that do not exist yet, brings existing
+// ones to cfg.Replicas (and EVENTS to the current subject layout), and returns the
 // partition count of EVENTS (which may differ from cfg.Partitions when the stream was
-// created earlier with another count: the stored one wins).
+// created earlier with another count: the stored one wins). A replica count the NATS
+// cluster cannot hold is an error naming CAMPAIGN_STREAM_REPLICAS.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig) (int, error) {
 	cfg.setDefaults()
-	events := eventsConfig(cfg, cfg.Partitions)
-	partitions := cfg.Partitions
+	partitions, err := ensureEvents(ctx, js, cfg)
+	if err != nil {
+		return 0, err
+	}
+	for _, sc := range otherStreams(cfg) {
+		if err := ensureStream(ctx, js, sc, func(cur *jetstream.StreamConfig) bool { return cur.Replicas != sc.Replicas }); err != nil {
+			return 0, err
+		}
+	}
+	for _, kc := range bucketConfigs(cfg) {
+		if err := ensureBucket(ctx, js, kc); err != nil {
+			return 0, err
+		}
+	}
+	return partitions, nil
+}
+
+// ensureEvents creates or updates EVENTS and returns its partition count.
+func ensureEvents(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig) (int, error) {
 	s, err := js.Stream(ctx, EventsStream)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		if _, err := js.CreateStream(ctx, events); err != nil {
-			return 0, fmt.Errorf("create stream %s: %w", EventsStream, err)
+		if _, err := js.CreateStream(ctx, eventsConfig(cfg, cfg.Partitions)); err != nil {
+			return 0, replicasError(cfg.Replicas, fmt.Errorf("create stream %s: %w", EventsStream, err))
 		}
+		return cfg.Partitions, nil
 	case err != nil:
 		return 0, fmt.Errorf("look up stream %s: %w", EventsStream, err)
-	default:
-		cur := s.CachedInfo().Config
-		n, err := partitionsOf(cur)
-		if err != nil {
-			return 0, err
-		}
-		partitions = n
-		if want := eventsConfig(cfg, n); !slices.Equal(cur.Subjects, want.Subjects) || *cur.SubjectTransform != *want.SubjectTransform {
-			// An earlier layout (events.* alone): take ops.* in as well. Partitions keep
-			// their numbers: both transforms hash the same token.
-			cur.Subjects, cur.SubjectTransform = want.Subjects, want.SubjectTransform
-			if _, err := js.UpdateStream(ctx, cur); err != nil {
-				return 0, fmt.Errorf("update stream %s to take %s.* and %s.*: %w", EventsStream, KindEvents, KindOps, err)
-			}
-		}
 	}
-	for _, sc := range []jetstream.StreamConfig{
+	cur := s.CachedInfo().Config
+	n, err := partitionsOf(cur)
+	if err != nil {
+		return 0, err
+	}
+	want := eventsConfig(cfg, n)
+	if slices.Equal(cur.Subjects, want.Subjects) && *cur.SubjectTransform == *want.SubjectTransform && cur.Replicas == want.Replicas {
+		return n, nil
+	}
+	// An earlier layout (events.* alone) takes ops.* in as well, keeping the partition
+	// numbers: both transforms hash the same token.
+	cur.Subjects, cur.SubjectTransform, cur.Replicas = want.Subjects, want.SubjectTransform, want.Replicas
+	if _, err := js.UpdateStream(ctx, cur); err != nil {
+		return 0, replicasError(cfg.Replicas, fmt.Errorf("update stream %s (subjects %v, %d replicas): %w", EventsStream, want.Subjects, want.Replicas, err))
+	}
+	return n, nil
+}
+
+// ensureStream creates sc, or updates the stored stream to sc's replicas when differs
+// says its configuration is out of date.
+func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig, differs func(*jetstream.StreamConfig) bool) error {
+	s, err := js.Stream(ctx, sc.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		if _, err := js.CreateStream(ctx, sc); err != nil {
+			return replicasError(sc.Replicas, fmt.Errorf("create stream %s: %w", sc.Name, err))
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("look up stream %s: %w", sc.Name, err)
+	}
+	cur := s.CachedInfo().Config
+	if !differs(&cur) {
+		return nil
+	}
+	cur.Replicas = sc.Replicas
+	if _, err := js.UpdateStream(ctx, cur); err != nil {
+		return replicasError(sc.Replicas, fmt.Errorf("update stream %s to %d replicas: %w", sc.Name, sc.Replicas, err))
+	}
+	return nil
+}
+
+// ensureBucket creates the bucket kc, or brings its replicas to kc's.
+func ensureBucket(ctx context.Context, js jetstream.JetStream, kc jetstream.KeyValueConfig) error {
+	kv, err := js.KeyValue(ctx, kc.Bucket)
+	switch {
+	case errors.Is(err, jetstream.ErrBucketNotFound):
+		if _, err := js.CreateKeyValue(ctx, kc); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return replicasError(kc.Replicas, fmt.Errorf("create bucket %s: %w", kc.Bucket, err))
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("look up bucket %s: %w", kc.Bucket, err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("status of bucket %s: %w", kc.Bucket, err)
+	}
+	if st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Replicas == kc.Replicas {
+		return nil
+	}
+	if _, err := js.UpdateKeyValue(ctx, kc); err != nil {
+		return replicasError(kc.Replicas, fmt.Errorf("update bucket %s to %d replicas: %w", kc.Bucket, kc.Replicas, err))
+	}
+	return nil
+}
+
+// JetStream API error codes (nats-server's errors.json) that mean too few servers.
+const (
+	errInsufficientResources jetstream.ErrorCode = 10023
+	errReplicasNotSupported  jetstream.ErrorCode = 10074 // "replicas > 1 not supported in non-clustered mode"
+)
+
+// replicasError names CAMPAIGN_STREAM_REPLICAS when the cluster cannot hold that many
+// replicas (fewer JetStream servers than asked for, or a single server).
+func replicasError(replicas int, err error) error {
+	var apiErr *jetstream.APIError
+	if replicas > 1 && errors.As(err, &apiErr) && (apiErr.ErrorCode == errReplicasNotSupported ||
+		apiErr.ErrorCode == errInsufficientResources || strings.Contains(apiErr.Description, "replicas")) {
+		return fmt.Errorf("CAMPAIGN_STREAM_REPLICAS=%d: the NATS cluster cannot hold %d replicas (it needs at least %d JetStream servers): %w",
+			replicas, replicas, replicas, err)
+	}
+	return err
+}
+
+// otherStreams are REWARDS, LOYALTY and DLQ.
+func otherStreams(cfg StreamsConfig) []jetstream.StreamConfig {
+	return []jetstream.StreamConfig{
 		{
 			Name:        RewardsStream,
 			Description: "Granted rewards for downstream senders",
@@ -105,7 +203,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 		},
 		{
 			Name:        LoyaltyStream,
-			Description: "Loyalty notices (points expired) for downstream senders",
+			Description: "Loyalty notices (points expired, tier changed) for downstream senders",
 			Subjects:    []string{"loyalty.>"},
 			Storage:     jetstream.FileStorage,
 			Duplicates:  cfg.DuplicateWindow,
@@ -120,29 +218,18 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 			Duplicates:  cfg.DuplicateWindow,
 			Replicas:    cfg.Replicas,
 		},
-	} {
-		if _, err := js.Stream(ctx, sc.Name); errors.Is(err, jetstream.ErrStreamNotFound) {
-			if _, err := js.CreateStream(ctx, sc); err != nil {
-				return 0, fmt.Errorf("create stream %s: %w", sc.Name, err)
-			}
-		} else if err != nil {
-			return 0, fmt.Errorf("look up stream %s: %w", sc.Name, err)
-		}
 	}
-	for _, kc := range []jetstream.KeyValueConfig{
+}
+
+// bucketConfigs are the KV buckets: campaigns, settings, api_keys and the engines'
+// partition leases.
+func bucketConfigs(cfg StreamsConfig) []jetstream.KeyValueConfig {
+	return []jetstream.KeyValueConfig{
 		{Bucket: CampaignsKV, Description: "Campaign definitions by id", History: 5, Replicas: cfg.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: SettingsKV, Description: "Engine-wide settings (tiers)", History: 5, Replicas: cfg.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: APIKeysKV, Description: "Ingest API keys by SHA-256", History: 1, Replicas: cfg.Replicas, Storage: jetstream.FileStorage},
-	} {
-		if _, err := js.KeyValue(ctx, kc.Bucket); errors.Is(err, jetstream.ErrBucketNotFound) {
-			if _, err := js.CreateKeyValue(ctx, kc); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
-				return 0, fmt.Errorf("create bucket %s: %w", kc.Bucket, err)
-			}
-		} else if err != nil {
-			return 0, fmt.Errorf("look up bucket %s: %w", kc.Bucket, err)
-		}
+		leasesConfig(cfg),
 	}
-	return partitions, nil
 }
 
 // eventsConfig is the configuration of EVENTS with p partitions: events.* and ops.*,

@@ -1,0 +1,39 @@
+package ingress
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestCloseDoesNotWaitForConnectionsThatServeNothing: a connection that never sent a
+// request, and an idle keep-alive one, do not hold a shutdown (fasthttp alone waits for
+// the first until its 30 s read timeout, which is what SIGTERM's handover needs).
+func TestCloseDoesNotWaitForConnectionsThatServeNothing(t *testing.T) {
+	srv, err := New(Deps{Publisher: fakePublisher{}, Keys: &fakeKeys{}, Logger: slog.New(slog.DiscardHandler)}, Config{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	silent, err := net.Dial("tcp", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	client := &http.Client{Transport: &http.Transport{}}
+	resp, err := client.Get("http://" + srv.Addr() + "/healthz") // leaves an idle keep-alive connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Close(ctx); err != nil {
+		t.Fatalf("Close waited for connections serving nothing: %v", err)
+	}
+}
