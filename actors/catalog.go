@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -32,7 +33,7 @@ func (w *ruleWatcher) Run(ctx context.Context) error {
 	initialised := false
 	emit := func() {
 		all := make([]campaign.Campaign, 0, len(byID))
-		for _, id := range slices.Sorted(mapsKeys(byID)) {
+		for _, id := range slices.Sorted(maps.Keys(byID)) {
 			all = append(all, byID[id])
 		}
 		rs, errs := cel.NewRuleSet(all)
@@ -91,14 +92,4 @@ func (w *tierWatcher) Run(ctx context.Context) error {
 		}
 		w.tiers.Store(&c)
 	}, func() { w.once.Do(func() { close(w.loaded) }) })
-}
-
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +56,15 @@ type Config struct {
 	ExpirySweep time.Duration
 	// CampaignsTimeout bounds the wait for the campaigns bucket's initial values.
 	CampaignsTimeout time.Duration
+	// ReplicaID names this engine among the replicas sharing the partitions (in leases,
+	// logs and Postgres' partition owners); empty means the host name and a random suffix.
+	ReplicaID string
+	// LeaseRenew is how often the engine renews its leases and rebalances; 0 means a
+	// second. It must be well under the leases bucket's TTL.
+	LeaseRenew time.Duration
+	// HandoverTimeout bounds the drain of a lane this engine hands over while it keeps
+	// running (a rebalance); 0 means 10 s. At shutdown the drain has Close's deadline.
+	HandoverTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -87,6 +99,16 @@ func (c *Config) setDefaults() {
 	if c.CampaignsTimeout == 0 {
 		c.CampaignsTimeout = 30 * time.Second
 	}
+	if c.ReplicaID == "" {
+		host, _ := os.Hostname()
+		c.ReplicaID = host + "-" + strconv.FormatUint(rand.Uint64()>>40, 36)
+	}
+	if c.LeaseRenew == 0 {
+		c.LeaseRenew = time.Second
+	}
+	if c.HandoverTimeout == 0 {
+		c.HandoverTimeout = 10 * time.Second
+	}
 }
 
 // Deps are the engine's collaborators; all required but Logger and Registerer.
@@ -97,7 +119,9 @@ type Deps struct {
 	Campaigns *bus.Bucket
 	// Settings is the settings bucket (key "tiers": the tier configuration); nil means no
 	// tiers.
-	Settings   *bus.Bucket
+	Settings *bus.Bucket
+	// Leases is the leases bucket through which engine replicas share the partitions.
+	Leases     *bus.Leases
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -117,6 +141,7 @@ type Engine struct {
 	loaded chan struct{}
 
 	sup       *supervisor.Supervisor
+	owner     *ownership
 	hw        *actor.Engine
 	budgets   *budgets
 	loader    *loader
@@ -140,8 +165,11 @@ type runningLane struct {
 // New builds an engine. It does nothing until Start.
 func New(deps Deps, cfg Config) (*Engine, error) {
 	cfg.setDefaults()
-	if deps.JS == nil || deps.Store == nil || deps.Campaigns == nil {
-		return nil, errors.New("actors: JS, Store and Campaigns are required")
+	if deps.JS == nil || deps.Store == nil || deps.Campaigns == nil || deps.Leases == nil {
+		return nil, errors.New("actors: JS, Store, Campaigns and Leases are required")
+	}
+	if cfg.LeaseRenew*2 >= deps.Leases.TTL() {
+		return nil, fmt.Errorf("actors: LeaseRenew %s must be under half the leases' TTL %s", cfg.LeaseRenew, deps.Leases.TTL())
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
@@ -170,21 +198,32 @@ func (e *Engine) Ready() error {
 	default:
 		return errors.New("campaigns not loaded yet")
 	}
-	e.mu.Lock()
-	n := len(e.lanes)
-	e.mu.Unlock()
-	if n == 0 {
-		return errors.New("partitions not consumed yet")
+	if e.owner == nil {
+		return errors.New("not started")
+	}
+	owned, covered := e.owner.owned()
+	if len(owned) == 0 && !covered {
+		return errors.New("owns no partition while some have no owner")
 	}
 	return nil
+}
+
+// Owned returns the partitions this engine owns now, ascending, and whether every lane
+// had an owner (this engine or another) at the last look. Safe for concurrent use.
+func (e *Engine) Owned() ([]int, bool) {
+	if e.owner == nil {
+		return nil, false
+	}
+	return e.owner.owned()
 }
 
 // Start brings the engine up, each long-running part a stage of one supervisor, in this
 // order (Close stops them in reverse): the publisher (notices, DLQ, acks), the committer
 // (Postgres), the loader, the campaign and tier watchers — Start waits for their initial
-// values, so no event is evaluated against a partial rule set —, one lane per durable
-// consumer, then the lag sampler, the expiry sweep and the passivation sweep. It returns
-// once consumption has started.
+// values, so no event is evaluated against a partial rule set —, the ownership of
+// partitions (which starts a lane for each range it takes, see ownership.go), then the
+// lag sampler, the expiry sweep and the passivation sweep. Lanes are started last, so at
+// Close they drain and stop first, then ownership hands their leases over.
 func (e *Engine) Start(ctx context.Context) error {
 	hw, err := actor.NewEngine(actor.NewEngineConfig())
 	if err != nil {
@@ -219,23 +258,19 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.userDeps = userDeps{evaluate: evaluate, budgets: e.budgets, tiers: e.tiers.Load, loader: e.loader,
 		committer: e.committer, publisher: e.publisher, metrics: e.metrics, retry: e.retry}
-	lanes, err := bus.EnsureConsumers(ctx, e.deps.JS, e.cfg.Partitions, e.cfg.Consumers, e.cfg.Consumer)
-	if err != nil {
-		return err
-	}
-	for _, l := range lanes {
-		if err := e.startLane(l); err != nil {
-			return err
-		}
-	}
+	e.owner = &ownership{e: e, leases: e.deps.Leases, every: e.cfg.LeaseRenew, handoff: e.cfg.HandoverTimeout,
+		me:   memberInfo{ID: e.cfg.ReplicaID, Consumers: e.cfg.Consumers, StartedAt: time.Now().UTC()},
+		held: map[string]*heldLane{}, fenced: make(chan int, 64)}
 	if err := e.startStages(
+		supervisor.Stage{Name: "ownership", Run: e.owner.Run, Restart: true},
 		supervisor.Stage{Name: "lag sampler", Run: e.watchLag},
 		supervisor.Stage{Name: "expiry sweep", Run: e.sweepExpiry},
 		supervisor.Stage{Name: "passivation", Run: e.passivateLoop},
 	); err != nil {
 		return err
 	}
-	e.log.Info("engine started", "partitions", e.cfg.Partitions, "consumers", len(lanes), "max_ack_pending", e.cfg.Consumer.MaxAckPending)
+	e.log.Info("engine started", "replica", e.cfg.ReplicaID, "partitions", e.cfg.Partitions, "consumers", e.cfg.Consumers,
+		"max_ack_pending", e.cfg.Consumer.MaxAckPending, "lease_ttl", e.deps.Leases.TTL().String())
 	return nil
 }
 
@@ -276,10 +311,10 @@ func (e *Engine) startWatchers(ctx context.Context) error {
 }
 
 // startLane starts consuming l's consumer as a stage of its own (restarted when the
-// consumer cannot be read).
-func (e *Engine) startLane(l bus.Lane) error {
+// consumer cannot be read), its commits carrying epochs.
+func (e *Engine) startLane(l bus.Lane, epochs persistence.Epochs) error {
 	ln := &lane{
-		name: l.Name(), consumer: l.Consumer, engine: e.hw, deps: e.userDeps, log: e.log, metrics: e.metrics,
+		name: l.Name(), consumer: l.Consumer, epochs: epochs, engine: e.hw, deps: e.userDeps, log: e.log, metrics: e.metrics,
 		maxDeliver: uint64(e.cfg.Consumer.MaxDeliver), maxPending: e.cfg.Consumer.MaxAckPending, inboxSize: e.cfg.InboxSize,
 		actors: map[string]*resident{},
 	}

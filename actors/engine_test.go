@@ -67,8 +67,10 @@ func newHarnessConfig(t testing.TB, evaluate func(rs *cel.RuleSet, in *cel.Input
 	})
 	require.NoError(t, err)
 	require.NoError(t, campaigns.Put(ctx, "point", point))
+	leases, err := bus.OpenLeases(ctx, js)
+	require.NoError(t, err)
 	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	eng, err := New(Deps{JS: js, Store: store, Campaigns: campaigns, Logger: log, Registerer: prometheus.NewRegistry()},
+	eng, err := New(Deps{JS: js, Store: store, Campaigns: campaigns, Leases: leases, Logger: log, Registerer: prometheus.NewRegistry()},
 		func() Config { cfg.Partitions, cfg.Consumers = parts, 2; cfg.Consumer.MaxAckPending = 64; return cfg }())
 	require.NoError(t, err)
 	if evaluate != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/campaignmanager/campaignmanager/actors/supervisor"
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
+	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
 // lane consumes one durable consumer of EVENTS (a range of partitions) and routes each
@@ -29,6 +30,7 @@ import (
 type lane struct {
 	name       string
 	consumer   jetstream.Consumer
+	epochs     persistence.Epochs // of the lane's partitions, as claimed
 	engine     *actor.Engine
 	deps       userDeps
 	log        *slog.Logger
@@ -113,7 +115,7 @@ func (p *lane) drain(ctx context.Context) error {
 
 func (p *lane) handle(msg jetstream.Msg) {
 	stored, subjectOK := bus.ParseStoredSubject(msg.Subject())
-	ev := &EventReceived{Msg: msg, Partition: stored.Partition, Subject: msg.Subject(), done: p.inflight.Done}
+	ev := &EventReceived{Msg: msg, Partition: stored.Partition, Epoch: p.epochs[stored.Partition], Subject: msg.Subject(), done: p.inflight.Done}
 	p.inflight.Add(1)
 	if h := msg.Headers(); h != nil {
 		ev.CorrelationID = h.Get(bus.HeaderCorrelationID)

@@ -10,10 +10,13 @@ import (
 
 // EventReceived is a decoded event a lane hands to its user's actor.
 type EventReceived struct {
-	Msg           jetstream.Msg
-	Event         event.Event
-	Seq           uint64
-	Partition     int
+	Msg       jetstream.Msg
+	Event     event.Event
+	Seq       uint64
+	Partition int
+	// Epoch is the owner epoch of the partition when the lane received the event; its
+	// commit carries it.
+	Epoch         int64
 	Deliveries    uint64
 	Subject       string
 	CorrelationID string

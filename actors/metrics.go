@@ -26,6 +26,9 @@ type metrics struct {
 	loads          prometheus.Counter
 	pending        *prometheus.GaugeVec
 	rulesLoaded    prometheus.Gauge
+	owned          prometheus.Gauge
+	ownership      *prometheus.CounterVec
+	epochFenced    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -71,10 +74,22 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "campaign_consumer_pending_messages", Help: "Messages not yet delivered to the engine, by durable consumer (consumer lag)."}, []string{"consumer"}),
 		rulesLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "campaign_active_campaigns", Help: "Active campaigns in the compiled rule set."}),
+		owned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "campaign_partitions_owned", Help: "Partitions of EVENTS this engine owns (consumes)."}),
+		ownership: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "campaign_ownership_changes_total", Help: "Lanes (ranges of partitions) this engine took (acquired), handed over (released) or lost (lease lost or commit fenced)."}, []string{"change"}),
+		epochFenced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "campaign_epoch_fenced_total", Help: "Commits refused because another engine claimed the partition (a stale owner epoch)."}),
+	}
+	for _, change := range []string{"acquired", "released", "lost"} {
+		m.ownership.WithLabelValues(change)
+	}
+	for _, outcome := range []string{"applied", "rejected", "duplicate", "redelivered", "parked"} {
+		m.processed.WithLabelValues(outcome)
 	}
 	for _, c := range []prometheus.Collector{m.received, m.rejected, m.processed, m.rewards, m.ruleErrors,
 		m.evalDuration, m.commitDuration, m.batchSize, m.commitErrors, m.loadErrors, m.fenced, m.dlq,
-		m.actors, m.users, m.compact, m.passivations, m.loads, m.pending, m.rulesLoaded} {
+		m.actors, m.users, m.compact, m.passivations, m.loads, m.pending, m.rulesLoaded, m.owned, m.ownership, m.epochFenced} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register engine metrics: %w", err)
 		}

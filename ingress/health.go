@@ -14,12 +14,17 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 }
 
 func (s *Server) readyz(c *fiber.Ctx) error {
+	out := fiber.Map{"status": "ready"}
 	if s.deps.Ready != nil {
 		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 		defer cancel()
-		if err := s.deps.Ready(ctx); err != nil {
+		details, err := s.deps.Ready(ctx)
+		if err != nil {
 			return api.Unavailable(err.Error())
 		}
+		for k, v := range details {
+			out[k] = v
+		}
 	}
-	return c.JSON(fiber.Map{"status": "ready"})
+	return c.JSON(out)
 }

@@ -1,6 +1,8 @@
 package ingress
 
 import (
+	"slices"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/campaignmanager/campaignmanager/ingress/api"
@@ -20,6 +22,10 @@ func (s *Server) routeTable() api.Group {
 			{Method: "POST", Path: "/v1/events/batch", Access: api.APIKey, Summary: "Ingest up to 1000 events", Handler: s.postEventBatch, Request: "EventBatch", Response: "EventBatchResult"},
 		},
 		Schemas: ingestSchemas(),
+	}
+	if s.cfg.OpsOnly {
+		g.Routes = slices.DeleteFunc(g.Routes, func(r api.Route) bool { return r.Access != api.Public })
+		return g
 	}
 	if s.deps.Admin != nil {
 		g = g.Merge(s.deps.Admin.Routes())

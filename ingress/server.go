@@ -29,6 +29,9 @@ type Config struct {
 	PublishTimeout time.Duration
 	// MaxBatch is the most events one batch request may hold.
 	MaxBatch int
+	// OpsOnly serves health, readiness, metrics and docs only (an engine-only process):
+	// no ingest, no admin API.
+	OpsOnly bool
 }
 
 func (c *Config) setDefaults() {
@@ -49,8 +52,10 @@ type Deps struct {
 	Publisher api.EventPublisher
 	Keys      KeyChecker
 	Admin     *admin.API
-	// Ready reports whether the process can serve; nil means always ready.
-	Ready      func(ctx context.Context) error
+	// Ready reports whether the process can serve (an error says what is missing) and
+	// what /readyz shows besides (e.g. the partitions an engine owns); nil means always
+	// ready.
+	Ready      func(ctx context.Context) (map[string]any, error)
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// Gatherer serves /metrics; nil uses Registerer when it is a Gatherer.

@@ -124,7 +124,7 @@ func (a *App) startNATS(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("jetstream: %w", err)
 	}
 	a.js = js
-	return bus.EnsureStreams(ctx, js, bus.StreamsConfig{Partitions: a.cfg.Partitions})
+	return bus.EnsureStreams(ctx, js, bus.StreamsConfig{Partitions: a.cfg.Partitions, Replicas: a.cfg.StreamReplicas})
 }
 
 // openBuckets binds the campaigns, settings and api_keys buckets, republishes them from
@@ -155,7 +155,12 @@ func (a *App) broadcast() admin.KV { return admin.KV{Campaigns: a.campaigns, Set
 
 // startEngine starts the consumers of EVENTS.
 func (a *App) startEngine(ctx context.Context, partitions int) error {
-	eng, err := actors.New(actors.Deps{JS: a.js, Store: a.store, Campaigns: a.campaigns, Settings: a.settings, Logger: a.log, Registerer: a.reg},
+	leases, err := bus.OpenLeases(ctx, a.js)
+	if err != nil {
+		return err
+	}
+	eng, err := actors.New(actors.Deps{JS: a.js, Store: a.store, Campaigns: a.campaigns, Settings: a.settings, Leases: leases,
+		Logger: a.log, Registerer: a.reg},
 		actors.Config{Partitions: partitions, Consumers: a.cfg.Consumers, Consumer: bus.ConsumerConfig{MaxAckPending: a.cfg.MaxAckPending},
 			ExpirySweep: a.cfg.ExpirySweep, IdleTimeout: a.cfg.ActorIdle, MaxResident: a.cfg.MaxResident})
 	if err != nil {
@@ -175,7 +180,7 @@ func (a *App) startHTTP(ctx context.Context) error {
 		Publisher: publisher, Keys: a.keys, Ready: a.ready,
 		Logger: a.log, Registerer: a.reg, Gatherer: a.reg,
 	}
-	if a.store != nil {
+	if a.store != nil && a.cfg.Mode != modeEngine {
 		secret, err := a.jwtSecret()
 		if err != nil {
 			return err
@@ -188,7 +193,7 @@ func (a *App) startHTTP(ctx context.Context) error {
 			return err
 		}
 	}
-	srv, err := ingress.New(deps, ingress.Config{Addr: a.cfg.HTTPAddr})
+	srv, err := ingress.New(deps, ingress.Config{Addr: a.cfg.HTTPAddr, OpsOnly: a.cfg.Mode == modeEngine})
 	if err != nil {
 		return err
 	}
@@ -266,27 +271,33 @@ func (a *App) jwtSecret() ([]byte, error) {
 
 // ready backs /readyz: NATS connected, streams present, Postgres answering, campaigns
 // loaded, keys loaded.
-func (a *App) ready(ctx context.Context) error {
+func (a *App) ready(ctx context.Context) (map[string]any, error) {
+	details := map[string]any{"mode": a.cfg.Mode}
 	if a.nc.Status() != nats.CONNECTED {
-		return errors.New("nats: not connected")
+		return details, errors.New("nats: not connected")
 	}
 	if _, err := a.js.Stream(ctx, bus.EventsStream); err != nil {
-		return fmt.Errorf("nats: stream %s: %w", bus.EventsStream, err)
+		return details, fmt.Errorf("nats: stream %s: %w", bus.EventsStream, err)
 	}
-	if a.store != nil {
+	// Ingress answers 202 while Postgres is away (events are stored in JetStream), so
+	// only a process that applies events depends on it.
+	if a.store != nil && a.cfg.Mode != modeIngress {
 		if err := a.store.Ping(ctx); err != nil {
-			return fmt.Errorf("postgres: %w", err)
+			return details, fmt.Errorf("postgres: %w", err)
 		}
 	}
 	if a.engine != nil {
+		owned, covered := a.engine.Owned()
+		details["partitions"] = owned
+		details["all_partitions_owned"] = covered
 		if err := a.engine.Ready(); err != nil {
-			return fmt.Errorf("engine: %w", err)
+			return details, fmt.Errorf("engine: %w", err)
 		}
 	}
-	if !a.keys.Loaded() {
-		return errors.New("api keys not loaded yet")
+	if a.cfg.Mode != modeEngine && !a.keys.Loaded() {
+		return details, errors.New("api keys not loaded yet")
 	}
-	return nil
+	return details, nil
 }
 
 // Close stops everything in reverse order of Start: HTTP, the engine (which drains

@@ -31,6 +31,7 @@ type Config struct {
 	AdminUser       string
 	AdminPassword   string
 	Partitions      int
+	StreamReplicas  int
 	SyncAlways      bool
 	SyncInterval    time.Duration
 	MaxAckPending   int
@@ -91,7 +92,7 @@ var settings = []setting{
 		c.HTTPAddr = v
 		return nil
 	}},
-	{"NATS_URL", "nats-url", "", "external NATS; empty starts the embedded server", str(func(c *Config) *string { return &c.NATSURL })},
+	{"NATS_URL", "nats-url", "", "external NATS, one URL or a comma-separated list of a cluster's servers; empty starts the embedded server", str(func(c *Config) *string { return &c.NATSURL })},
 	{"CAMPAIGN_NATS_LISTEN", "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server", func(c *Config, v string) error {
 		if _, _, err := net.SplitHostPort(v); err != nil {
 			return fmt.Errorf("must be host:port, got %q", v)
@@ -128,6 +129,14 @@ var settings = []setting{
 			return fmt.Errorf("must be an integer from 1 to 1024, got %q", v)
 		}
 		c.Partitions = n
+		return nil
+	}},
+	{"CAMPAIGN_STREAM_REPLICAS", "stream-replicas", "1", "replicas of every stream and KV bucket (3 on a NATS cluster); existing ones are updated", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 5 {
+			return fmt.Errorf("must be an integer from 1 to 5, got %q", v)
+		}
+		c.StreamReplicas = n
 		return nil
 	}},
 	{"CAMPAIGN_SYNC_ALWAYS", "sync-always", "false", "embedded JetStream fsyncs every write before acking (slower; survives an OS crash)", func(c *Config, v string) error {
@@ -200,6 +209,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if c.Mode == modeIngress && c.NATSURL == "" {
 		errs = append(errs, errors.New("NATS_URL: required in ingress mode (the engine's NATS server)"))
+	}
+	if c.NATSURL == "" && c.StreamReplicas > 1 {
+		errs = append(errs, fmt.Errorf("CAMPAIGN_STREAM_REPLICAS: %d replicas need a NATS cluster (NATS_URL); the embedded server is a single node", c.StreamReplicas))
 	}
 	return c, errors.Join(errs...)
 }

@@ -3,11 +3,14 @@ package bus
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/campaignmanager/campaignmanager/actors/supervisor"
 	"github.com/campaignmanager/campaignmanager/ingress/event"
 )
 
@@ -23,18 +26,28 @@ type PublishResult struct {
 // Publisher stores events in the EVENTS stream with Nats-Msg-Id = event id, each on its
 // IngestSubject (the engine's own types on ops.<token>). It is safe for concurrent use.
 type Publisher struct {
-	js jetstream.JetStream
+	js    jetstream.JetStream
+	retry supervisor.Policy
 }
 
 // NewPublisher returns a Publisher over js.
 func NewPublisher(js jetstream.JetStream) *Publisher { return &Publisher{js: js} }
 
+// attemptTimeout bounds one attempt to store an event: a publish to a stream whose
+// leader just died gets no answer at all, and is sent again once the cluster has elected
+// a new one (the Nats-Msg-Id keeps it once).
+const attemptTimeout = 1500 * time.Millisecond
+
 // PublishEvents publishes every event asynchronously and waits for each acknowledgement
-// until ctx ends. The result at index i belongs to evs[i]; an event whose ack did not
-// arrive has Err set (it may or may not be stored: retrying with the same id is safe).
+// until ctx ends, publishing again (same Nats-Msg-Id) what gets no answer within
+// attemptTimeout or fails. The result at index i belongs to evs[i]; an event whose ack
+// did not arrive by then has Err set (it may or may not be stored: retrying with the same
+// id is safe). An event stored on a second attempt is reported as not a duplicate even
+// if JetStream says so: the first attempt may have stored it.
 func (p *Publisher) PublishEvents(ctx context.Context, evs []*event.Event, correlationID string) []PublishResult {
 	results := make([]PublishResult, len(evs))
 	futures := make([]jetstream.PubAckFuture, len(evs))
+	msgs := make([]*nats.Msg, len(evs))
 	for i, ev := range evs {
 		data, err := json.Marshal(ev)
 		if err != nil {
@@ -45,25 +58,44 @@ func (p *Publisher) PublishEvents(ctx context.Context, evs []*event.Event, corre
 		if correlationID != "" {
 			msg.Header.Set(HeaderCorrelationID, correlationID)
 		}
-		f, err := p.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(EventsStream))
-		if err != nil {
-			results[i].Err = fmt.Errorf("publish event: %w", err)
-			continue
-		}
-		futures[i] = f
+		msg.Header.Set(jetstream.MsgIDHeader, ev.ID)
+		msgs[i] = msg
+		futures[i], _ = p.js.PublishMsgAsync(msg, jetstream.WithExpectStream(EventsStream))
 	}
-	for i, f := range futures {
-		if f == nil {
-			continue
-		}
-		select {
-		case ack := <-f.Ok():
-			results[i] = PublishResult{Seq: ack.Sequence, Duplicate: ack.Duplicate}
-		case err := <-f.Err():
-			results[i].Err = fmt.Errorf("publish event: %w", err)
-		case <-ctx.Done():
-			results[i].Err = fmt.Errorf("publish event: %w", ctx.Err())
+	for i, msg := range msgs {
+		if msg != nil {
+			results[i] = p.await(ctx, futures[i], msg)
 		}
 	}
 	return results
+}
+
+// await waits for f, publishing msg again on a failure or a silence until ctx ends.
+func (p *Publisher) await(ctx context.Context, f jetstream.PubAckFuture, msg *nats.Msg) PublishResult {
+	var last error = errors.New("no acknowledgement")
+	for attempt := 1; ; attempt++ {
+		if f != nil {
+			t := time.NewTimer(attemptTimeout)
+			select {
+			case ack := <-f.Ok():
+				t.Stop()
+				return PublishResult{Seq: ack.Sequence, Duplicate: ack.Duplicate && attempt == 1}
+			case err := <-f.Err():
+				last = err
+			case <-t.C:
+				last = fmt.Errorf("no acknowledgement within %s", attemptTimeout)
+			case <-ctx.Done():
+				t.Stop()
+				return PublishResult{Err: fmt.Errorf("publish event: %w (last: %v)", ctx.Err(), last)}
+			}
+			t.Stop()
+		}
+		if !supervisor.Sleep(ctx, p.retry.Delay(attempt)) {
+			return PublishResult{Err: fmt.Errorf("publish event: %w (last: %v)", ctx.Err(), last)}
+		}
+		var err error
+		if f, err = p.js.PublishMsgAsync(msg, jetstream.WithExpectStream(EventsStream)); err != nil {
+			last, f = err, nil
+		}
+	}
 }

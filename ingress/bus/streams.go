@@ -173,6 +173,7 @@ func ensureBucket(ctx context.Context, js jetstream.JetStream, kc jetstream.KeyV
 
 // JetStream API error codes (nats-server's errors.json) that mean too few servers.
 const (
+	errNoSuitablePeers       jetstream.ErrorCode = 10005 // "no suitable peers for placement"
 	errInsufficientResources jetstream.ErrorCode = 10023
 	errReplicasNotSupported  jetstream.ErrorCode = 10074 // "replicas > 1 not supported in non-clustered mode"
 )
@@ -182,7 +183,7 @@ const (
 func replicasError(replicas int, err error) error {
 	var apiErr *jetstream.APIError
 	if replicas > 1 && errors.As(err, &apiErr) && (apiErr.ErrorCode == errReplicasNotSupported ||
-		apiErr.ErrorCode == errInsufficientResources || strings.Contains(apiErr.Description, "replicas")) {
+		apiErr.ErrorCode == errNoSuitablePeers || apiErr.ErrorCode == errInsufficientResources || strings.Contains(apiErr.Description, "replicas")) {
 		return fmt.Errorf("CAMPAIGN_STREAM_REPLICAS=%d: the NATS cluster cannot hold %d replicas (it needs at least %d JetStream servers): %w",
 			replicas, replicas, replicas, err)
 	}
