@@ -18,18 +18,19 @@ import (
 type Outcome int
 
 const (
-	// Committed: effects and processed record are stored.
+	// Committed means the decision's effects and its processed record are stored.
 	Committed Outcome = iota
-	// Duplicate: the event id was processed before; nothing changed.
+	// Duplicate means the event id was processed before; nothing changed.
 	Duplicate
-	// Fenced: the stored user version was not the one the decision was built on (another
-	// owner moved it); nothing changed and the caller must reload the user.
+	// Fenced means the stored user version was not the one the decision was built on
+	// (another owner moved it); nothing changed and the caller must reload the user.
 	Fenced
-	// OverBudget: committing would take a campaign past its budget (another engine granted
-	// meanwhile); nothing changed and the caller must evaluate again with fresh budgets.
+	// OverBudget means committing would take a campaign past its budget (another engine
+	// granted meanwhile); nothing changed and the caller must evaluate again with fresh
+	// budgets.
 	OverBudget
-	// ChainBroken: another decision of the same user's chain could not be committed, so
-	// neither was this one; nothing changed.
+	// ChainBroken means another decision of the same user's chain could not be committed,
+	// so neither was this one; nothing changed.
 	ChainBroken
 )
 
@@ -103,10 +104,14 @@ func (s *Store) CommitBatch(ctx context.Context, ds []loyalty.Decision) ([]Outco
 	return outcomes, nil
 }
 
-// PermanentError is a commit failure caused by the data itself.
+// PermanentError is a commit failure caused by the data itself (SQLSTATE classes 22 and
+// 23): the database will never accept it, so retrying the same batch is pointless.
 type PermanentError struct{ Err error }
 
+// Error returns the wrapped error's message.
 func (e *PermanentError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the wrapped error, so errors.As finds the *pgconn.PgError.
 func (e *PermanentError) Unwrap() error { return e.Err }
 
 // commitOnce tries to commit ds[pending] in one transaction. When some are duplicates or
