@@ -39,23 +39,13 @@ const (
 // when nothing was committed (the caller retries; a *PermanentError marks data the
 // database will never accept, so retrying the same batch is pointless).
 func (s *Store) CommitBatch(ctx context.Context, ds []loyalty.Decision) ([]Outcome, error) {
+	if err := checkChains(ds); err != nil {
+		return nil, err
+	}
 	outcomes := make([]Outcome, len(ds))
 	pending := make([]int, len(ds)) // indexes into ds still to commit
 	for i := range ds {
 		pending[i] = i
-	}
-	for i := 1; i < len(ds); i++ {
-		a, b := &ds[i-1].User, &ds[i].User
-		if a.UserID == b.UserID && b.Version != a.Version+1 {
-			return nil, fmt.Errorf("commit batch: decisions %d and %d of user %q are not a chain (versions %d, %d)", i-1, i, a.UserID, a.Version, b.Version)
-		}
-	}
-	seen := map[string]int{}
-	for i := range ds {
-		if j, ok := seen[ds[i].User.UserID]; ok && j != i-1 {
-			return nil, fmt.Errorf("commit batch: decisions of user %q are not adjacent", ds[i].User.UserID)
-		}
-		seen[ds[i].User.UserID] = i
 	}
 	careful := false
 	for attempt := 0; len(pending) > 0; attempt++ {
@@ -73,32 +63,60 @@ func (s *Store) CommitBatch(ctx context.Context, ds []loyalty.Decision) ([]Outco
 		if len(dups) == 0 && len(fenced) == 0 && len(over) == 0 {
 			break
 		}
-		next := pending[:0:0]
-		broken := map[string]bool{}
-		for _, i := range pending {
-			switch {
-			case dups[ds[i].EventID]:
-				outcomes[i] = Duplicate
-				broken[ds[i].User.UserID] = true
-			case fenced[ds[i].User.UserID]:
-				outcomes[i] = Fenced
-			case touches(ds[i].Budget, over):
-				outcomes[i] = OverBudget
-				broken[ds[i].User.UserID] = true
-			default:
-				next = append(next, i)
-			}
-		}
-		pending = next[:0:0]
-		for _, i := range next {
-			if broken[ds[i].User.UserID] {
-				outcomes[i] = ChainBroken
-			} else {
-				pending = append(pending, i)
-			}
-		}
+		pending = settle(ds, pending, outcomes, dups, fenced, over)
 	}
 	return outcomes, nil
+}
+
+// checkChains checks that each user's decisions in ds are adjacent and a chain of
+// consecutive versions.
+func checkChains(ds []loyalty.Decision) error {
+	for i := 1; i < len(ds); i++ {
+		a, b := &ds[i-1].User, &ds[i].User
+		if a.UserID == b.UserID && b.Version != a.Version+1 {
+			return fmt.Errorf("commit batch: decisions %d and %d of user %q are not a chain (versions %d, %d)", i-1, i, a.UserID, a.Version, b.Version)
+		}
+	}
+	seen := map[string]int{}
+	for i := range ds {
+		if j, ok := seen[ds[i].User.UserID]; ok && j != i-1 {
+			return fmt.Errorf("commit batch: decisions of user %q are not adjacent", ds[i].User.UserID)
+		}
+		seen[ds[i].User.UserID] = i
+	}
+	return nil
+}
+
+// settle records in outcomes what became of the pending decisions that commitOnce
+// reported (duplicate event ids, fenced user ids, campaigns over budget) and of the rest
+// of their chains, and returns the decisions still to commit. A duplicate or an over-budget
+// decision breaks its chain; a fenced one is fenced with its whole chain already.
+func settle(ds []loyalty.Decision, pending []int, outcomes []Outcome, dups, fenced, over map[string]bool) []int {
+	next := pending[:0:0]
+	broken := map[string]bool{}
+	for _, i := range pending {
+		switch {
+		case dups[ds[i].EventID]:
+			outcomes[i] = Duplicate
+			broken[ds[i].User.UserID] = true
+		case fenced[ds[i].User.UserID]:
+			outcomes[i] = Fenced
+		case touches(ds[i].Budget, over):
+			outcomes[i] = OverBudget
+			broken[ds[i].User.UserID] = true
+		default:
+			next = append(next, i)
+		}
+	}
+	still := next[:0:0]
+	for _, i := range next {
+		if broken[ds[i].User.UserID] {
+			outcomes[i] = ChainBroken
+		} else {
+			still = append(still, i)
+		}
+	}
+	return still
 }
 
 // PermanentError is a commit failure caused by the data itself (SQLSTATE classes 22 and
