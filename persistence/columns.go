@@ -335,9 +335,10 @@ func (c *budgetArrays) queue(b *pgx.Batch, over map[string]bool) {
 	if len(c.totals) == 0 {
 		return
 	}
-	ids := make([]string, 0, len(c.totals))
-	rewards, points := make([]int64, 0, len(c.totals)), make([]int64, 0, len(c.totals))
-	for id, d := range c.totals {
+	totals := c.totals // not c: the callback would keep every builder on the heap
+	ids := make([]string, 0, len(totals))
+	rewards, points := make([]int64, 0, len(totals)), make([]int64, 0, len(totals))
+	for id, d := range totals {
 		ids = append(ids, id)
 		rewards = append(rewards, d.Rewards)
 		points = append(points, d.Points)
@@ -353,7 +354,7 @@ func (c *budgetArrays) queue(b *pgx.Batch, over map[string]bool) {
 			if err := rows.Scan(&id, &r, &p); err != nil {
 				return err
 			}
-			d := c.totals[id]
+			d := totals[id]
 			if (d.MaxRewards > 0 && d.Rewards > 0 && r > d.MaxRewards) || (d.MaxPoints > 0 && d.Points > 0 && p > d.MaxPoints) {
 				over[id] = true
 			}

@@ -175,9 +175,10 @@ type commitColumns struct {
 	budgets budgetArrays
 }
 
-// newCommitColumns gathers the rows of ds[pending].
-func newCommitColumns(ds []loyalty.Decision, pending []int) *commitColumns {
-	c := &commitColumns{events: newProcessedArrays(len(pending))}
+// newCommitColumns gathers the rows of ds[pending]. It returns a value, which stays on
+// commitOnce's stack.
+func newCommitColumns(ds []loyalty.Decision, pending []int) commitColumns {
+	c := commitColumns{events: newProcessedArrays(len(pending))}
 	chainLen := make(map[string]int, len(pending))
 	for _, i := range pending {
 		chainLen[ds[i].User.UserID]++
