@@ -129,8 +129,9 @@ func (e *PermanentError) Error() string { return e.Err.Error() }
 // Unwrap returns the wrapped error, so errors.As finds the *pgconn.PgError.
 func (e *PermanentError) Unwrap() error { return e.Err }
 
-// commitOnce tries to commit ds[pending] in one transaction, in one round trip. When some
-// are duplicates, fenced or over budget it rolls back and reports them.
+// commitOnce tries to commit ds[pending] in one transaction, sending all its statements
+// in one batch (one round trip). When some are duplicates, fenced or over budget it rolls
+// back and reports them.
 //
 // Outside careful mode the statements are plain inserts (see columns.go); a unique
 // violation then fails the whole batch and the caller retries it carefully.
@@ -275,6 +276,7 @@ func missing(got []string, wants ...[]string) map[string]bool {
 	return out
 }
 
+// isUniqueViolation reports whether err is a unique violation (SQLSTATE 23505).
 func isUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
