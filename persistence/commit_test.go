@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 	"github.com/campaignmanager/campaignmanager/persistence"
+	"github.com/campaignmanager/campaignmanager/persistence/pgtest"
 )
 
 // decision is a purchase by user that moves it to version and grants one reward of
@@ -211,5 +214,144 @@ func TestCommitBatchCommitsAUsersChainWholeOrNotAtAll(t *testing.T) {
 	}
 	if _, err := s.CommitBatch(ctx, []loyalty.Decision{decision("c9", "cy", 4, 1), decision("c11", "dee", 3, 1), decision("c10", "cy", 5, 1)}); err == nil {
 		t.Fatal("a chain split by another user was accepted")
+	}
+}
+
+// TestCommitBatchWritesEveryTableOfADecision: a committed decision stores its tier
+// change, its ledger entries (optional columns NULL when empty, a campaign version only
+// with a campaign), its effect, a refund against an earlier effect, its budget deltas
+// summed per campaign, and a rejection's reason.
+func TestCommitBatchWritesEveryTableOfADecision(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	url := pgtest.New(t)
+	s, err := persistence.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	expires := at.AddDate(1, 0, 0)
+
+	d1 := decision("w1", "gil", 1, 5)
+	d1.TierChange = &loyalty.TierChange{From: "", To: "silver", Reason: "points", OccurredAt: at}
+	d1.Ledger[0].ExpiresAt = &expires
+	d1.Ledger = append(d1.Ledger, loyalty.LedgerEntry{Kind: loyalty.LedgerAdjust, Points: 1, BalanceAfter: 6,
+		CampaignVersion: 7, Actor: "admin", Reason: "goodwill", OccurredAt: at})
+	d1.Budget = map[string]loyalty.BudgetDelta{"c": {Rewards: 1, Points: 5, MaxRewards: 10}}
+	d2 := decision("w2", "gil", 2, 0)
+	d2.Rewards, d2.Ledger, d2.Effect = nil, nil, nil
+	d2.Refund = &loyalty.RefundApplied{EventID: "w1", Amount: 4, Points: 2}
+	d2.Budget = map[string]loyalty.BudgetDelta{"c": {Points: -2, MaxRewards: 10}, "k": {Rewards: 1, Points: 1}}
+	d3 := decision("w3", "gil", 3, 0)
+	d3.Rewards, d3.Ledger, d3.Effect = nil, nil, nil
+	d3.Rejected = "over-redeem"
+	outs := commit(t, s, d1, d2, d3)
+	if fmt.Sprint(outs) != fmt.Sprint([]persistence.Outcome{persistence.Committed, persistence.Committed, persistence.Committed}) {
+		t.Fatalf("outcomes %v", outs)
+	}
+
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	var from, to, reason, event string
+	var occurred time.Time
+	if err := conn.QueryRow(ctx, `SELECT from_tier, to_tier, reason, event_id, occurred_at FROM tier_changes WHERE user_id = 'gil'`).
+		Scan(&from, &to, &reason, &event, &occurred); err != nil {
+		t.Fatalf("tier change: %v", err)
+	}
+	if from != "" || to != "silver" || reason != "points" || event != "w1" || !occurred.Equal(at) {
+		t.Errorf("tier change: %q → %q (%q) by %q at %v", from, to, reason, event, occurred)
+	}
+	var nulls int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM points_ledger WHERE user_id = 'gil' AND kind = 'adjust'
+		AND reward_id IS NULL AND campaign_id IS NULL AND campaign_version IS NULL AND expires_at IS NULL`).Scan(&nulls); err != nil || nulls != 1 {
+		t.Errorf("adjust entry with NULL optional columns: %d rows, err %v", nulls, err)
+	}
+
+	ledger, err := s.ListLedger(ctx, "gil", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ledger) != 2 {
+		t.Fatalf("ledger: %d entries, want 2", len(ledger))
+	}
+	earn, adjust := ledger[0], ledger[1]
+	if earn.EventID != "w1" || earn.RewardID != "r-w1" || earn.CampaignID != "c" || earn.CampaignVersion != 1 ||
+		earn.ExpiresAt == nil || !earn.ExpiresAt.Equal(expires) || earn.BalanceAfter != 5 {
+		t.Errorf("earn entry: %+v", earn)
+	}
+	if adjust.Kind != loyalty.LedgerAdjust || adjust.EventID != "w1" || adjust.Actor != "admin" || adjust.Reason != "goodwill" ||
+		adjust.CampaignVersion != 0 || adjust.ExpiresAt != nil || adjust.Points != 1 {
+		t.Errorf("adjust entry: %+v", adjust)
+	}
+	e, err := s.GetEventEffect(ctx, "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.UserID != "gil" || e.Amount != 10 || e.Points != 5 || e.RefundedAmount != 4 || e.RefundedPoints != 2 {
+		t.Errorf("effect of w1 after its refund: %+v", e)
+	}
+	budgets, err := s.LoadBudgets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if budgets["c"] != (loyalty.BudgetUsed{Rewards: 1, Points: 3}) || budgets["k"] != (loyalty.BudgetUsed{Rewards: 1, Points: 1}) {
+		t.Errorf("budgets %v, want c {1 3} and k {1 1}", budgets)
+	}
+	if outcome, reason, err := s.ProcessedOutcome(ctx, "w3"); err != nil || outcome != "rejected" || reason != "over-redeem" {
+		t.Errorf("w3: outcome %q reason %q err %v, want rejected over-redeem", outcome, reason, err)
+	}
+	if outcome, reason, err := s.ProcessedOutcome(ctx, "w2"); err != nil || outcome != "applied" || reason != "" {
+		t.Errorf("w2: outcome %q reason %q err %v, want applied", outcome, reason, err)
+	}
+	if u, err := s.GetUser(ctx, "gil"); err != nil || u.Version != 3 {
+		t.Errorf("gil: version %d err %v, want 3", u.Version, err)
+	}
+}
+
+// TestCommitBatchRefusesToGrantPastABudget: a decision that would take a campaign past a
+// limit is OverBudget and breaks its chain; the budget and the other users' decisions
+// are unaffected, and a decision giving budget back is never OverBudget.
+func TestCommitBatchRefusesToGrantPastABudget(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	ctx := t.Context()
+	grant := func(eventID, user string, version int64, rewards int64) loyalty.Decision {
+		d := decision(eventID, user, version, 5)
+		d.Budget = map[string]loyalty.BudgetDelta{"c": {Rewards: rewards, Points: 5 * rewards, MaxRewards: 2}}
+		return d
+	}
+
+	if outs := commit(t, s, grant("b1", "hal", 1, 1), grant("b2", "ivy", 1, 1)); outs[0] != persistence.Committed || outs[1] != persistence.Committed {
+		t.Fatalf("within the budget: %v", outs)
+	}
+	for _, tc := range []struct {
+		name string
+		ds   []loyalty.Decision
+		want []persistence.Outcome
+	}{
+		{"a grant past the limit", []loyalty.Decision{grant("b3", "hal", 2, 1), decision("b4", "joe", 1, 5)},
+			[]persistence.Outcome{persistence.OverBudget, persistence.Committed}},
+		{"its chain", []loyalty.Decision{grant("b5", "ivy", 2, 1), decision("b6", "ivy", 3, 5)},
+			[]persistence.Outcome{persistence.OverBudget, persistence.ChainBroken}},
+		{"giving back", []loyalty.Decision{grant("b7", "hal", 2, -1)},
+			[]persistence.Outcome{persistence.Committed}},
+	} {
+		if outs := commit(t, s, tc.ds...); fmt.Sprint(outs) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: outcomes %v, want %v", tc.name, outs, tc.want)
+		}
+	}
+	budgets, err := s.LoadBudgets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if budgets["c"] != (loyalty.BudgetUsed{Rewards: 1, Points: 5}) {
+		t.Errorf("budget of c: %+v, want {1 5} (two grants, one given back)", budgets["c"])
+	}
+	if u, err := s.GetUser(ctx, "ivy"); err != nil || u.Version != 1 {
+		t.Errorf("ivy: version %d err %v, want 1 (the broken chain changed nothing)", u.Version, err)
 	}
 }
