@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -53,6 +54,8 @@ type committer struct {
 	retry     supervisor.Policy
 	maxBatch  int
 	flights   int // most batches committing at once
+	// onStale is told the partition of a commit refused for a stale owner epoch.
+	onStale func(partition int)
 
 	in    chan commitJob
 	again chan redelivery
@@ -181,6 +184,10 @@ func (w *committer) commit(ctx context.Context, jobs []commitJob) {
 // from redelivery every ten seconds.
 func (w *committer) commitBatch(ctx context.Context, evs []*EventReceived, ds []loyalty.Decision) ([]persistence.Outcome, error) {
 	var outs []persistence.Outcome
+	owners := make([]persistence.Owner, len(evs))
+	for i, ev := range evs {
+		owners[i] = persistence.Owner{Partition: ev.Partition, Epoch: ev.Epoch}
+	}
 	lastProgress := time.Now()
 	policy := w.retry
 	policy.OnRetry = func(attempt int, err error, _ time.Duration) {
@@ -196,7 +203,7 @@ func (w *committer) commitBatch(ctx context.Context, evs []*EventReceived, ds []
 	err := policy.Do(ctx, func(ctx context.Context) error {
 		start := time.Now()
 		var err error
-		outs, err = w.store.CommitBatch(ctx, ds)
+		outs, err = w.store.CommitBatch(ctx, ds, owners)
 		w.metrics.commitDuration.Observe(time.Since(start).Seconds())
 		var pe *persistence.PermanentError
 		if errors.As(err, &pe) {
@@ -218,6 +225,10 @@ func (w *committer) settle(ctx context.Context, jobs []commitJob, outs []persist
 		n := 1 + len(j.more)
 		chain := outs[k : k+n]
 		k += n
+		if slices.Contains(chain, persistence.Stale) {
+			w.stale(j)
+			continue
+		}
 		if n > 1 && !allCommitted(chain) {
 			fenced := false
 			for _, o := range chain {
@@ -262,6 +273,21 @@ func (w *committer) settle(ctx context.Context, jobs []commitJob, outs []persist
 	if len(pubs) > 0 {
 		w.publisher.hand(pubs)
 	}
+}
+
+// stale answers a job whose partition another engine claimed: nothing of it committed,
+// the user's state is dropped, and the engine stops the lane (onStale).
+func (w *committer) stale(j commitJob) {
+	_, ds := flatten([]commitJob{j})
+	w.settleBudgets(ds, nil)
+	if j.res != nil {
+		j.res.state.Store(nil)
+	}
+	w.metrics.epochFenced.Inc()
+	if w.onStale != nil {
+		w.onStale(j.ev.Partition)
+	}
+	w.reply(j, DecisionCommitted{Outcome: persistence.Stale})
 }
 
 func allCommitted(outs []persistence.Outcome) bool {

@@ -238,6 +238,14 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.committer = &committer{store: e.deps.Store, engine: hw, log: e.log, metrics: e.metrics, budgets: e.budgets,
 		publisher: e.publisher, retry: e.retry, maxBatch: e.cfg.MaxBatch, flights: e.cfg.Writers,
 		in: make(chan commitJob, queue), again: make(chan redelivery, queue)}
+	e.committer.onStale = func(p int) {
+		if o := e.owner; o != nil {
+			select {
+			case o.fenced <- p:
+			default: // the ownership stage is told already
+			}
+		}
+	}
 	e.loader = newLoader(e.deps.Store, hw, e.cfg.MaxBatch, queue)
 	if err := e.startStages(
 		supervisor.Stage{Name: "publisher", Run: e.publisher.Run},

@@ -226,7 +226,7 @@ func TestCommitBatchReportsDuplicatesAndFencing(t *testing.T) {
 	ctx := context.Background()
 	u := loyalty.NewUser("fence")
 	next := decided(&u, purchase("f1", "fence"), 1)
-	outs, err := h.store.CommitBatch(ctx, []loyalty.Decision{{EventID: "f1", EventType: "purchase", StreamSeq: 1, User: next}})
+	outs, err := h.store.CommitBatch(ctx, []loyalty.Decision{{EventID: "f1", EventType: "purchase", StreamSeq: 1, User: next}}, nil)
 	require.NoError(t, err)
 	require.Equal(t, []persistence.Outcome{persistence.Committed}, outs)
 	// Same event id again: duplicate. A decision built on the old version: fenced.
@@ -239,7 +239,7 @@ func TestCommitBatchReportsDuplicatesAndFencing(t *testing.T) {
 		{EventID: "f2", EventType: "purchase", StreamSeq: 2, User: n2},
 		{EventID: "f3", EventType: "purchase", StreamSeq: 3, User: stale},
 		{EventID: "f1", EventType: "purchase", StreamSeq: 4, User: dup},
-	})
+	}, nil)
 	require.NoError(t, err)
 	require.Equal(t, []persistence.Outcome{persistence.Committed, persistence.Fenced, persistence.Duplicate}, outs)
 	got, err := h.store.GetUser(ctx, "fence")
@@ -289,7 +289,7 @@ func TestIdleActorsStopAndTheirCompactStateServesTheNextEvent(t *testing.T) {
 	stored, err := h.store.GetUser(context.Background(), "sleepy")
 	require.NoError(t, err)
 	other := decided(&stored, purchase("a4", "sleepy"), uint64(stored.LastSeq))
-	outs, err := h.store.CommitBatch(context.Background(), []loyalty.Decision{{EventID: "a4", EventType: "purchase", StreamSeq: stored.LastSeq, User: other}})
+	outs, err := h.store.CommitBatch(context.Background(), []loyalty.Decision{{EventID: "a4", EventType: "purchase", StreamSeq: stored.LastSeq, User: other}}, nil)
 	require.NoError(t, err)
 	require.Equal(t, persistence.Committed, outs[0])
 	h.publish(purchase("a5", "sleepy"))

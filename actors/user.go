@@ -59,6 +59,9 @@ type userActor struct {
 	fetching  bool
 	effect    *loyalty.EventEffect
 	effectFor string
+	// stale: another engine owns the user's partition now; the actor finishes what
+	// reaches it without acting until its lane stops it.
+	stale bool
 }
 
 // newUserActor makes the actor of userID; initial, when set, is its committed state (kept
@@ -75,6 +78,10 @@ func (a *userActor) Receive(c *actor.Context) {
 	case actor.Started:
 		a.pid, a.engine = c.PID(), c.Engine()
 	case *EventReceived:
+		if a.stale {
+			m.finish() // the partition has another owner: its events are theirs
+			return
+		}
 		a.queue = append(a.queue, m)
 		a.pump()
 	case UserLoaded:
@@ -352,6 +359,8 @@ func (a *userActor) committed(m DecisionCommitted) {
 			a.state = nil
 		}
 		a.pump()
+	case m.Outcome == persistence.Stale:
+		a.dropAll()
 	case m.Outcome == persistence.OverBudget:
 		// Another engine granted meanwhile: the committer took the stored totals before it
 		// answered; decide again.
@@ -362,6 +371,21 @@ func (a *userActor) committed(m DecisionCommitted) {
 		a.state = nil
 		a.process(ev)
 	}
+}
+
+// dropAll gives up on the user's events: another engine claimed the partition (its
+// commit was refused for a stale epoch), so they are the new owner's, delivered to it
+// again; none is acked here. The lane is being stopped.
+func (a *userActor) dropAll() {
+	a.stale = true
+	a.state = nil
+	a.res.state.Store(nil)
+	for _, ev := range append(append([]*EventReceived{a.inflight}, a.chain...), a.queue...) {
+		if ev != nil {
+			ev.finish()
+		}
+	}
+	a.inflight, a.chain, a.queue = nil, nil, nil
 }
 
 // parked takes the publisher's answer for a parked event: it is done.

@@ -84,7 +84,7 @@ func TestRuleTestEvaluatesWithoutSideEffects(t *testing.T) {
 		EventID: "seed-1", EventType: "purchase", StreamSeq: 1,
 		User: loyalty.User{UserID: "alice", Tier: "gold", PurchaseCount: 3, TotalSpent: 300, FirstSeen: firstSeen,
 			EventCounts: map[string]int64{"purchase": 3}, RewardCounts: map[string]int64{}, Version: 1},
-	}})
+	}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,18 +29,36 @@ const (
 	// ChainBroken means another decision of the same user's chain could not be committed,
 	// so neither was this one; nothing changed.
 	ChainBroken
+	// Stale means the decision's partition has a newer owner epoch than the one it
+	// carries (another engine claimed the partition); nothing changed and the caller must
+	// stop consuming the partition.
+	Stale
 )
+
+// Owner is the partition of a decision's event and the owner epoch the deciding engine
+// holds for it (see ClaimPartitions); CommitBatch commits the decision only while that
+// is still the partition's epoch.
+type Owner struct {
+	Partition int
+	Epoch     int64
+}
 
 // CommitBatch stores many decisions in one transaction. A user's decisions form a chain:
 // adjacent in ds, each built on the one before (versions v, v+1, …); the user row is
 // written once, with the last one's state, fenced on the version the first was built on.
 // A chain commits whole or not at all: when one of its decisions cannot commit, the others
-// get ChainBroken. It returns one Outcome per decision, or an error
-// when nothing was committed (the caller retries; a *PermanentError marks data the
-// database will never accept, so retrying the same batch is pointless).
-func (s *Store) CommitBatch(ctx context.Context, ds []loyalty.Decision) ([]Outcome, error) {
+// get ChainBroken. owners, when not nil, holds each decision's partition and owner epoch:
+// the transaction checks every epoch first (holding the partitions' rows FOR SHARE, so a
+// claim waits for it), and the decisions of a partition claimed since are Stale. It
+// returns one Outcome per decision, or an error when nothing was committed (the caller
+// retries; a *PermanentError marks data the database will never accept, so retrying the
+// same batch is pointless).
+func (s *Store) CommitBatch(ctx context.Context, ds []loyalty.Decision, owners []Owner) ([]Outcome, error) {
 	if err := checkChains(ds); err != nil {
 		return nil, err
+	}
+	if owners != nil && len(owners) != len(ds) {
+		return nil, fmt.Errorf("commit batch: %d owners for %d decisions", len(owners), len(ds))
 	}
 	outcomes := make([]Outcome, len(ds))
 	pending := make([]int, len(ds)) // indexes into ds still to commit
@@ -52,7 +70,7 @@ func (s *Store) CommitBatch(ctx context.Context, ds []loyalty.Decision) ([]Outco
 		if attempt == 4 {
 			return nil, errors.New("commit batch: outcomes keep changing between attempts")
 		}
-		dups, fenced, over, err := s.commitOnce(ctx, ds, pending, careful)
+		rej, err := s.commitOnce(ctx, ds, owners, pending, careful)
 		if err != nil {
 			if !careful && isUniqueViolation(err) {
 				careful = true // a duplicate event or a user created meanwhile: find out which
@@ -60,10 +78,10 @@ func (s *Store) CommitBatch(ctx context.Context, ds []loyalty.Decision) ([]Outco
 			}
 			return nil, err
 		}
-		if len(dups) == 0 && len(fenced) == 0 && len(over) == 0 {
+		if rej == nil {
 			break
 		}
-		pending = settle(ds, pending, outcomes, dups, fenced, over)
+		pending = settle(ds, owners, pending, outcomes, rej)
 	}
 	return outcomes, nil
 }
@@ -87,21 +105,32 @@ func checkChains(ds []loyalty.Decision) error {
 	return nil
 }
 
+// rejections are what one attempt found that keeps decisions from committing.
+type rejections struct {
+	dups   map[string]bool // event ids processed before
+	fenced map[string]bool // user ids whose stored version moved
+	over   map[string]bool // campaigns the batch takes past a limit
+	stale  map[int]bool    // partitions claimed by another owner since
+}
+
 // settle records in outcomes what became of the pending decisions that commitOnce
-// reported (duplicate event ids, fenced user ids, campaigns over budget) and of the rest
-// of their chains, and returns the decisions still to commit. A duplicate or an over-budget
-// decision breaks its chain; a fenced one is fenced with its whole chain already.
-func settle(ds []loyalty.Decision, pending []int, outcomes []Outcome, dups, fenced, over map[string]bool) []int {
+// reported (stale partitions, duplicate event ids, fenced user ids, campaigns over
+// budget) and of the rest of their chains, and returns the decisions still to commit. A
+// duplicate or an over-budget decision breaks its chain; a fenced or stale one is so
+// with its whole chain already (a user's events share a partition).
+func settle(ds []loyalty.Decision, owners []Owner, pending []int, outcomes []Outcome, rej *rejections) []int {
 	next := pending[:0:0]
 	broken := map[string]bool{}
 	for _, i := range pending {
 		switch {
-		case dups[ds[i].EventID]:
+		case owners != nil && rej.stale[owners[i].Partition]:
+			outcomes[i] = Stale
+		case rej.dups[ds[i].EventID]:
 			outcomes[i] = Duplicate
 			broken[ds[i].User.UserID] = true
-		case fenced[ds[i].User.UserID]:
+		case rej.fenced[ds[i].User.UserID]:
 			outcomes[i] = Fenced
-		case touches(ds[i].Budget, over):
+		case touches(ds[i].Budget, rej.over):
 			outcomes[i] = OverBudget
 			broken[ds[i].User.UserID] = true
 		default:
@@ -130,37 +159,75 @@ func (e *PermanentError) Error() string { return e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
 
 // commitOnce tries to commit ds[pending] in one transaction, sending all its statements
-// in one batch (one round trip). When some are duplicates, fenced or over budget it rolls
-// back and reports them.
+// in one batch (one round trip). When some are stale, duplicates, fenced or over budget
+// it rolls back and reports them (nil: committed).
 //
 // Outside careful mode the statements are plain inserts (see columns.go); a unique
 // violation then fails the whole batch and the caller retries it carefully.
-func (s *Store) commitOnce(ctx context.Context, ds []loyalty.Decision, pending []int, careful bool) (dups, fenced, over map[string]bool, err error) {
+func (s *Store) commitOnce(ctx context.Context, ds []loyalty.Decision, owners []Owner, pending []int, careful bool) (*rejections, error) {
 	c := newCommitColumns(ds, pending)
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("commit batch: begin: %w", err)
+		return nil, fmt.Errorf("commit batch: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
 	b := &pgx.Batch{}
 	var r commitReturned
+	b.Queue(noSeqScan)
+	stale := queueFence(b, owners, pending)
 	c.queue(b, careful, &r)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, nil, nil, classify("commit batch", err)
+		return nil, classify("commit batch", err)
 	}
-	if c.applied(&r) {
+	if len(stale) == 0 && c.applied(&r) {
 		if err := tx.Commit(ctx); err != nil {
-			return nil, nil, nil, classify("commit batch: commit", err)
+			return nil, classify("commit batch: commit", err)
 		}
-		return nil, nil, nil, nil
+		return nil, nil
 	}
 	// Some decisions must not apply: roll back and report them.
-	dups, fenced, err = c.rejected(&r)
-	if err != nil {
-		return nil, nil, nil, err
+	if len(stale) > 0 {
+		return &rejections{stale: stale}, nil
 	}
-	return dups, fenced, r.over, nil
+	dups, fenced, err := c.rejected(&r)
+	if err != nil {
+		return nil, err
+	}
+	return &rejections{dups: dups, fenced: fenced, over: r.over}, nil
+}
+
+// queueFence queues the check of the owner epochs of the pending decisions' partitions,
+// first in the transaction: it holds the matching partition rows FOR SHARE (a claim of
+// one waits until this transaction ends) and leaves in the returned map, once the batch
+// ran, the partitions whose epoch is no longer the one given (nothing when owners is nil).
+func queueFence(b *pgx.Batch, owners []Owner, pending []int) map[int]bool {
+	stale := map[int]bool{}
+	if owners == nil {
+		return stale
+	}
+	epochs := map[int]int64{}
+	for _, i := range pending {
+		epochs[owners[i].Partition] = owners[i].Epoch
+	}
+	parts := make([]int32, 0, len(epochs))
+	eps := make([]int64, 0, len(epochs))
+	for p, e := range epochs {
+		parts, eps = append(parts, int32(p)), append(eps, e)
+		stale[p] = true
+	}
+	b.Queue(`SELECT partition FROM partition_epochs
+		WHERE (partition, epoch) IN (SELECT * FROM unnest($1::int[], $2::bigint[])) FOR SHARE`, parts, eps).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var p int32
+			if err := rows.Scan(&p); err != nil {
+				return err
+			}
+			delete(stale, int(p))
+		}
+		return rows.Err()
+	})
+	return stale
 }
 
 // commitColumns are the rows one commit attempt writes, by table.
@@ -229,7 +296,6 @@ type commitReturned struct {
 // the effects' insert), collecting what they return into r.
 func (c *commitColumns) queue(b *pgx.Batch, careful bool, r *commitReturned) {
 	r.over = map[string]bool{}
-	b.Queue(noSeqScan)
 	c.events.queue(b, careful, &r.inserted)
 	c.created.queueInsert(b, careful, &r.written)
 	c.users.queueUpdate(b, &r.written)

@@ -33,7 +33,7 @@ func decision(eventID, user string, version, points int64) loyalty.Decision {
 
 func commit(t *testing.T, s *persistence.Store, ds ...loyalty.Decision) []persistence.Outcome {
 	t.Helper()
-	outs, err := s.CommitBatch(t.Context(), ds)
+	outs, err := s.CommitBatch(t.Context(), ds, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func BenchmarkCommitBatch(b *testing.B) {
 				}
 				if kind == "known" {
 					next()
-					if _, err := s.CommitBatch(ctx, batch); err != nil {
+					if _, err := s.CommitBatch(ctx, batch, nil); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -151,7 +151,7 @@ func BenchmarkCommitBatch(b *testing.B) {
 					b.StopTimer()
 					next()
 					b.StartTimer()
-					outs, err := s.CommitBatch(ctx, batch)
+					outs, err := s.CommitBatch(ctx, batch, nil)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -209,10 +209,10 @@ func TestCommitBatchCommitsAUsersChainWholeOrNotAtAll(t *testing.T) {
 	}
 
 	// Decisions of a user that do not form a chain are refused.
-	if _, err := s.CommitBatch(ctx, []loyalty.Decision{decision("c9", "cy", 4, 1), decision("c10", "cy", 6, 1)}); err == nil {
+	if _, err := s.CommitBatch(ctx, []loyalty.Decision{decision("c9", "cy", 4, 1), decision("c10", "cy", 6, 1)}, nil); err == nil {
 		t.Fatal("a gap in a chain was accepted")
 	}
-	if _, err := s.CommitBatch(ctx, []loyalty.Decision{decision("c9", "cy", 4, 1), decision("c11", "dee", 3, 1), decision("c10", "cy", 5, 1)}); err == nil {
+	if _, err := s.CommitBatch(ctx, []loyalty.Decision{decision("c9", "cy", 4, 1), decision("c11", "dee", 3, 1), decision("c10", "cy", 5, 1)}, nil); err == nil {
 		t.Fatal("a chain split by another user was accepted")
 	}
 }

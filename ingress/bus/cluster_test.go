@@ -49,6 +49,8 @@ func TestReplicatedStreamsKeepAcceptingWithOneOfThreeNodesDown(t *testing.T) {
 	c.Stop(0)
 	publish(20) // the other two hold the quorum
 	c.Restart(0)
+	c.WaitReady()
+	waitReplicasCurrent(t, js, bus.EventsStream) // a node that just came back is not a quorum member yet
 	c.Stop(1)
 	publish(20)
 	s, err := js.Stream(ctx, bus.EventsStream)
@@ -59,4 +61,29 @@ func TestReplicatedStreamsKeepAcceptingWithOneOfThreeNodesDown(t *testing.T) {
 	// More replicas than the cluster holds are refused, naming the setting.
 	_, err = bus.EnsureStreams(ctx, js, bus.StreamsConfig{Partitions: 8, Replicas: 5})
 	require.ErrorContains(t, err, "CAMPAIGN_STREAM_REPLICAS")
+}
+
+// waitReplicasCurrent waits until every replica of stream is current with its leader.
+func waitReplicasCurrent(t *testing.T, js jetstream.JetStream, stream string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s, err := js.Stream(context.Background(), stream)
+		if err == nil {
+			info, err := s.Info(context.Background())
+			if err == nil && info.Cluster != nil && info.Cluster.Leader != "" && len(info.Cluster.Replicas) >= 2 {
+				current := true
+				for _, r := range info.Cluster.Replicas {
+					current = current && r.Current
+				}
+				if current {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream %s: replicas not current within 30s", stream)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the stream's cluster state
+	}
 }
