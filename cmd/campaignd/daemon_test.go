@@ -54,6 +54,8 @@ type daemon struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	starts int
+	// frozen: stopped with SIGSTOP (a kill at cleanup still ends it).
+	frozen bool
 }
 
 func newDaemon(t *testing.T, bin string, vars map[string]string) *daemon {
@@ -122,6 +124,7 @@ func (d *daemon) kill() {
 	if d.cmd == nil {
 		return
 	}
+	d.frozen = false
 	_ = d.cmd.Process.Signal(syscall.SIGKILL)
 	select {
 	case <-d.exited:
