@@ -356,7 +356,7 @@ func constraints(s *specSchema) string {
 	if s.Pattern != "" {
 		parts = append(parts, "matches "+s.Pattern)
 	}
-	num := func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+	num := func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 	if s.Minimum != nil {
 		parts = append(parts, "at least "+num(*s.Minimum))
 	}
