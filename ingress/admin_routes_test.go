@@ -94,11 +94,15 @@ type testEnv struct {
 	keys      *fakeKeys
 	campaigns *fakeCampaigns
 	tokens    map[string]string // role -> bearer token of an admin with that role
+	contractState
 }
 
 const testPassword = "s3cret-passw0rd"
 
-func newTestEnv(t *testing.T) *testEnv {
+// envOption changes the collaborators of a test env before its server is built.
+type envOption func(ad *admin.Deps, d *Deps)
+
+func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -115,12 +119,17 @@ func newTestEnv(t *testing.T) *testEnv {
 	}
 	env.clock = &fakeClock{t: time.Now()}
 	log := slog.New(slog.DiscardHandler)
-	adm, err := admin.New(admin.Deps{Store: store, Publisher: fakePublisher{}, Keys: env.keys, Campaigns: env.campaigns, Logger: log},
-		admin.Config{JWTSecret: []byte(testSecret), TokenTTL: 10 * time.Minute, PasswordCost: bcrypt.MinCost, Now: env.clock.now})
+	ad := admin.Deps{Store: store, Publisher: fakePublisher{}, Keys: env.keys, Campaigns: env.campaigns, Logger: log}
+	deps := Deps{Publisher: fakePublisher{}, Keys: env.keys, Logger: log}
+	for _, o := range opts {
+		o(&ad, &deps)
+	}
+	adm, err := admin.New(ad, admin.Config{JWTSecret: []byte(testSecret), TokenTTL: 10 * time.Minute, PasswordCost: bcrypt.MinCost, Now: env.clock.now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.srv, err = New(Deps{Publisher: fakePublisher{}, Keys: env.keys, Admin: adm, Logger: log}, Config{})
+	deps.Admin = adm
+	env.srv, err = New(deps, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +189,7 @@ func (c *fakeClock) advance(d time.Duration) {
 }
 
 // do sends a request; body is JSON-encoded unless it is a string. headers alternate
-// name, value.
+// name, value. Every answer is validated against the server's /openapi.json (contract).
 func (e *testEnv) do(t *testing.T, method, path, auth string, body any, headers ...string) (*http.Response, map[string]any) {
 	t.Helper()
 	var r io.Reader
@@ -211,6 +220,7 @@ func (e *testEnv) do(t *testing.T, method, path, auth string, body any, headers 
 	}
 	data, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	e.contractOf(t).check(t, req, resp.StatusCode, resp.Header, data)
 	var out map[string]any
 	if len(data) > 0 && data[0] == '{' {
 		if err := json.Unmarshal(data, &out); err != nil {

@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "campaign_http_request_duration_seconds", Help: "HTTP request latency by route and method.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 14)}, []string{"route", "method"}),
 	}
+	// Every known reason is exported from the start (at 0), so that rates and alerts
+	// over it work before the first rejection.
+	for _, reason := range rejectReasons {
+		m.rejected.WithLabelValues(reason)
+	}
 	for _, c := range []prometheus.Collector{m.accepted, m.duplicate, m.rejected, m.requests, m.latency} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -44,7 +50,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-// observe assigns the correlation id and records metrics for every request.
+// rejectReasons are the reason labels of campaign_events_rejected_total: a body over
+// 64 KiB, an invalid event, and JetStream not acknowledging it.
+var rejectReasons = []string{"too_large", "invalid", "unavailable"}
+
+// observe assigns the correlation id, records metrics for every request and, at debug
+// level, logs one access line per request (method, route, status, duration_ms,
+// correlation_id).
 func (s *Server) observe(c *fiber.Ctx) error {
 	start := time.Now()
 	cid := strings.Clone(c.Get("X-Request-ID"))
@@ -65,8 +77,15 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		route = "unmatched"
 	}
 	method := strings.Clone(c.Method())
-	s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(c.Response().StatusCode())).Inc()
-	s.metrics.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+	status := c.Response().StatusCode()
+	elapsed := time.Since(start)
+	s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	s.metrics.latency.WithLabelValues(route, method).Observe(elapsed.Seconds())
+	if s.log.Enabled(c.UserContext(), slog.LevelDebug) {
+		s.log.LogAttrs(c.UserContext(), slog.LevelDebug, "request",
+			slog.String("method", method), slog.String("route", route), slog.Int("status", status),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000), slog.String("correlation_id", cid))
+	}
 	return nil
 }
 

@@ -73,9 +73,9 @@ func (c *cli) adminsListCommand() *cobra.Command {
 			return c.show(cmd, "GET", "/v1/admins", nil, as("admins", func(list struct {
 				Admins []admin `json:"admins"`
 			}) error {
-				return c.table([]string{"USERNAME", "ROLE", "DISABLED", "CREATED AT"},
+				return c.table(cols("USERNAME", "ROLE", "DISABLED", "CREATED AT", "+UPDATED AT"),
 					rowsOf(list.Admins, func(a admin) []string {
-						return []string{a.Username, a.Role, strconv.FormatBool(a.Disabled), timeOr(&a.CreatedAt, "-")}
+						return []string{a.Username, a.Role, strconv.FormatBool(a.Disabled), timeOr(&a.CreatedAt, "-"), timeOr(&a.UpdatedAt, "-")}
 					}))
 			}))
 		}),

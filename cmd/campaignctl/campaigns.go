@@ -85,6 +85,7 @@ func timeOr(t *time.Time, def string) string {
 func (c *cli) campaignsCommand() *cobra.Command {
 	return group("campaigns", "Create, inspect and change campaigns",
 		c.campaignsApplyCommand(),
+		c.campaignsDiffCommand(),
 		c.campaignsGetCommand(),
 		c.campaignsListCommand(),
 		c.campaignStatusCommand("activate", "activated", "Activate a campaign (it goes live at once)"),
@@ -94,34 +95,51 @@ func (c *cli) campaignsCommand() *cobra.Command {
 	)
 }
 
-// applyResult is what apply did to one campaign.
+// applyResult is what apply did (or, with DryRun, would do) to one campaign.
 type applyResult struct {
-	ID      string   `json:"id"`
-	Result  string   `json:"result"` // created, updated or unchanged
+	ID     string `json:"id"`
+	Result string `json:"result"` // created, updated or unchanged
+	// Version is the campaign's version after apply; with DryRun, the stored one (0 for
+	// a campaign that would be created).
 	Version int64    `json:"version"`
 	Changed []string `json:"changed,omitempty"`
+	DryRun  bool     `json:"dry_run,omitempty"`
+}
+
+// line is the result as apply prints it.
+func (r applyResult) line() string {
+	var s string
+	switch {
+	case !r.DryRun:
+		s = fmt.Sprintf("campaign/%s %s (version %d)", r.ID, r.Result, r.Version)
+	case r.Result == "created":
+		s = fmt.Sprintf("campaign/%s created (dry run)", r.ID)
+	default:
+		s = fmt.Sprintf("campaign/%s %s (dry run; stored version %d)", r.ID, r.Result, r.Version)
+	}
+	if len(r.Changed) > 0 {
+		s += "; changed: " + strings.Join(r.Changed, ", ")
+	}
+	return s
 }
 
 func (c *cli) campaignsApplyCommand() *cobra.Command {
 	var file string
+	var dryRun bool
 	cmd := &cobra.Command{
-		Use:   "apply -f FILE",
+		Use:   "apply -f FILE [--dry-run]",
 		Short: "Create or update campaigns from a YAML or JSON file (idempotent)",
 		Long: `Create or update the campaign in FILE (YAML or JSON; "-" reads stdin), or each campaign
 of a list. Each needs an id. A campaign that does not exist is created; one that exists is
 replaced only when a field differs from the stored campaign (fields the file leaves out are
 cleared, except status, which is kept), so applying the same file twice changes nothing
-and makes no new version.`,
+and makes no new version. With --dry-run nothing is stored: apply says what it would do
+and has the server check each rule and points expression it would send.`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			docs, list, err := c.readInput(file)
+			docs, list, err := c.readCampaigns(file, "apply")
 			if err != nil {
 				return err
-			}
-			for i, d := range docs {
-				if id, _ := d["id"].(string); id == "" {
-					return usageErrorf("%s: campaign %d has no id; apply needs one to find the campaign again", file, i+1)
-				}
 			}
 			cl, err := c.authed()
 			if err != nil {
@@ -129,59 +147,110 @@ and makes no new version.`,
 			}
 			var results []applyResult
 			for _, d := range docs {
-				res, err := applyCampaign(cmd.Context(), cl, d)
+				res, err := applyCampaign(cmd.Context(), cl, d, dryRun)
 				if err != nil {
 					return fmt.Errorf("campaign %s: %w", d["id"], err)
 				}
 				results = append(results, res)
-				if !c.json() {
-					line := fmt.Sprintf("campaign/%s %s (version %d)", res.ID, res.Result, res.Version)
-					if len(res.Changed) > 0 {
-						line += "; changed: " + strings.Join(res.Changed, ", ")
-					}
-					fmt.Fprintln(c.stdout, line)
+				if !c.structured() {
+					fmt.Fprintln(c.stdout, res.line())
 				}
 			}
-			if c.json() {
+			if c.structured() {
 				if list {
-					return c.printJSON(results)
+					return c.print(results)
 				}
-				return c.printJSON(results[0])
+				return c.print(results[0])
 			}
 			return nil
 		}),
 	}
 	cmd.Flags().StringVarP(&file, "filename", "f", "", "YAML or JSON file with a campaign or a list of them (- for stdin)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "store nothing: say what apply would do and have the server check the rules")
 	return cmd
 }
 
-// applyCampaign creates desired when its id is unknown, else replaces it (with If-Match)
-// only when changedFields finds a difference.
-func applyCampaign(ctx context.Context, cl *client, desired map[string]any) (applyResult, error) {
-	id := desired["id"].(string)
+// readCampaigns reads the campaigns of file (see readInput); each needs an id, which
+// verb uses to find the stored campaign.
+func (c *cli) readCampaigns(file, verb string) ([]map[string]any, bool, error) {
+	docs, list, err := c.readInput(file)
+	if err != nil {
+		return nil, false, err
+	}
+	for i, d := range docs {
+		if id, _ := d["id"].(string); id == "" {
+			return nil, false, usageErrorf("%s: campaign %d has no id; %s needs one to find the campaign on the server", file, i+1, verb)
+		}
+	}
+	return docs, list, nil
+}
+
+// applyBody is what apply sends of desired: everything but the server-managed fields.
+func applyBody(desired map[string]any) map[string]any {
 	body := make(map[string]any, len(desired))
 	for k, v := range desired {
 		if !serverManaged[k] {
 			body[k] = v
 		}
 	}
+	return body
+}
+
+// storedCampaign gets campaign id as stored, or nil when there is none.
+func storedCampaign(ctx context.Context, cl *client, id string) (map[string]any, error) {
 	var stored map[string]any
 	_, err := cl.do(ctx, "GET", "/v1/campaigns/"+escape(id), nil, nil, &stored)
 	var ae *apiError
 	if errors.As(err, &ae) && ae.status == http.StatusNotFound {
+		return nil, nil
+	}
+	return stored, err
+}
+
+// checkRule has the server compile the rule and points of a campaign body (the
+// dry-run's check); a bad one is the server's problem, with line, column and snippet.
+func checkRule(ctx context.Context, cl *client, body map[string]any) error {
+	req := map[string]any{}
+	if r, ok := body["rule"]; ok {
+		req["rule"] = r
+	}
+	if rw, ok := body["reward"].(map[string]any); ok && rw["points"] != nil {
+		req["points"] = rw["points"]
+	}
+	if len(req) == 0 {
+		return nil
+	}
+	_, err := cl.do(ctx, "POST", "/v1/rules/validate", req, nil, nil)
+	return err
+}
+
+// applyCampaign creates desired when its id is unknown, else replaces it (with If-Match)
+// only when changedFields finds a difference. With dryRun it stores nothing, has the
+// server check the rule it would send, and reports what it would do.
+func applyCampaign(ctx context.Context, cl *client, desired map[string]any, dryRun bool) (applyResult, error) {
+	id := desired["id"].(string)
+	body := applyBody(desired)
+	stored, err := storedCampaign(ctx, cl, id)
+	if err != nil {
+		return applyResult{}, err
+	}
+	if stored == nil {
+		if dryRun {
+			return applyResult{ID: id, Result: "created", DryRun: true}, checkRule(ctx, cl, body)
+		}
 		var created campaign
 		if _, err := cl.do(ctx, "POST", "/v1/campaigns", body, nil, &created); err != nil {
 			return applyResult{}, err
 		}
 		return applyResult{ID: created.ID, Result: "created", Version: created.Version}, nil
 	}
-	if err != nil {
-		return applyResult{}, err
-	}
 	version, _ := strconv.ParseInt(fmt.Sprint(stored["version"]), 10, 64)
 	changed := changedFields(body, stored)
 	if len(changed) == 0 {
-		return applyResult{ID: id, Result: "unchanged", Version: version}, nil
+		return applyResult{ID: id, Result: "unchanged", Version: version, DryRun: dryRun}, nil
+	}
+	if dryRun {
+		return applyResult{ID: id, Result: "updated", Version: version, Changed: changed, DryRun: true}, checkRule(ctx, cl, body)
 	}
 	hdr := http.Header{}
 	if version > 0 {
@@ -189,6 +258,7 @@ func applyCampaign(ctx context.Context, cl *client, desired map[string]any) (app
 	}
 	var updated campaign
 	_, err = cl.do(ctx, "PUT", "/v1/campaigns/"+escape(id), body, hdr, &updated)
+	var ae *apiError
 	if errors.As(err, &ae) && ae.status == http.StatusPreconditionFailed {
 		return applyResult{}, fmt.Errorf("changed on the server while applying (version %d is no longer current); apply again: %w", version, err)
 	}
@@ -200,9 +270,10 @@ func applyCampaign(ctx context.Context, cl *client, desired map[string]any) (app
 
 func (c *cli) campaignsGetCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "get ID",
-		Short: "Show a campaign",
-		Args:  cobra.ExactArgs(1),
+		Use:               "get ID",
+		Short:             "Show a campaign",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: c.completeCampaignIDs,
 		RunE: action(func(cmd *cobra.Command, args []string) error {
 			return c.show(cmd, "GET", "/v1/campaigns/"+escape(args[0]), nil, as("campaign", c.printCampaign))
 		}),
@@ -238,10 +309,12 @@ func (c *cli) campaignsListCommand() *cobra.Command {
 			return c.show(cmd, "GET", "/v1/campaigns", nil, as("campaigns", func(list struct {
 				Campaigns []campaign `json:"campaigns"`
 			}) error {
-				return c.table([]string{"ID", "NAME", "STATUS", "VERSION", "PRIORITY", "REWARD", "RULE"},
+				return c.table(cols("ID", "NAME", "STATUS", "VERSION", "PRIORITY", "REWARD", "RULE",
+					"+EXCLUSIVE", "+LIMITS", "+STARTS", "+ENDS", "+UPDATED AT"),
 					rowsOf(list.Campaigns, func(k campaign) []string {
-						return []string{k.ID, shorten(k.Name, 30), k.Status, strconv.FormatInt(k.Version, 10),
-							strconv.Itoa(k.Priority), shorten(k.Reward.String(), 30), shorten(k.Rule, 50)}
+						return []string{k.ID, c.cut(k.Name, 30), k.Status, strconv.FormatInt(k.Version, 10),
+							strconv.Itoa(k.Priority), c.cut(k.Reward.String(), 30), c.cut(k.Rule, 50),
+							strconv.FormatBool(k.Exclusive), k.limits(), timeOr(k.StartsAt, "-"), timeOr(k.EndsAt, "-"), timeOr(&k.UpdatedAt, "-")}
 					}))
 			}))
 		}),
@@ -252,9 +325,10 @@ func (c *cli) campaignsListCommand() *cobra.Command {
 // answers the campaign.
 func (c *cli) campaignStatusCommand(verb, past, short string) *cobra.Command {
 	return &cobra.Command{
-		Use:   verb + " ID",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
+		Use:               verb + " ID",
+		Short:             short,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: c.completeCampaignIDs,
 		RunE: action(func(cmd *cobra.Command, args []string) error {
 			method, path := "POST", "/v1/campaigns/"+escape(args[0])+"/"+verb
 			if verb == "archive" {
@@ -278,17 +352,19 @@ type campaignVersion struct {
 
 func (c *cli) campaignsVersionsCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "versions ID",
-		Short: "List every saved version of a campaign, oldest first",
-		Args:  cobra.ExactArgs(1),
+		Use:               "versions ID",
+		Short:             "List every saved version of a campaign, oldest first",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: c.completeCampaignIDs,
 		RunE: action(func(cmd *cobra.Command, args []string) error {
 			return c.show(cmd, "GET", "/v1/campaigns/"+escape(args[0])+"/versions", nil, as("versions", func(list struct {
 				Versions []campaignVersion `json:"versions"`
 			}) error {
-				return c.table([]string{"VERSION", "CREATED BY", "CREATED AT", "STATUS", "REWARD", "RULE"},
+				return c.table(cols("VERSION", "CREATED BY", "CREATED AT", "STATUS", "REWARD", "RULE", "+NAME", "+PRIORITY", "+LIMITS"),
 					rowsOf(list.Versions, func(v campaignVersion) []string {
 						return []string{strconv.FormatInt(v.Version, 10), v.CreatedBy, timeOr(&v.CreatedAt, "-"),
-							v.Campaign.Status, shorten(v.Campaign.Reward.String(), 30), shorten(v.Campaign.Rule, 50)}
+							v.Campaign.Status, c.cut(v.Campaign.Reward.String(), 30), c.cut(v.Campaign.Rule, 50),
+							v.Campaign.Name, strconv.Itoa(v.Campaign.Priority), v.Campaign.limits()}
 					}))
 			}))
 		}),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 const campaignYAML = `# 10% back in points on purchases over 50
@@ -61,6 +64,18 @@ func TestCLIAgainstCampaignd(t *testing.T) {
 		if r.code != exitUnauthorized || !strings.Contains(r.stderr, "401") {
 			t.Fatalf("exit %d, want 3 with the 401 shown\n%s", r.code, r.stderr)
 		}
+	})
+
+	t.Run("LoginToLocalhostServes127001", func(t *testing.T) {
+		port := server[strings.LastIndexByte(server, ':')+1:]
+		dir := t.TempDir()
+		local := ctl{t: t, server: "http://LOCALHOST:" + port + "/", configDir: dir}
+		if r := local.run(adminPassword+"\n", "login", "--username", "admin", "--password-stdin"); r.code != exitOK {
+			t.Fatalf("login via localhost: exit %d\n%s", r.code, r.stderr)
+		}
+		ctl{t: t, server: server, configDir: dir}.must(exitOK, "campaigns", "list")
+		ctl{t: t, server: "http://[::1]:" + port, configDir: dir}.must(exitOK, "logout")
+		ctl{t: t, server: server, configDir: dir}.must(exitUnauthorized, "campaigns", "list")
 	})
 
 	t.Run("LoginCachesTokenWithMode0600", func(t *testing.T) {
@@ -151,6 +166,87 @@ func TestCLIAgainstCampaignd(t *testing.T) {
 		}
 	})
 
+	t.Run("DiffAndDryRunChangeNothing", func(t *testing.T) {
+		c := c
+		c.t = t
+		c.must(exitOK, "campaigns", "apply", "-f", writeFile(t, campaignYAML))
+		before := versions(t)
+		stored := decode[campaign](t, c.must(exitOK, "campaigns", "get", "ten-percent", "-o", "json").stdout)
+		if r := c.must(exitOK, "campaigns", "diff", "-f", writeFile(t, campaignYAML)); r.stdout != "" {
+			t.Errorf("diff of the stored campaign printed:\n%s", r.stdout)
+		}
+		edited := writeFile(t, strings.NewReplacer("50.0", "30.0", "priority: 10", "priority: 5").Replace(campaignYAML))
+		r := c.must(exitError, "campaigns", "diff", "-f", edited)
+		for _, want := range []string{
+			fmt.Sprintf("--- campaign/ten-percent (on the server, version %d)\n", stored.Version),
+			"-priority: 10\n+priority: 5\n",
+			"-rule: event.type == \"purchase\" && event.amount > 50.0\n+rule: event.type == \"purchase\" && event.amount > 30.0\n",
+		} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("diff lacks %q:\n%s", want, r.stdout)
+			}
+		}
+		if r.stderr != "" {
+			t.Errorf("differences are not an error message: %q", r.stderr)
+		}
+		dry := c.must(exitOK, "campaigns", "apply", "--dry-run", "-f", edited)
+		if want := fmt.Sprintf("campaign/ten-percent updated (dry run; stored version %d); changed: priority, rule", stored.Version); strings.TrimSpace(dry.stdout) != want {
+			t.Errorf("apply --dry-run: %q, want %q", strings.TrimSpace(dry.stdout), want)
+		}
+		if res := c.must(exitOK, "campaigns", "apply", "--dry-run", "-f", edited, "-o", "yaml").stdout; !strings.Contains(res, "dry_run: true") {
+			t.Errorf("apply --dry-run -o yaml:\n%s", res)
+		}
+		if n := versions(t); n != before {
+			t.Errorf("a dry run made a version: %d, was %d", n, before)
+		}
+		fresh := writeFile(t, strings.Replace(campaignYAML, "id: ten-percent", "id: not-yet", 1))
+		if r := c.must(exitOK, "campaigns", "apply", "--dry-run", "-f", fresh); strings.TrimSpace(r.stdout) != "campaign/not-yet created (dry run)" {
+			t.Errorf("dry run of a new campaign: %q", r.stdout)
+		}
+		if r := c.must(exitError, "campaigns", "diff", "-f", fresh); !strings.HasPrefix(r.stdout, "--- campaign/not-yet (not on the server)\n") {
+			t.Errorf("diff of a new campaign:\n%s", r.stdout)
+		}
+		c.must(exitNotFound, "campaigns", "get", "not-yet")
+		bad := writeFile(t, strings.Replace(campaignYAML, "event.amount > 50.0", "event.amount >", 1))
+		if r := c.must(exitError, "campaigns", "apply", "--dry-run", "-f", bad); !regexp.MustCompile(`\n {4}.*event\.amount >\n {4} *\^`).MatchString(r.stderr) {
+			t.Errorf("a dry run of a bad rule does not show where:\n%s", r.stderr)
+		}
+	})
+
+	t.Run("YAMLWideAndCompletion", func(t *testing.T) {
+		c := c
+		c.t = t
+		c.must(exitOK, "campaigns", "apply", "-f", writeFile(t, campaignYAML))
+		var got struct {
+			ID     string `yaml:"id"`
+			Reward struct {
+				Points string `yaml:"points"`
+			} `yaml:"reward"`
+			Version int64 `yaml:"version"`
+		}
+		out := c.must(exitOK, "campaigns", "get", "ten-percent", "-o", "yaml").stdout
+		if err := yaml.Unmarshal([]byte(out), &got); err != nil || got.ID != "ten-percent" || got.Reward.Points != "int(event.amount * 0.1)" || got.Version < 1 {
+			t.Errorf("get -o yaml = %+v, %v:\n%s", got, err, out)
+		}
+		if !strings.HasPrefix(out, "id: ten-percent\nname: ") {
+			t.Errorf("get -o yaml does not keep the server's field order:\n%s", out)
+		}
+		wide := c.must(exitOK, "campaigns", "list", "-o", "wide").stdout
+		if !regexp.MustCompile(`(?m)^ID\s+NAME\s+STATUS\s+VERSION\s+PRIORITY\s+REWARD\s+RULE\s+EXCLUSIVE\s+LIMITS\s+STARTS\s+ENDS\s+UPDATED AT$`).MatchString(wide) ||
+			!strings.Contains(wide, "per_user_per_day=3") {
+			t.Errorf("list -o wide:\n%s", wide)
+		}
+		if table := c.must(exitOK, "campaigns", "list").stdout; strings.Contains(table, "LIMITS") {
+			t.Errorf("list without -o wide shows the wide columns:\n%s", table)
+		}
+		if out := c.must(exitOK, "admins", "list", "-o", "yaml").stdout; !strings.Contains(out, "- username: admin\n") {
+			t.Errorf("admins list -o yaml:\n%s", out)
+		}
+		if out := c.run("", "__complete", "campaigns", "get", "ten").stdout; !strings.Contains(out, "ten-percent\tTen percent back (") {
+			t.Errorf("completion of campaign ids: %q", out)
+		}
+	})
+
 	t.Run("PauseAndActivate", func(t *testing.T) {
 		c := c
 		c.t = t
@@ -200,7 +296,7 @@ func TestCLIAgainstCampaignd(t *testing.T) {
 			{"valid rule and points", "rule: event.amount > 10\npoints: int(event.amount)\n", exitOK, "valid (estimated cost", nil},
 			{"campaign file", campaignYAML, exitOK, "valid", nil},
 			{"undeclared name", "rule: |\n  event.amount > 10 &&\n  usr.tier == \"gold\"\n", exitError, "",
-				regexp.MustCompile(`Bad Request \(400\)[\s\S]*\n  (rule:)?2:\d+: .*usr`)},
+				regexp.MustCompile(`Bad Request \(400\)[\s\S]*\n  (rule:)?2:\d+: .*usr.*\n {4}usr\.tier == "gold"\n {4}\^`)},
 			{"not boolean", `{"rule": "event.amount + 1"}`, exitError, "", regexp.MustCompile(`\d+:\d+`)},
 			{"empty object", "{}", exitUsage, "", regexp.MustCompile("neither rule nor points")},
 		}
@@ -341,7 +437,7 @@ func TestCLIAgainstCampaignd(t *testing.T) {
 			{"campaigns", "frobnicate"},
 			{"campaigns", "get"},
 			{"campaigns", "apply"},
-			{"campaigns", "list", "-o", "yaml"},
+			{"campaigns", "list", "-o", "xml"},
 			{"campaigns", "list", "--no-such-flag"},
 			{"--server", "ftp://x", "campaigns", "list"},
 			{"campaigns", "apply", "-f", filepath.Join(t.TempDir(), "missing.yaml")},

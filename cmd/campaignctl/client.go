@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -102,17 +103,53 @@ func firstLine(s string, n int) string {
 	return s
 }
 
-// normalizeServer checks a server URL and drops a trailing slash, so one server has one
-// key in the token cache.
+// normalizeServer checks a server URL and writes it one way: scheme and host in lower
+// case, no default port (80 for http, 443 for https), no trailing slash.
 func normalizeServer(raw string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", usageErrorf("--server must be an http:// or https:// URL, got %q", raw)
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return "", usageErrorf("--server must not hold a query or fragment, got %q", raw)
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", usageErrorf("--server must not hold credentials, a query or a fragment, got %q", raw)
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
-	u.Host = strings.ToLower(u.Host)
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		port = ""
+	}
+	u.Host = joinHost(host, port)
 	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// joinHost writes host (an IPv6 address in brackets) with port when there is one.
+func joinHost(host, port string) string {
+	if port != "" {
+		return net.JoinHostPort(host, port)
+	}
+	if strings.Contains(host, ":") {
+		return "[" + host + "]"
+	}
+	return host
+}
+
+// loopbackNames are the names of this machine's loopback host, taken as one server.
+var loopbackNames = map[string]bool{"localhost": true, "localhost.": true, "127.0.0.1": true, "::1": true}
+
+// cacheKey is the token cache's key of a server: its normalised URL with localhost,
+// 127.0.0.1 and ::1 written 127.0.0.1, so a login to http://localhost:8080 serves
+// http://127.0.0.1:8080 too. A URL that does not parse is its own key.
+func cacheKey(server string) string {
+	s, err := normalizeServer(server)
+	if err != nil {
+		return server
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	if loopbackNames[u.Hostname()] {
+		u.Host = joinHost("127.0.0.1", u.Port())
+	}
+	return u.String()
 }

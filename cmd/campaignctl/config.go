@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// configFile is the token cache: one session per server URL.
+// configFile is the token cache: one session per server, keyed by cacheKey.
 type configFile struct {
 	Servers map[string]session `json:"servers"`
 }
@@ -55,9 +55,16 @@ func (s *configStore) load() (configFile, error) {
 	if err := json.Unmarshal(data, &cfg); err != nil {
 		return cfg, fmt.Errorf("read %s: %w (delete it and log in again)", s.path(), err)
 	}
-	if cfg.Servers == nil {
-		cfg.Servers = map[string]session{}
+	// Files written before keys were normalised may hold one server under several
+	// spellings: keep the session that lasts longest.
+	servers := make(map[string]session, len(cfg.Servers))
+	for k, sess := range cfg.Servers {
+		key := cacheKey(k)
+		if prev, ok := servers[key]; !ok || prev.ExpiresAt.Before(sess.ExpiresAt) {
+			servers[key] = sess
+		}
 	}
+	cfg.Servers = servers
 	return cfg, nil
 }
 
@@ -93,13 +100,13 @@ func (s *configStore) save(cfg configFile) error {
 	return nil
 }
 
-// put stores the session for server.
+// put stores the session for server (under its cacheKey).
 func (s *configStore) put(server string, sess session) error {
 	cfg, err := s.load()
 	if err != nil {
 		return err
 	}
-	cfg.Servers[server] = sess
+	cfg.Servers[cacheKey(server)] = sess
 	return s.save(cfg)
 }
 
@@ -109,10 +116,11 @@ func (s *configStore) remove(server string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if _, ok := cfg.Servers[server]; !ok {
+	key := cacheKey(server)
+	if _, ok := cfg.Servers[key]; !ok {
 		return false, nil
 	}
-	delete(cfg.Servers, server)
+	delete(cfg.Servers, key)
 	return true, s.save(cfg)
 }
 
@@ -123,7 +131,7 @@ func (s *configStore) token(server string, now time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sess, ok := cfg.Servers[server]
+	sess, ok := cfg.Servers[cacheKey(server)]
 	switch {
 	case !ok || sess.Token == "":
 		return "", &notLoggedInError{server: server, reason: "not logged in to " + server}

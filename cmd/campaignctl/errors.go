@@ -30,6 +30,12 @@ func usageErrorf(format string, args ...any) error {
 	return &cliError{code: exitUsage, err: fmt.Errorf(format, args...)}
 }
 
+// exitStatus ends a command with code and nothing more on stderr: the command has said
+// what it had to (campaigns diff exits 1 when it printed differences).
+type exitStatus struct{ code int }
+
+func (e *exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
 // notLoggedInError says there is no usable token for a server (exit 3).
 type notLoggedInError struct {
 	server string
@@ -50,12 +56,14 @@ type problem struct {
 	Errors []problemIssue `json:"errors"`
 }
 
-// problemIssue is one entry of a problem's errors array; Line and Column are 1-based.
+// problemIssue is one entry of a problem's errors array; Line and Column are 1-based,
+// and Snippet is the source line with a caret under the column.
 type problemIssue struct {
 	Field   string `json:"field"`
 	Message string `json:"message"`
 	Line    int    `json:"line"`
 	Column  int    `json:"column"`
+	Snippet string `json:"snippet"`
 }
 
 // apiError is a non-2xx answer from the server.
@@ -67,7 +75,8 @@ type apiError struct {
 }
 
 // Error renders the problem: title, detail, field, then one line per issue with
-// field:line:column when the server gave them.
+// field:line:column when the server gave them, each followed by its snippet (the source
+// line and a caret under the column), indented.
 func (e *apiError) Error() string {
 	var b strings.Builder
 	title := e.problem.Title
@@ -97,6 +106,11 @@ func (e *apiError) Error() string {
 			b.WriteString(loc + ": ")
 		}
 		b.WriteString(is.Message)
+		if snippet := strings.TrimRight(is.Snippet, "\n"); snippet != "" {
+			for _, line := range strings.Split(snippet, "\n") {
+				b.WriteString("\n    " + line)
+			}
+		}
 	}
 	switch e.status {
 	case http.StatusUnauthorized:
@@ -123,9 +137,12 @@ func exitCode(err error) int {
 	var ce *cliError
 	var nl *notLoggedInError
 	var ae *apiError
+	var es *exitStatus
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &es):
+		return es.code
 	case errors.As(err, &nl):
 		return exitUnauthorized
 	case errors.As(err, &ae):

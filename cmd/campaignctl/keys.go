@@ -57,9 +57,9 @@ func (c *cli) keysListCommand() *cobra.Command {
 			return c.show(cmd, "GET", "/v1/api-keys", nil, as("keys", func(list struct {
 				Keys []apiKey `json:"api_keys"`
 			}) error {
-				return c.table([]string{"ID", "NAME", "PREFIX", "CREATED BY", "CREATED AT", "REVOKED AT"},
+				return c.table(cols("ID", "NAME", "PREFIX", "CREATED BY", "CREATED AT", "REVOKED AT"),
 					rowsOf(list.Keys, func(k apiKey) []string {
-						return []string{k.ID, shorten(k.Name, 40), k.Prefix, k.CreatedBy,
+						return []string{k.ID, c.cut(k.Name, 40), k.Prefix, k.CreatedBy,
 							timeOr(&k.CreatedAt, "-"), timeOr(k.RevokedAt, "-")}
 					}))
 			}))

@@ -98,8 +98,8 @@ users of the machine; avoid it).`,
 			if err := store.put(c.server, sess); err != nil {
 				return err
 			}
-			if c.json() {
-				return c.printJSON(map[string]any{"server": c.server, "username": username, "expires_at": sess.ExpiresAt})
+			if c.structured() {
+				return c.print(map[string]any{"server": c.server, "username": username, "expires_at": sess.ExpiresAt})
 			}
 			msg := fmt.Sprintf("Logged in to %s as %s", c.server, username)
 			if ttl > 0 {

@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 )
 
 // defaultServer is used when neither --server nor CAMPAIGN_SERVER is set.
@@ -24,8 +27,18 @@ type cli struct {
 	now            func() time.Time
 
 	server string // --server, normalised in PersistentPreRunE
-	output string // --output: table or json
+	output string // --output: table, wide, json or yaml
 }
+
+// Output formats (--output).
+const (
+	outputTable = "table"
+	outputWide  = "wide"
+	outputJSON  = "json"
+	outputYAML  = "yaml"
+)
+
+var outputFormats = []string{outputTable, outputWide, outputJSON, outputYAML}
 
 // run executes campaignctl with args (without the program name) and returns the exit
 // code. It blocks until the command is done or ctx ends.
@@ -39,6 +52,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
+	}
+	var quiet *exitStatus
+	if errors.As(err, &quiet) {
+		return quiet.code // the command has said what it had to
 	}
 	code := exitCode(err)
 	if !isOurs(err) {
@@ -54,7 +71,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // isOurs reports whether err comes from a command's own code rather than cobra's parsing.
 func isOurs(err error) bool {
 	switch err.(type) {
-	case *cliError, *apiError, *notLoggedInError:
+	case *cliError, *apiError, *notLoggedInError, *exitStatus:
 		return true
 	}
 	return false
@@ -95,22 +112,27 @@ func (c *cli) rootCommand() *cobra.Command {
 		Short: "Administer Campaign Manager: campaigns, rules, API keys, admins and loyalty users",
 		Long: `campaignctl administers a Campaign Manager server over its admin HTTP API.
 
-Log in once per server; the token is cached in the user's config dir (mode 0600).
-Exit codes: 0 ok, 1 server or other error, 2 usage error, 3 not logged in or 401, 4 not found.`,
+Log in once per server; the token is cached in the user's config dir (mode 0600), keyed
+by the server URL with its case, default port and trailing slash normalised, and with
+localhost, 127.0.0.1 and ::1 taken as the same loopback host.
+Output (-o): table (default), wide (tables with more columns), json or yaml.
+Exit codes: 0 ok, 1 server or other error (campaigns diff: differences found), 2 usage
+error, 3 not logged in or 401, 4 not found.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Args:          cobra.NoArgs,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if !slices.Contains(outputFormats, c.output) {
+				return usageErrorf("--output must be one of %s, got %q", strings.Join(outputFormats, ", "), c.output)
+			}
+			if cmd.Annotations[offline] != "" || cmd.Name() == cobra.ShellCompRequestCmd || cmd.Name() == cobra.ShellCompNoDescRequestCmd {
+				return nil // needs no server (completions ask it themselves): a bad --server must not stop it
+			}
 			s, err := normalizeServer(c.server)
 			if err != nil {
 				return err
 			}
 			c.server = s
-			switch c.output {
-			case "table", "json":
-			default:
-				return usageErrorf("--output must be table or json, got %q", c.output)
-			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
@@ -124,8 +146,13 @@ Exit codes: 0 ok, 1 server or other error, 2 usage error, 3 not logged in or 401
 		server = defaultServer
 	}
 	root.PersistentFlags().StringVarP(&c.server, "server", "s", server, "campaignd URL (env CAMPAIGN_SERVER)")
-	root.PersistentFlags().StringVarP(&c.output, "output", "o", "table", "output format: table or json")
+	root.PersistentFlags().StringVarP(&c.output, "output", "o", outputTable, "output format: table, wide, json or yaml")
+	_ = root.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return outputFormats, cobra.ShellCompDirectiveNoFileComp
+	})
 	root.AddCommand(
+		c.versionCommand(),
+		c.completionCommand(root),
 		c.loginCommand(),
 		c.logoutCommand(),
 		c.campaignsCommand(),
@@ -152,9 +179,13 @@ func (c *cli) authed() (*client, error) {
 	return cl, nil
 }
 
+// offline annotates commands that need no server (version, completion).
+const offline = "campaignctl/offline"
+
 // show is the shape of every command that prints one server answer: it sends one
-// authenticated request (body nil for none) and, with --output json, prints the answer
-// re-indented; otherwise it leaves the answer to render (a table, fields or a line).
+// authenticated request (body nil for none) and, with --output json or yaml, prints the
+// answer in that format; otherwise it leaves the answer to render (a table, fields or a
+// line).
 func (c *cli) show(cmd *cobra.Command, method, path string, body any, render func(raw json.RawMessage) error) error {
 	cl, err := c.authed()
 	if err != nil {
@@ -164,8 +195,8 @@ func (c *cli) show(cmd *cobra.Command, method, path string, body any, render fun
 	if _, err := cl.do(cmd.Context(), method, path, body, nil, &raw); err != nil {
 		return err
 	}
-	if c.json() {
-		return c.printJSON(raw)
+	if c.structured() {
+		return c.print(raw)
 	}
 	return render(raw)
 }
@@ -191,33 +222,114 @@ func rowsOf[T any](items []T, row func(T) []string) [][]string {
 	return rows
 }
 
-// json reports whether --output json was asked for.
-func (c *cli) json() bool { return c.output == "json" }
+// structured reports whether --output asks for json or yaml rather than text.
+func (c *cli) structured() bool { return c.output == outputJSON || c.output == outputYAML }
 
-// printJSON writes v indented, or raw JSON bytes re-indented.
-func (c *cli) printJSON(v any) error {
-	enc := json.NewEncoder(c.stdout)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if raw, ok := v.(json.RawMessage); ok {
-		var x any
-		if err := json.Unmarshal(raw, &x); err != nil {
-			_, err = c.stdout.Write(raw)
-			return err
+// wide reports whether --output wide was asked for.
+func (c *cli) wide() bool { return c.output == outputWide }
+
+// print writes v (raw JSON bytes, or a value encoding/json encodes) as indented JSON,
+// or as YAML with the fields in the same order.
+func (c *cli) print(v any) error {
+	raw, ok := v.(json.RawMessage)
+	if !ok {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encode output: %w", err)
 		}
-		v = x
+		raw = b
 	}
-	return enc.Encode(v)
+	if c.output == outputYAML {
+		return writeYAML(c.stdout, raw)
+	}
+	return writeJSON(c.stdout, raw)
 }
 
-// table writes rows under header, aligned with text/tabwriter.
-func (c *cli) table(header []string, rows [][]string) error {
+// writeJSON writes raw JSON re-indented (as it is when it is not JSON).
+func writeJSON(w io.Writer, raw json.RawMessage) error {
+	var x any
+	if err := json.Unmarshal(raw, &x); err != nil {
+		_, err = w.Write(raw)
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(x)
+}
+
+// writeYAML writes raw JSON as block-style YAML, keeping the order of the fields (JSON is
+// YAML: the document is parsed as it is, then printed without the flow style and quotes
+// JSON needs; strings that would read as another type stay quoted).
+func writeYAML(w io.Writer, raw json.RawMessage) error {
+	var n yaml.Node
+	if err := yaml.Unmarshal(raw, &n); err != nil {
+		return fmt.Errorf("convert the answer to YAML: %w", err)
+	}
+	plain(&n)
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(&n); err != nil {
+		return fmt.Errorf("write YAML: %w", err)
+	}
+	return enc.Close()
+}
+
+// plain clears the styles JSON brought (flow collections, quoted scalars) in n's tree.
+func plain(n *yaml.Node) {
+	n.Style = 0
+	for _, k := range n.Content {
+		plain(k)
+	}
+}
+
+// column is a table's column; a wide one is shown only with --output wide.
+type column struct {
+	head string
+	wide bool
+}
+
+// cols are columns named by heads; a head starting with "+" is wide-only.
+func cols(heads ...string) []column {
+	out := make([]column, len(heads))
+	for i, h := range heads {
+		wide := strings.HasPrefix(h, "+")
+		out[i] = column{head: strings.TrimPrefix(h, "+"), wide: wide}
+	}
+	return out
+}
+
+// table writes rows (one cell per column) under the headers, aligned with
+// text/tabwriter; wide columns are left out unless --output wide.
+func (c *cli) table(columns []column, rows [][]string) error {
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	pick := func(cells []string) string {
+		var out []string
+		for i, col := range columns {
+			if i < len(cells) && (!col.wide || c.wide()) {
+				out = append(out, cells[i])
+			}
+		}
+		return strings.Join(out, "\t")
+	}
+	heads := make([]string, len(columns))
+	for i, col := range columns {
+		heads[i] = col.head
+	}
+	fmt.Fprintln(tw, pick(heads))
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		fmt.Fprintln(tw, pick(r))
 	}
 	return tw.Flush()
+}
+
+// cut shortens s to n runes on one line for a table cell; with --output wide it is only
+// put on one line.
+func (c *cli) cut(s string, n int) string {
+	if c.wide() {
+		return strings.Join(strings.Fields(s), " ")
+	}
+	return shorten(s, n)
 }
 
 // fields writes key: value lines, aligned.

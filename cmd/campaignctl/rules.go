@@ -46,7 +46,8 @@ func (c *cli) rulesValidateCommand() *cobra.Command {
 		Short: "Compile and type-check a rule (and points expression)",
 		Long: `Compile and type-check the rule in FILE (YAML or JSON; "-" reads stdin): an object with
 "rule" and optionally "points". A campaign file works too: its reward.points is checked.
-An invalid rule exits 1 and prints each error with its line:column.`,
+An invalid rule exits 1 and prints each error with its line:column, then the line of the
+rule with a ^ under the spot.`,
 		Args: cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, args []string) error {
 			doc, err := c.readRule(file, "validate")

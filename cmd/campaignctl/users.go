@@ -30,13 +30,15 @@ type user struct {
 
 // rewardRow is one granted reward.
 type rewardRow struct {
-	ID              string    `json:"id"`
-	CampaignID      string    `json:"campaign_id"`
-	CampaignVersion int64     `json:"campaign_version"`
-	EventID         string    `json:"event_id"`
-	Type            string    `json:"type"`
-	Points          int64     `json:"points"`
-	OccurredAt      time.Time `json:"occurred_at"`
+	ID              string         `json:"id"`
+	CampaignID      string         `json:"campaign_id"`
+	CampaignVersion int64          `json:"campaign_version"`
+	EventID         string         `json:"event_id"`
+	Type            string         `json:"type"`
+	Points          int64          `json:"points"`
+	Payload         map[string]any `json:"payload"`
+	OccurredAt      time.Time      `json:"occurred_at"`
+	CreatedAt       time.Time      `json:"created_at"`
 }
 
 // counts renders a map of counts as "a=1 b=2", sorted.
@@ -124,12 +126,12 @@ func (c *cli) usersRewardsCommand() *cobra.Command {
 			if rewards == nil {
 				rewards = []json.RawMessage{}
 			}
-			if c.json() {
+			if c.structured() {
 				out := map[string]any{"rewards": rewards}
 				if next != "" {
 					out["next_cursor"] = next
 				}
-				return c.printJSON(out)
+				return c.print(out)
 			}
 			rows := make([][]string, 0, len(rewards))
 			for _, r := range rewards {
@@ -137,10 +139,15 @@ func (c *cli) usersRewardsCommand() *cobra.Command {
 				if err := json.Unmarshal(r, &rw); err != nil {
 					return fmt.Errorf("decode reward: %w", err)
 				}
+				payload := "-"
+				if len(rw.Payload) > 0 {
+					b, _ := json.Marshal(rw.Payload)
+					payload = string(b)
+				}
 				rows = append(rows, []string{rw.ID, rw.CampaignID, strconv.FormatInt(rw.CampaignVersion, 10),
-					rw.EventID, rw.Type, strconv.FormatInt(rw.Points, 10), timeOr(&rw.OccurredAt, "-")})
+					rw.EventID, rw.Type, strconv.FormatInt(rw.Points, 10), timeOr(&rw.OccurredAt, "-"), timeOr(&rw.CreatedAt, "-"), payload})
 			}
-			if err := c.table([]string{"ID", "CAMPAIGN", "VERSION", "EVENT", "TYPE", "POINTS", "OCCURRED AT"}, rows); err != nil {
+			if err := c.table(cols("ID", "CAMPAIGN", "VERSION", "EVENT", "TYPE", "POINTS", "OCCURRED AT", "+CREATED AT", "+PAYLOAD"), rows); err != nil {
 				return err
 			}
 			if next != "" {

@@ -12,6 +12,9 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -22,8 +25,18 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-// run starts campaignd and blocks until ctx ends; it returns the exit code.
+// run starts campaignd and blocks until ctx ends; it returns the exit code. With
+// --version (or -version) it prints the version and returns 0 at once.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--version" || a == "-version" {
+			fmt.Fprintln(stdout, "campaignd "+version())
+			return 0
+		}
+	}
 	cfg, err := loadConfig(args, getenv, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "campaignd: bad configuration:\n%v\n", err)
@@ -56,6 +69,46 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// version is the binary's version from its build information: the module version
+// ("(devel)" for a build from a checkout), the VCS revision and time when recorded, and
+// the Go version, e.g. "v1.2.3, commit 0123456789ab (2025-06-01T12:00:00Z), go1.26.8".
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown), " + runtime.Version()
+	}
+	parts := []string{info.Main.Version}
+	if parts[0] == "" {
+		parts[0] = "(unknown)"
+	}
+	var rev, at string
+	modified := false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value[:min(len(s.Value), 12)]
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev != "" {
+		var notes []string
+		if at != "" {
+			notes = append(notes, at)
+		}
+		if modified {
+			notes = append(notes, "modified")
+		}
+		if len(notes) > 0 {
+			rev += " (" + strings.Join(notes, ", ") + ")"
+		}
+		parts = append(parts, "commit "+rev)
+	}
+	return strings.Join(append(parts, info.GoVersion), ", ")
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {

@@ -205,22 +205,58 @@ func (a *API) putOwnPassword(c *fiber.Ctx) error {
 func (a *API) authRoutes() api.Group {
 	role := fiber.Map{"type": "string", "enum": []string{"admin", "editor", "viewer"}}
 	password := fiber.Map{"type": "string", "minLength": 8, "maxLength": 72}
+	username := fiber.Map{"type": "string", "minLength": 1, "maxLength": 100}
 	return api.Group{
+		Tags: []api.Tag{
+			{Name: "Auth", Description: "Admin access tokens: a JWT valid 15 minutes, sent as `Authorization: Bearer <token>`. Logins are rate limited (10 a minute per username, 30 per address)."},
+			{Name: "Admins", Description: "Admin accounts and their roles: admin (everything), editor (campaigns), viewer (reads; rule validate and test). Changes take effect at once and are audited."},
+		},
 		Routes: []api.Route{
-			{Method: "POST", Path: "/v1/auth/token", Access: api.Public, Summary: "Exchange username and password for an admin access token", Handler: a.postToken, Request: "TokenRequest", Response: "Token"},
-			{Method: "PUT", Path: "/v1/auth/password", Access: api.Viewer, Summary: "Change your own password (current_password, new_password)", Handler: a.putOwnPassword, Request: "PasswordChange"},
-			{Method: "GET", Path: "/v1/admins", Access: api.Admin, Summary: "List admins", Handler: a.listAdmins, Response: "AdminList"},
-			{Method: "POST", Path: "/v1/admins", Access: api.Admin, Summary: "Create an admin", Handler: a.createAdmin, Request: "AdminCreate", Response: "Admin"},
-			{Method: "PATCH", Path: "/v1/admins/:username", Access: api.Admin, Summary: "Change an admin's role, password or disabled flag", Handler: a.patchAdmin, Request: "AdminPatch", Response: "Admin"},
+			{Method: "POST", Path: "/v1/auth/token", Access: api.Public, Tag: "Auth", OperationID: "createToken",
+				Summary: "Exchange username and password for an admin access token", Handler: a.postToken, Request: "TokenRequest", Response: "Token",
+				Statuses: []int{200, 400, 401, 415, 429},
+				StatusNotes: map[int]string{
+					401: "Wrong username or password, or a disabled admin (the same answer for each)",
+					429: "Too many login attempts for this username or from this address; Retry-After says when to try again",
+				}},
+			{Method: "PUT", Path: "/v1/auth/password", Access: api.Viewer, Tag: "Auth", OperationID: "changeOwnPassword",
+				Summary: "Change your own password (current_password, new_password)", Handler: a.putOwnPassword, Request: "PasswordChange",
+				Statuses:    []int{204, 400, 403, 415},
+				StatusNotes: map[int]string{204: "Changed; tokens already issued stay valid until they expire", 403: "current_password is wrong"}},
+			{Method: "GET", Path: "/v1/admins", Access: api.Admin, Tag: "Admins", OperationID: "listAdmins",
+				Summary: "List admins", Handler: a.listAdmins, Response: "AdminList",
+				Statuses: []int{200}},
+			{Method: "POST", Path: "/v1/admins", Access: api.Admin, Tag: "Admins", OperationID: "createAdmin",
+				Summary: "Create an admin", Handler: a.createAdmin, Request: "AdminCreate", Response: "Admin",
+				Statuses:    []int{201, 400, 409, 415},
+				StatusNotes: map[int]string{409: "An admin with this username exists"}},
+			{Method: "PATCH", Path: "/v1/admins/:username", Access: api.Admin, Tag: "Admins", OperationID: "updateAdmin",
+				Summary: "Change an admin's role, password or disabled flag", Handler: a.patchAdmin, Request: "AdminPatch", Response: "Admin",
+				Statuses: []int{200, 400, 404, 415}},
 		},
 		Schemas: map[string]any{
-			"TokenRequest":   obj([]string{"username", "password"}, fiber.Map{"username": str(), "password": str()}),
-			"Token":          obj(nil, fiber.Map{"access_token": str(), "token_type": fiber.Map{"type": "string", "enum": []string{"Bearer"}}, "expires_in": integer}),
+			"TokenRequest": obj([]string{"username", "password"}, fiber.Map{"username": str(), "password": fiber.Map{"type": "string", "format": "password"}}),
+			"Token": obj([]string{"access_token", "token_type", "expires_in"}, fiber.Map{
+				"access_token": fiber.Map{"type": "string", "description": "A JWT; send it as Authorization: Bearer <access_token>"},
+				"token_type":   fiber.Map{"type": "string", "enum": []string{"Bearer"}},
+				"expires_in":   fiber.Map{"type": "integer", "description": "Seconds the token is valid"}}),
 			"Admin":          obj(nil, fiber.Map{"username": str(), "role": role, "disabled": boolean, "created_at": dateTime, "updated_at": dateTime}),
-			"AdminList":      listOf("admins", "Admin"),
-			"AdminCreate":    obj([]string{"username", "password", "role"}, fiber.Map{"username": str(), "password": password, "role": role}),
+			"AdminList":      obj([]string{"admins"}, fiber.Map{"admins": fiber.Map{"type": "array", "items": ref("Admin")}}),
+			"AdminCreate":    obj([]string{"username", "password", "role"}, fiber.Map{"username": username, "password": password, "role": role}),
 			"AdminPatch":     obj(nil, fiber.Map{"role": role, "password": password, "disabled": boolean}),
 			"PasswordChange": obj([]string{"current_password", "new_password"}, fiber.Map{"current_password": str(), "new_password": password}),
 		},
+		Examples: authExamples(),
+	}
+}
+
+// authExamples are example bodies for the document.
+//
+//nolint:gosec // example passwords and a made-up token, not credentials
+func authExamples() map[string]any {
+	return map[string]any{
+		"TokenRequest": fiber.Map{"username": "admin", "password": "correct horse battery"},
+		"Token":        fiber.Map{"access_token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2ln", "token_type": "Bearer", "expires_in": 900},
+		"AdminCreate":  fiber.Map{"username": "vera", "password": "a long passphrase", "role": "viewer"},
 	}
 }

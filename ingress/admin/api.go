@@ -158,8 +158,17 @@ func obj(required []string, props fiber.Map) fiber.Map {
 	return m
 }
 
+// listOf is a page of a list: the items under field and, when the page is full, the
+// cursor of the next one.
 func listOf(field, item string) fiber.Map {
-	return obj(nil, fiber.Map{field: fiber.Map{"type": "array", "items": ref(item)}, "next_cursor": str()})
+	return obj([]string{field}, fiber.Map{field: fiber.Map{"type": "array", "items": ref(item)},
+		"next_cursor": fiber.Map{"type": "string", "description": "Set when the page is full: pass it as cursor for the next page"}})
+}
+
+// nullable is schema or JSON null. OpenAPI 3.1 has no nullable keyword, and a type array
+// (["array", "null"]) is what client generators choke on, so it is a oneOf.
+func nullable(schema fiber.Map) fiber.Map {
+	return fiber.Map{"oneOf": []fiber.Map{schema, {"type": "null"}}}
 }
 
 // fieldError is a *event.FieldError: the problem names field and says reason.

@@ -286,17 +286,55 @@ func (a *API) campaignStats(c *fiber.Ctx) error {
 // campaignRoutes are the campaigns, their versions and stats.
 func (a *API) campaignRoutes() api.Group {
 	versioned := []api.Param{api.IfMatch}
+	etag := []string{"ETag"}
+	const tag = "Campaigns"
 	return api.Group{
+		Tags: []api.Tag{{Name: tag, Description: "Campaigns: a rule (CEL) and a reward, with a schedule, a priority and limits. " +
+			"Every change is a new version (ETag); viewers read, editors change."}},
 		Routes: []api.Route{
-			{Method: "POST", Path: "/v1/campaigns", Access: api.Editor, Summary: "Create a campaign (id optional; status defaults to draft)", Handler: a.createCampaign, Request: "Campaign", Response: "Campaign"},
-			{Method: "GET", Path: "/v1/campaigns", Access: api.Viewer, Summary: "List campaigns, archived ones included", Handler: a.listCampaigns, Response: "CampaignList"},
-			{Method: "GET", Path: "/v1/campaigns/:id", Access: api.Viewer, Summary: "Get a campaign (ETag is its version)", Handler: a.getCampaign, Response: "Campaign"},
-			{Method: "PUT", Path: "/v1/campaigns/:id", Access: api.Editor, Summary: "Replace a campaign (If-Match: <version> optional, 412 on mismatch)", Handler: a.putCampaign, Request: "Campaign", Response: "Campaign", Params: versioned},
-			{Method: "DELETE", Path: "/v1/campaigns/:id", Access: api.Editor, Summary: "Archive a campaign", Handler: a.archiveCampaign, Response: "Campaign", Params: versioned},
-			{Method: "POST", Path: "/v1/campaigns/:id/activate", Access: api.Editor, Summary: "Activate a campaign", Handler: a.activateCampaign, Response: "Campaign", Params: versioned},
-			{Method: "POST", Path: "/v1/campaigns/:id/pause", Access: api.Editor, Summary: "Pause a campaign", Handler: a.pauseCampaign, Response: "Campaign", Params: versioned},
-			{Method: "GET", Path: "/v1/campaigns/:id/versions", Access: api.Viewer, Summary: "Every saved version of a campaign, oldest first", Handler: a.listCampaignVersions, Response: "CampaignVersionList"},
-			{Method: "GET", Path: "/v1/campaigns/:id/stats", Access: api.Viewer, Summary: "A campaign's rewards, users, points granted and budget used and left", Handler: a.campaignStats, Response: "CampaignStats"},
+			{Method: "POST", Path: "/v1/campaigns", Access: api.Editor, Tag: tag, OperationID: "createCampaign",
+				Summary:     "Create a campaign (id optional; status defaults to draft)",
+				Description: "Without `id`, one is made from the name. A campaign posted with `\"status\": \"active\"` is live at once.",
+				Handler:     a.createCampaign, Request: "Campaign", Response: "Campaign", Headers: []string{"ETag", "Location"},
+				Statuses: []int{201, 400, 409, 415, 503},
+				StatusNotes: map[int]string{
+					400: "Invalid campaign: errors lists every invalid field; a rule that does not compile has line, column and snippet",
+					409: "A campaign with this id exists (archived ones included)",
+					503: "Saved, but not yet published to the engines; they load it at their next start",
+				}},
+			{Method: "GET", Path: "/v1/campaigns", Access: api.Viewer, Tag: tag, OperationID: "listCampaigns",
+				Summary: "List campaigns, archived ones included", Handler: a.listCampaigns, Response: "CampaignList",
+				Statuses: []int{200}},
+			{Method: "GET", Path: "/v1/campaigns/:id", Access: api.Viewer, Tag: tag, OperationID: "getCampaign",
+				Summary: "Get a campaign (ETag is its version)", Handler: a.getCampaign, Response: "Campaign", Headers: etag,
+				Statuses: []int{200, 400, 404}},
+			{Method: "PUT", Path: "/v1/campaigns/:id", Access: api.Editor, Tag: tag, OperationID: "replaceCampaign",
+				Summary:     "Replace a campaign as a new version",
+				Description: "Fields left out are cleared, except `status`, which is kept. An archived campaign comes back with a `status`.",
+				Handler:     a.putCampaign, Request: "Campaign", Response: "Campaign", Params: versioned, Headers: etag,
+				Statuses: []int{200, 400, 404, 412, 415, 503},
+				StatusNotes: map[int]string{
+					400: "Invalid campaign, a body id other than the path's, or a bad If-Match",
+					503: "Saved, but not yet published to the engines; they load it at their next start",
+				}},
+			{Method: "DELETE", Path: "/v1/campaigns/:id", Access: api.Editor, Tag: tag, OperationID: "archiveCampaign",
+				Summary: "Archive a campaign (archiving an archived one changes nothing)", Handler: a.archiveCampaign, Response: "Campaign", Params: versioned, Headers: etag,
+				Statuses:    []int{200, 400, 404, 412, 503},
+				StatusNotes: map[int]string{503: "Saved, but not yet published to the engines"}},
+			{Method: "POST", Path: "/v1/campaigns/:id/activate", Access: api.Editor, Tag: tag, OperationID: "activateCampaign",
+				Summary: "Activate a campaign (it goes live at once)", Handler: a.activateCampaign, Response: "Campaign", Params: versioned, Headers: etag,
+				Statuses:    []int{200, 400, 404, 409, 412, 503},
+				StatusNotes: map[int]string{409: "The campaign is archived; only PUT with a status brings it back", 503: "Saved, but not yet published to the engines"}},
+			{Method: "POST", Path: "/v1/campaigns/:id/pause", Access: api.Editor, Tag: tag, OperationID: "pauseCampaign",
+				Summary: "Pause a campaign", Handler: a.pauseCampaign, Response: "Campaign", Params: versioned, Headers: etag,
+				Statuses:    []int{200, 400, 404, 409, 412, 503},
+				StatusNotes: map[int]string{409: "The campaign is archived; only PUT with a status brings it back", 503: "Saved, but not yet published to the engines"}},
+			{Method: "GET", Path: "/v1/campaigns/:id/versions", Access: api.Viewer, Tag: tag, OperationID: "listCampaignVersions",
+				Summary: "Every saved version of a campaign, oldest first", Handler: a.listCampaignVersions, Response: "CampaignVersionList",
+				Statuses: []int{200, 400, 404}},
+			{Method: "GET", Path: "/v1/campaigns/:id/stats", Access: api.Viewer, Tag: tag, OperationID: "getCampaignStats",
+				Summary: "A campaign's rewards, users, points granted and budget used and left", Handler: a.campaignStats, Response: "CampaignStats",
+				Statuses: []int{200, 400, 404}},
 		},
 		Schemas: map[string]any{
 			"Campaign": obj([]string{"name", "rule", "reward"}, fiber.Map{
@@ -308,28 +346,41 @@ func (a *API) campaignRoutes() api.Group {
 				"status":      fiber.Map{"type": "string", "enum": []string{"draft", "active", "paused", "archived"}, "default": "draft"},
 				"starts_at":   dateTime,
 				"ends_at":     dateTime,
-				"priority":    integer,
-				"exclusive":   boolean,
-				"limits":      obj(nil, fiber.Map{"per_user": integer, "per_user_per_day": integer, "total_rewards": integer, "total_points": integer}),
-				"time_zone":   fiber.Map{"type": "string", "description": "IANA zone whose days limits.per_user_per_day counts; UTC when unset"},
-				"version":     fiber.Map{"type": "integer", "readOnly": true},
-				"created_at":  fiber.Map{"type": "string", "format": "date-time", "readOnly": true},
-				"updated_at":  fiber.Map{"type": "string", "format": "date-time", "readOnly": true},
+				"priority":    fiber.Map{"type": "integer", "description": "Higher first"},
+				"exclusive":   fiber.Map{"type": "boolean", "description": "When it matches, campaigns of lower priority do not apply"},
+				"limits": obj(nil, fiber.Map{
+					"per_user":         fiber.Map{"type": "integer", "minimum": 0, "description": "Rewards per user, ever"},
+					"per_user_per_day": fiber.Map{"type": "integer", "minimum": 0, "description": "Rewards per user per day of time_zone"},
+					"total_rewards":    fiber.Map{"type": "integer", "minimum": 0, "description": "Budget: rewards in all"},
+					"total_points":     fiber.Map{"type": "integer", "minimum": 0, "description": "Budget: points in all"}}),
+				"time_zone":  fiber.Map{"type": "string", "description": "IANA zone whose days limits.per_user_per_day counts; UTC when unset"},
+				"version":    fiber.Map{"type": "integer", "readOnly": true},
+				"created_at": fiber.Map{"type": "string", "format": "date-time", "readOnly": true},
+				"updated_at": fiber.Map{"type": "string", "format": "date-time", "readOnly": true},
 			}),
 			"Reward": obj([]string{"type"}, fiber.Map{
 				"type":       fiber.Map{"type": "string", "enum": []string{campaign.RewardPoints, campaign.RewardCoupon, campaign.RewardFreeShipping, campaign.RewardNotification}},
 				"points":     pointsExpr,
 				"expires_in": fiber.Map{"type": "string", "description": "For points rewards: how long granted points stay valid, e.g. 8760h"},
-				"data":       fiber.Map{"type": "object"},
+				"data":       fiber.Map{"type": "object", "description": "Free-form, passed on with the reward (e.g. a coupon code)"},
 			}),
-			"CampaignList": listOf("campaigns", "Campaign"),
-			"CampaignVersionList": obj(nil, fiber.Map{"versions": fiber.Map{"type": "array", "items": obj(nil, fiber.Map{
+			"CampaignList": obj([]string{"campaigns"}, fiber.Map{"campaigns": fiber.Map{"type": "array", "items": ref("Campaign")}}),
+			"CampaignVersionList": obj([]string{"versions"}, fiber.Map{"versions": fiber.Map{"type": "array", "items": obj(nil, fiber.Map{
 				"version": integer, "created_by": str(), "created_at": dateTime, "campaign": ref("Campaign")})}}),
 			"CampaignStats": obj(nil, fiber.Map{
 				"campaign_id": str(), "version": integer, "status": str(), "rewards": integer, "users": integer, "points_granted": integer,
 				"budget": obj(nil, fiber.Map{
 					"total_rewards": integer, "total_points": integer, "rewards_used": integer, "points_used": integer,
-					"rewards_left": integer, "points_left": integer, "exhausted": boolean})}),
+					"rewards_left": integer, "points_left": integer,
+					"exhausted": fiber.Map{"type": "boolean", "description": "The campaign no longer matches for lack of budget"}})}),
+		},
+		Examples: map[string]any{
+			"Campaign": fiber.Map{
+				"id": "ten-percent", "name": "10% back", "status": "active",
+				"rule":   `event.type == "purchase" && event.amount > 50`,
+				"reward": fiber.Map{"type": "points", "points": "int(event.amount * 0.1)", "expires_in": "8760h"},
+				"limits": fiber.Map{"per_user_per_day": 3, "total_points": 1000000},
+			},
 		},
 	}
 }

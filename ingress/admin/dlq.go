@@ -57,15 +57,32 @@ func viewDLQ(m bus.DLQMessage) dlqEntryView {
 // dlqRoutes are the dead-letter stream's entries: list, replay, delete.
 func (a *API) dlqRoutes() api.Group {
 	entry := obj(nil, fiber.Map{
-		"id": str(), "reason": str(), "partition": integer, "deliveries": integer, "stream_seq": integer,
+		"id": fiber.Map{"type": "string", "description": "The DLQ stream sequence"}, "reason": str(), "partition": integer,
+		"deliveries": integer, "stream_seq": fiber.Map{"type": "integer", "description": "The event's sequence in EVENTS"},
 		"subject": str(), "event_id": str(), "event": fiber.Map{"description": "The parked payload: JSON when it decodes, else a string"},
 		"parked_at": dateTime,
 	})
-	return api.Group{Schemas: map[string]any{"DLQEntry": entry, "DLQList": listOf("entries", "DLQEntry")}, Routes: []api.Route{
-		{Method: "GET", Path: "/v1/dlq", Access: api.Admin, Summary: "Events parked in the dead-letter stream, oldest first (limit, cursor)", Handler: a.listDLQ, Response: "DLQList", Params: api.Pagination},
-		{Method: "POST", Path: "/v1/dlq/:id/replay", Access: api.Admin, Summary: "Publish a parked event to EVENTS again (same event id) and remove it from the DLQ", Handler: a.replayDLQ, Response: "DLQEntry"},
-		{Method: "DELETE", Path: "/v1/dlq/:id", Access: api.Admin, Summary: "Discard a parked event", Handler: a.deleteDLQ, Response: "DLQEntry"},
-	}}
+	const tag = "DLQ"
+	return api.Group{
+		Tags:    []api.Tag{{Name: tag, Description: "Events the engine could not apply, parked in the `DLQ` stream with the reason. Admin role; every change is audited."}},
+		Schemas: map[string]any{"DLQEntry": entry, "DLQList": listOf("entries", "DLQEntry")},
+		Routes: []api.Route{
+			{Method: "GET", Path: "/v1/dlq", Access: api.Admin, Tag: tag, OperationID: "listDLQ",
+				Summary: "Events parked in the dead-letter stream, oldest first (limit, cursor)", Handler: a.listDLQ, Response: "DLQList", Params: api.Pagination,
+				Statuses: []int{200, 400}, StatusNotes: map[int]string{400: "A bad limit or cursor"}},
+			{Method: "POST", Path: "/v1/dlq/:id/replay", Access: api.Admin, Tag: tag, OperationID: "replayDLQEntry",
+				Summary: "Publish a parked event to EVENTS again (same event id) and remove it from the DLQ", Handler: a.replayDLQ, Response: "DLQEntry",
+				Statuses: []int{200, 400, 404, 409, 422},
+				StatusNotes: map[int]string{
+					400: "The id is not a DLQ entry id (a positive integer)",
+					409: "The event id is still inside JetStream's duplicate window, so the replay was dropped; the entry is kept",
+					422: "The entry does not name its original events subject; it cannot be replayed",
+				}},
+			{Method: "DELETE", Path: "/v1/dlq/:id", Access: api.Admin, Tag: tag, OperationID: "deleteDLQEntry",
+				Summary: "Discard a parked event", Handler: a.deleteDLQ, Response: "DLQEntry",
+				Statuses: []int{200, 400, 404}, StatusNotes: map[int]string{400: "The id is not a DLQ entry id (a positive integer)"}},
+		},
+	}
 }
 
 // registerDLQGauge registers the campaign_dlq_messages gauge; registering it again keeps

@@ -102,22 +102,36 @@ func (a *API) revokeAPIKey(c *fiber.Ctx) error {
 
 // keyRoutes are the storefront API keys.
 func (a *API) keyRoutes() api.Group {
-	key := fiber.Map{"id": str(), "name": str(), "prefix": str(), "created_by": str(), "created_at": dateTime, "revoked_at": dateTime}
+	key := fiber.Map{"id": str(), "name": str(),
+		"prefix":     fiber.Map{"type": "string", "description": "The key's first characters, to recognise it"},
+		"created_by": str(), "created_at": dateTime, "revoked_at": dateTime}
 	created := fiber.Map{"key": fiber.Map{"type": "string", "description": "The secret; shown only here"}}
 	for k, v := range key {
 		created[k] = v
 	}
+	const tag = "API keys"
+	unpublished := "Saved, but not yet published to the ingress nodes; retry"
 	return api.Group{
+		Tags: []api.Tag{{Name: tag, Description: "Storefront API keys for event ingest (`Authorization: ApiKey <key>` or `X-API-Key`). Admin role; the secret is shown once."}},
 		Routes: []api.Route{
-			{Method: "POST", Path: "/v1/api-keys", Access: api.Admin, Summary: "Create a storefront API key (the key is shown only in this answer)", Handler: a.createAPIKey, Request: "APIKeyCreate", Response: "APIKeyCreated"},
-			{Method: "GET", Path: "/v1/api-keys", Access: api.Admin, Summary: "List API keys (no secrets)", Handler: a.listAPIKeys, Response: "APIKeyList"},
-			{Method: "DELETE", Path: "/v1/api-keys/:id", Access: api.Admin, Summary: "Revoke an API key", Handler: a.revokeAPIKey, Response: "APIKey"},
+			{Method: "POST", Path: "/v1/api-keys", Access: api.Admin, Tag: tag, OperationID: "createAPIKey",
+				Summary: "Create a storefront API key (the key is shown only in this answer)", Handler: a.createAPIKey, Request: "APIKeyCreate", Response: "APIKeyCreated",
+				Statuses: []int{201, 400, 415, 503}, StatusNotes: map[int]string{503: unpublished}},
+			{Method: "GET", Path: "/v1/api-keys", Access: api.Admin, Tag: tag, OperationID: "listAPIKeys",
+				Summary: "List API keys (no secrets)", Handler: a.listAPIKeys, Response: "APIKeyList",
+				Statuses: []int{200}},
+			{Method: "DELETE", Path: "/v1/api-keys/:id", Access: api.Admin, Tag: tag, OperationID: "revokeAPIKey",
+				Summary: "Revoke an API key", Handler: a.revokeAPIKey, Response: "APIKey",
+				Statuses: []int{200, 400, 404, 503}, StatusNotes: map[int]string{503: unpublished}},
 		},
 		Schemas: map[string]any{
 			"APIKeyCreate":  obj([]string{"name"}, fiber.Map{"name": fiber.Map{"type": "string", "minLength": 1, "maxLength": 200}}),
-			"APIKey":        obj(nil, key),
-			"APIKeyCreated": obj(nil, created),
-			"APIKeyList":    listOf("api_keys", "APIKey"),
+			"APIKey":        obj([]string{"id", "name", "prefix", "created_by", "created_at"}, key),
+			"APIKeyCreated": obj([]string{"id", "name", "prefix", "created_by", "created_at", "key"}, created),
+			"APIKeyList":    obj([]string{"api_keys"}, fiber.Map{"api_keys": fiber.Map{"type": "array", "items": ref("APIKey")}}),
+		},
+		Examples: map[string]any{
+			"APIKeyCreate": fiber.Map{"name": "web shop"},
 		},
 	}
 }

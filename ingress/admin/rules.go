@@ -326,55 +326,79 @@ func notMatchedReason(r ruleTestResult) string {
 
 // ruleRoutes are rule validation and testing.
 func (a *API) ruleRoutes() api.Group {
+	const tag = "Rules"
 	return api.Group{
+		Tags: []api.Tag{{Name: tag, Description: "Check a rule before it goes live: compile and type-check it, or run it on a sample event and user state " +
+			"with an explanation clause by clause. Nothing is stored. Open to every admin role."}},
 		Routes: []api.Route{
-			{Method: "POST", Path: "/v1/rules/validate", Access: api.Viewer, Summary: "Compile and type-check a rule and points expression", Handler: a.validateRule, Request: "RuleValidate", Response: "RuleValidation", Description: ruleEnvironmentText()},
-			{Method: "POST", Path: "/v1/rules/test", Access: api.Viewer, Summary: "Evaluate a rule (and points) against an event and a user state, without side effects", Handler: a.testRule, Request: "RuleTest", Response: "RuleTestResult", Description: ruleEnvironmentText()},
+			{Method: "POST", Path: "/v1/rules/validate", Access: api.Viewer, Tag: tag, OperationID: "validateRule",
+				Summary: "Compile and type-check a rule and points expression", Handler: a.validateRule, Request: "RuleValidate", Response: "RuleValidation", Description: ruleEnvironmentText(),
+				Statuses:    []int{200, 400, 415},
+				StatusNotes: map[int]string{400: "The rule or points do not compile or cost too much: errors has line, column and a caret snippet for each"}},
+			{Method: "POST", Path: "/v1/rules/test", Access: api.Viewer, Tag: tag, OperationID: "testRule",
+				Summary: "Evaluate a rule (and points) against an event and a user state, without side effects", Handler: a.testRule, Request: "RuleTest", Response: "RuleTestResult", Description: ruleEnvironmentText(),
+				Statuses: []int{200, 400, 415},
+				StatusNotes: map[int]string{
+					200: "Evaluated: a runtime error is part of the answer (no match), not a failure",
+					400: "The rule or points do not compile (errors has line, column and snippet), or the event or user is invalid",
+				}},
 		},
-		Schemas: ruleSchemas(),
+		Schemas:  ruleSchemas(),
+		Examples: ruleExamples(),
 	}
 }
 
 // ruleSchemas describe the rule endpoints' bodies in the OpenAPI document.
 func ruleSchemas() map[string]any {
-	integer := fiber.Map{"type": "integer"}
-	boolean := fiber.Map{"type": "boolean"}
 	dateTime := fiber.Map{"type": "string", "format": "date-time"}
 	counts := fiber.Map{"type": "object", "additionalProperties": integer}
 	user := fiber.Map{"type": "object", "description": "A user state with the names rules use", "properties": fiber.Map{
 		"tier": str(), "points": integer, "lifetime_points": integer, "purchase_count": integer,
-		"total_spent": fiber.Map{"type": "number"}, "first_seen": dateTime, "last_purchase_at": dateTime,
-		"event_counts": counts, "rewards": counts,
-		"history": fiber.Map{"type": "array", "description": "Daily activity for the *_within functions", "items": fiber.Map{
-			"type": "object", "properties": fiber.Map{"day": fiber.Map{"type": "string", "format": "date"}, "spent": fiber.Map{"type": "number"}, "counts": counts}}}}}
-	reward := fiber.Map{"type": "object", "required": []string{"type"}, "properties": fiber.Map{
-		"type":   fiber.Map{"type": "string", "enum": []string{campaign.RewardPoints, campaign.RewardCoupon, campaign.RewardFreeShipping, campaign.RewardNotification}},
-		"points": fiber.Map{"type": []string{"string", "integer"}, "description": "Integer CEL expression, for points rewards"},
-		"data":   fiber.Map{"type": "object"}}}
+		"total_spent": number, "first_seen": dateTime, "last_purchase_at": dateTime,
+		"event_counts": nullable(counts), "rewards": nullable(counts),
+		"history": fiber.Map{"type": "array", "description": "Daily activity for the *_within functions", "items": obj([]string{"day"}, fiber.Map{
+			"day": fiber.Map{"type": "string", "format": "date"}, "spent": number, "counts": counts})}}}
 	return map[string]any{
-		"RuleValidate":   obj(nil, fiber.Map{"rule": str(), "points": pointsExpr}),
-		"RuleValidation": obj(nil, fiber.Map{"valid": boolean, "cost": integer, "cost_limit": integer}),
-		"RuleTestUser":   user,
-		"RuleTest": fiber.Map{"type": "object", "required": []string{"rule", "event"}, "properties": fiber.Map{
+		"RuleValidate": obj(nil, fiber.Map{"rule": fiber.Map{"type": "string", "description": "Boolean CEL expression"}, "points": pointsExpr}),
+		"RuleValidation": obj([]string{"valid", "cost", "cost_limit"}, fiber.Map{"valid": boolean,
+			"cost":       fiber.Map{"type": "integer", "description": "Estimated cost of the rule and points together"},
+			"cost_limit": fiber.Map{"type": "integer", "description": "The most an expression may cost"}}),
+		"RuleTestUser": user,
+		"RuleTest": obj([]string{"rule", "event"}, fiber.Map{
 			"rule":   fiber.Map{"type": "string", "description": "Boolean CEL expression"},
-			"reward": reward,
-			"event":  fiber.Map{"$ref": "#/components/schemas/Event"},
+			"reward": ref("Reward"),
+			"event":  ref("Event"),
 			"user":   fiber.Map{"$ref": "#/components/schemas/RuleTestUser", "description": "Defaults to the stored state of event.user_id"},
-		}},
-		"RuleTestResult": fiber.Map{"type": "object", "properties": fiber.Map{
+		}),
+		"RuleTestResult": obj([]string{"matched", "user_source", "user", "event", "explanation"}, fiber.Map{
 			"matched": boolean,
-			"points":  integer,
-			"reward": fiber.Map{"type": "object", "properties": fiber.Map{
-				"type": str(), "points": integer, "data": fiber.Map{"type": "object"}}},
+			"points":  fiber.Map{"type": "integer", "description": "The points a match earns"},
+			"reward": obj(nil, fiber.Map{
+				"type": str(), "points": integer, "data": fiber.Map{"type": "object"}}),
 			"error":       fiber.Map{"type": "string", "description": "The runtime error that made the rule fail (no match)"},
 			"reason":      fiber.Map{"type": "string", "description": "Why the rule did not match"},
 			"user_source": fiber.Map{"type": "string", "enum": []string{userGiven, userStored, userNew}},
-			"user":        fiber.Map{"$ref": "#/components/schemas/RuleTestUser"},
-			"event":       fiber.Map{"$ref": "#/components/schemas/Event"},
-			"operator":    fiber.Map{"type": "string", "enum": []string{"&&", "||"}},
-			"explanation": fiber.Map{"type": "array", "items": fiber.Map{"type": "object", "properties": fiber.Map{
+			"user":        ref("RuleTestUser"),
+			"event":       ref("Event"),
+			"operator":    fiber.Map{"type": "string", "enum": []string{"&&", "||"}, "description": "What joins the clauses; absent for one clause"},
+			"explanation": fiber.Map{"type": "array", "items": obj([]string{"clause", "result"}, fiber.Map{
 				"clause": str(),
-				"result": fiber.Map{"description": "true, false or \"error: ...\"", "type": []string{"boolean", "string"}}}}},
-		}},
+				"result": fiber.Map{"description": "true, false or \"error: ...\"", "oneOf": []fiber.Map{{"type": "boolean"}, {"type": "string"}}}})},
+		}),
+	}
+}
+
+// ruleExamples are the example bodies of the rule endpoints.
+func ruleExamples() map[string]any {
+	ev := fiber.Map{"id": "order-1001", "user_id": "alice", "type": "purchase", "amount": 120, "currency": "EUR", "occurred_at": "2025-06-01T12:00:00Z"}
+	return map[string]any{
+		"RuleValidate":   fiber.Map{"rule": `event.type == "purchase" && event.amount > 50`, "points": "int(event.amount * 0.1)"},
+		"RuleValidation": fiber.Map{"valid": true, "cost": 12, "cost_limit": cel.MaxCost},
+		"RuleTest": fiber.Map{"rule": `event.type == "purchase" && user.purchase_count == 0`,
+			"reward": fiber.Map{"type": "points", "points": "50"}, "event": ev, "user": fiber.Map{"purchase_count": 0}},
+		"RuleTestResult": fiber.Map{"matched": true, "points": 50, "reward": fiber.Map{"type": "points", "points": 50},
+			"user_source": userGiven, "user": fiber.Map{"tier": "", "points": 0, "lifetime_points": 0, "purchase_count": 0, "total_spent": 0},
+			"event": ev, "operator": "&&",
+			"explanation": []fiber.Map{{"clause": `event.type == "purchase"`, "result": true}, {"clause": "user.purchase_count == 0", "result": true}}},
 	}
 }

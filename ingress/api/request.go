@@ -113,17 +113,36 @@ func Page(c *fiber.Ctx) (limit int, after int64, err error) {
 }
 
 // IfMatchVersion reads If-Match: a version, quoted or bare, or "*". 0 means absent or
-// any; a bad value is a *event.FieldError naming If-Match.
+// any; a bad value (or 0) is a *event.FieldError naming If-Match.
 func IfMatchVersion(c *fiber.Ctx) (int64, error) {
-	h := strings.TrimSpace(c.Get(fiber.HeaderIfMatch))
-	if h == "" || h == "*" {
-		return 0, nil
+	v, given, err := IfMatchGiven(c)
+	if err == nil && given && v < 1 {
+		err = badIfMatch()
 	}
-	v, err := strconv.ParseInt(strings.Trim(h, `"`), 10, 64)
-	if err != nil || v < 1 {
-		return 0, &event.FieldError{Field: "If-Match", Reason: `must be a version, e.g. If-Match: "3" or If-Match: 3`}
+	if err != nil {
+		return 0, err
 	}
 	return v, nil
+}
+
+// IfMatchGiven reads If-Match like IfMatchVersion, but also accepts version 0: the ETag
+// of a resource that has only its default value and was never stored. given is false
+// when the header is absent or "*".
+func IfMatchGiven(c *fiber.Ctx) (version int64, given bool, err error) {
+	h := strings.TrimSpace(c.Get(fiber.HeaderIfMatch))
+	if h == "" || h == "*" {
+		return 0, false, nil
+	}
+	v, err := strconv.ParseInt(strings.Trim(h, `"`), 10, 64)
+	if err != nil || v < 0 {
+		return 0, false, badIfMatch()
+	}
+	return v, true, nil
+}
+
+// badIfMatch is the problem of an If-Match that is not a version.
+func badIfMatch() error {
+	return &event.FieldError{Field: "If-Match", Reason: `must be a version, e.g. If-Match: "3" or If-Match: 3`}
 }
 
 // ETag is the ETag of a version: the number, quoted.
