@@ -109,10 +109,10 @@ func TestHealthReadinessAndMetricsMatchTheContract(t *testing.T) {
 	notReady := errors.New("postgres: not answering")
 	var readyErr error
 	env := newTestEnv(t, func(_ *admin.Deps, d *Deps) {
-		d.Ready = func(context.Context) error {
+		d.Ready = func(context.Context) (map[string]any, error) {
 			ready.Lock()
 			defer ready.Unlock()
-			return readyErr
+			return map[string]any{"mode": "all", "partitions": []int{0, 1}}, readyErr
 		}
 	})
 	env.expect(t, 200, "GET", "/healthz", "", nil)
@@ -236,7 +236,7 @@ func TestLoyaltyAnswersMatchTheContract(t *testing.T) {
 			Ledger: []loyalty.LedgerEntry{{UserID: rich.UserID, Kind: loyalty.LedgerEarn, Points: 12, BalanceAfter: 12, EventID: "order-1",
 				RewardID: "rw-1", CampaignID: "ten", CampaignVersion: 2, ExpiresAt: &expires, OccurredAt: at}}},
 		{EventID: "signup-1", EventType: "signup", StreamSeq: 2, User: fresh},
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -286,7 +286,11 @@ func ingestSchemas() map[string]any {
 					"duplicate": boolean,
 					"error":     fiber.Map{"$ref": "#/components/schemas/Problem"}}}}}},
 		"Health": fiber.Map{"type": "object", "required": []string{"status"}, "properties": fiber.Map{
-			"status": fiber.Map{"type": "string", "enum": []string{"ok", "ready"}}}},
+			"status": fiber.Map{"type": "string", "enum": []string{"ok", "ready"}},
+			"mode":   fiber.Map{"type": "string", "enum": []string{"all", "ingress", "engine"}, "description": "CAMPAIGN_MODE (readiness only)"},
+			"partitions": fiber.Map{"type": "array", "items": fiber.Map{"type": "integer"},
+				"description": "The partitions of EVENTS this replica owns (engines only)"},
+			"all_partitions_owned": fiber.Map{"type": "boolean", "description": "Every partition had an owner at the engine's last look (engines only)"}}},
 		"OpenAPI": fiber.Map{"type": "object", "description": "This document"},
 	}
 }
