@@ -15,7 +15,9 @@ import (
 var pathParam = regexp.MustCompile(`:([A-Za-z_]+)`)
 
 // openapiPath is a route's path in OpenAPI form: /v1/campaigns/{id}.
-func openapiPath(fiberPath string) string { return pathParam.ReplaceAllString(fiberPath, "{$1}") }
+func openapiPath(fiberPath string) string {
+	return strings.Replace(pathParam.ReplaceAllString(fiberPath, "{$1}"), "/*", "/{path}", 1)
+}
 
 // problemType is the media type of every error answer (RFC 9457).
 const problemType = "application/problem+json"
@@ -164,6 +166,10 @@ func (s *Server) operation(r api.Route) fiber.Map {
 	for _, m := range pathParam.FindAllStringSubmatch(r.Path, -1) {
 		params = append(params, fiber.Map{"name": m[1], "in": "path", "required": true,
 			"description": "The " + m[1] + ", URL-escaped (any UTF-8)", "schema": fiber.Map{"type": "string", "minLength": 1}})
+	}
+	if strings.HasSuffix(r.Path, "/*") {
+		params = append(params, fiber.Map{"name": "path", "in": "path", "required": true,
+			"description": "The rest of the path", "schema": fiber.Map{"type": "string"}})
 	}
 	for _, q := range r.Params {
 		schema := q.Schema

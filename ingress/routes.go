@@ -6,6 +6,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/campaignmanager/campaignmanager/ingress/api"
+	"github.com/campaignmanager/campaignmanager/ingress/console"
 )
 
 // routeTable lists every route the server serves, with the schemas of their bodies: the
@@ -44,7 +45,7 @@ func (s *Server) routeTable() api.Group {
 		return g
 	}
 	if s.deps.Admin != nil {
-		g = g.Merge(s.deps.Admin.Routes())
+		g = g.Merge(s.deps.Admin.Routes(), console.Routes())
 	}
 	g = g.Merge(api.Group{
 		Tags: []api.Tag{

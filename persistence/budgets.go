@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -50,4 +51,48 @@ func (s *Store) GetCampaignStats(ctx context.Context, id string) (CampaignStats,
 		return st, fmt.Errorf("campaign stats: %w", err)
 	}
 	return st, nil
+}
+
+// DayTotal is what a campaign granted on one UTC day (by the events' time).
+type DayTotal struct {
+	Day     string `json:"day"` // YYYY-MM-DD
+	Rewards int64  `json:"rewards"`
+	Points  int64  `json:"points"`
+}
+
+// GetCampaignDaily returns the rewards and points a campaign granted on each of the days
+// UTC days ending with the one holding until, oldest first, one entry per day (zeros on
+// days without rewards). A reward counts on the day of its event's occurred_at, as rules
+// and limits see time. A campaign that granted nothing (or does not exist) has only
+// zeros.
+func (s *Store) GetCampaignDaily(ctx context.Context, id string, until time.Time, days int) ([]DayTotal, error) {
+	if days < 1 {
+		return nil, nil
+	}
+	end := until.UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	start := end.Add(-time.Duration(days) * 24 * time.Hour)
+	rows, err := s.pool.Query(ctx, `SELECT to_char((occurred_at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD'), count(*), coalesce(sum(points), 0)
+		FROM rewards WHERE campaign_id = $1 AND occurred_at >= $2 AND occurred_at < $3 GROUP BY 1`, id, start, end)
+	if err != nil {
+		return nil, fmt.Errorf("campaign daily stats: %w", err)
+	}
+	defer rows.Close()
+	byDay := map[string]DayTotal{}
+	for rows.Next() {
+		var d DayTotal
+		if err := rows.Scan(&d.Day, &d.Rewards, &d.Points); err != nil {
+			return nil, fmt.Errorf("campaign daily stats: %w", err)
+		}
+		byDay[d.Day] = d
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("campaign daily stats: %w", err)
+	}
+	out := make([]DayTotal, days)
+	for i := range out {
+		day := start.Add(time.Duration(i) * 24 * time.Hour).Format(time.DateOnly)
+		out[i] = byDay[day]
+		out[i].Day = day
+	}
+	return out, nil
 }

@@ -250,7 +250,13 @@ type campaignStats struct {
 	Users         int64      `json:"users"`
 	PointsGranted int64      `json:"points_granted"`
 	Budget        budgetView `json:"budget"`
+	// Daily is what the campaign granted on each of the last statsDays UTC days, oldest
+	// first, today last (zeros included), by the events' time.
+	Daily []persistence.DayTotal `json:"daily"`
 }
+
+// statsDays is how many days the stats' daily series covers.
+const statsDays = 30
 
 func (a *API) campaignStats(c *fiber.Ctx) error {
 	id, err := api.PathParam(c, "id")
@@ -279,8 +285,12 @@ func (a *API) campaignStats(c *fiber.Ctx) error {
 		b.PointsLeft = &left
 		b.Exhausted = b.Exhausted || left == 0
 	}
+	daily, err := a.deps.Store.GetCampaignDaily(ctx, id, a.cfg.Now(), statsDays)
+	if err != nil {
+		return err
+	}
 	return c.JSON(campaignStats{CampaignID: id, Version: camp.Version, Status: camp.Status, Rewards: st.Rewards,
-		Users: st.Users, PointsGranted: st.PointsGranted, Budget: b})
+		Users: st.Users, PointsGranted: st.PointsGranted, Budget: b, Daily: daily})
 }
 
 // campaignRoutes are the campaigns, their versions and stats.
@@ -372,7 +382,12 @@ func (a *API) campaignRoutes() api.Group {
 				"budget": obj(nil, fiber.Map{
 					"total_rewards": integer, "total_points": integer, "rewards_used": integer, "points_used": integer,
 					"rewards_left": integer, "points_left": integer,
-					"exhausted": fiber.Map{"type": "boolean", "description": "The campaign no longer matches for lack of budget"}})}),
+					"exhausted": fiber.Map{"type": "boolean", "description": "The campaign no longer matches for lack of budget"}}),
+				"daily": fiber.Map{"type": "array", "minItems": statsDays, "maxItems": statsDays,
+					"description": fmt.Sprintf("What the campaign granted on each of the last %d UTC days, oldest first and today last, "+
+						"days without rewards included; a reward counts on the day of its event's occurred_at", statsDays),
+					"items": obj([]string{"day", "rewards", "points"}, fiber.Map{
+						"day": fiber.Map{"type": "string", "format": "date"}, "rewards": integer, "points": integer})}}),
 		},
 		Examples: map[string]any{
 			"Campaign": fiber.Map{
