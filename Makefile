@@ -14,10 +14,11 @@ build:
 run: build
 	./$(BIN)/campaignd
 
-# test runs vet, a gofmt check, the whole suite (unit and integration, with -race; the
-# crash, outage and promtool tests included), then each fuzz target for FUZZSMOKE.
+# test runs vet, golangci-lint, a gofmt check, the whole suite (unit and integration, with
+# -race; the crash, outage, scale-out, promtool and browser tests included), then each fuzz
+# target for FUZZSMOKE.
 FUZZSMOKE ?= 10s
-test: vet
+test: vet lint
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (gofmt -l . && echo "gofmt needed" && exit 1)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZSMOKE)
@@ -36,8 +37,7 @@ GOLANGCI_LINT = $(shell gobin="$$($(GO) env GOBIN)"; gobin="$${gobin:-$$($(GO) e
 	done; echo '$(GO) run $(GOLANGCI_LINT_PKG)')
 LINTPKGS ?= $(PKGS)
 
-# lint runs golangci-lint (.golangci.yml) on LINTPKGS (default every package). Not yet part
-# of test: it joins test's prerequisites once the whole tree lints clean.
+# lint runs golangci-lint (.golangci.yml) on LINTPKGS (default every package).
 lint:
 	$(GOLANGCI_LINT) run $(LINTPKGS)
 
@@ -61,6 +61,7 @@ fuzz:
 	$(GO) test ./ingress/event $(FUZZFLAGS) -fuzz '^FuzzDecode$$'
 	$(GO) test ./ingress/event $(FUZZFLAGS) -fuzz '^FuzzToken$$'
 	$(GO) test ./cel $(FUZZFLAGS) -fuzz '^FuzzCompile$$'
+	$(GO) test ./cel $(FUZZFLAGS) -fuzz '^FuzzExplain$$'
 
 # bench runs the quick load scenario (campaignbench starts its own campaignd; results in
 # bench/results/) and then the Go micro-benchmarks: decode, tokens, rules, actor dispatch,

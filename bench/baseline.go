@@ -9,7 +9,6 @@ import (
 	"net"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -226,9 +225,14 @@ func JetStreamBaseline(ctx context.Context, natsURL string, gen *Generator, conn
 	cfg.Description = "campaignbench baseline; deleted after the run"
 	cfg.Subjects = []string{"benchbase.*"}
 	if cfg.SubjectTransform != nil {
+		// The same partition function over the one token of benchbase.<token>.
+		var p int
+		if _, err := fmt.Sscanf(cfg.SubjectTransform.Destination, "{{partition(%d,", &p); err != nil {
+			return Baseline{}, fmt.Errorf("EVENTS transform %q: %w", cfg.SubjectTransform.Destination, err)
+		}
 		cfg.SubjectTransform = &jetstream.SubjectTransformConfig{
 			Source:      "benchbase.*",
-			Destination: strings.Replace(cfg.SubjectTransform.Destination, ".events.", ".benchbase.", 1),
+			Destination: fmt.Sprintf("{{partition(%d,1)}}.benchbase.{{wildcard(1)}}", p),
 		}
 	}
 	_ = js.DeleteStream(ctx, BaselineStream)

@@ -266,7 +266,7 @@ func (sizeEstimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
 		}
 		return nil
 	}
-	if obj != nil && !(obj == eventObject && path[1] == "attributes") {
+	if obj != nil && (obj != eventObject || path[1] != "attributes") {
 		return nil // e.g. user.rewards.x: an int
 	}
 	// Inside event.attributes, or a comprehension variable (most range over attributes).

@@ -24,7 +24,7 @@ func TestCloseDoesNotWaitForConnectionsThatServeNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer silent.Close()
+	defer func() { _ = silent.Close() }() // the server closes it first
 	client := &http.Client{Transport: &http.Transport{}}
 	resp, err := client.Get("http://" + srv.Addr() + "/healthz") // leaves an idle keep-alive connection
 	if err != nil {

@@ -25,7 +25,7 @@ func readDocBlocks(t *testing.T, path string) []docBlock {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	var blocks []docBlock
 	var cur *docBlock
 	var body []string

@@ -147,7 +147,9 @@ wait:
 		case <-t.C:
 		}
 	}
-	<-s.served
+	if serveErr := <-s.served; err == nil {
+		err = serveErr
+	}
 	s.served = nil
 	return err
 }

@@ -38,7 +38,7 @@ func freePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer ln.Close()
+	defer func() { _ = ln.Close() }() // only its port is wanted
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
@@ -85,7 +85,7 @@ func (d *daemon) start() {
 	require.Nil(d.t, d.cmd, "campaignd already running")
 	logf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	require.NoError(d.t, err)
-	defer logf.Close()
+	defer func() { _ = logf.Close() }() // the child holds its own descriptor
 	d.starts++
 	fmt.Fprintf(logf, "==== start %d\n", d.starts)
 	cmd := exec.Command(d.bin)

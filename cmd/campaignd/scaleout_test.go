@@ -33,13 +33,16 @@ const (
 
 // fleet is the replicas of one test.
 type fleet struct {
-	t        *testing.T
-	nats     *bustest.Cluster
-	dbURL    string
-	bin      string
+	t     *testing.T
+	nats  *bustest.Cluster
+	dbURL string
+	bin   string
+	next  atomic.Int64
+
+	mu       sync.Mutex // guards the slices and up, which the load's goroutines read
 	replicas []*daemon
 	clients  []*client
-	next     atomic.Int64
+	up       []bool // running and not frozen
 }
 
 // newFleet starts the NATS cluster, a database and n replicas, one after the other, and
@@ -80,20 +83,57 @@ func (f *fleet) add() int {
 	} else {
 		c.apiKey = f.clients[0].apiKey
 	}
+	f.mu.Lock()
 	f.replicas = append(f.replicas, d)
 	f.clients = append(f.clients, c)
+	f.up = append(f.up, true)
+	f.mu.Unlock()
 	return i
+}
+
+// setUp records whether replica i takes requests (running and not frozen).
+func (f *fleet) setUp(i int, up bool) {
+	f.mu.Lock()
+	f.up[i] = up
+	f.mu.Unlock()
+}
+
+// kill SIGKILLs replica i; restart starts it again with the same environment.
+func (f *fleet) kill(i int) {
+	f.setUp(i, false)
+	f.replicas[i].kill()
+}
+
+func (f *fleet) restart(i int) {
+	f.t.Helper()
+	f.replicas[i].start()
+	f.setUp(i, true)
 }
 
 // alive is the client of a running replica, round robin.
 func (f *fleet) alive() *client {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for range len(f.replicas) {
 		i := int(f.next.Add(1)) % len(f.replicas)
-		if f.replicas[i].cmd != nil && !f.replicas[i].frozen {
+		if f.up[i] {
 			return f.clients[i]
 		}
 	}
 	return f.clients[0]
+}
+
+// running returns the indexes of the replicas that take requests.
+func (f *fleet) running() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []int
+	for i, up := range f.up {
+		if up {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // store stores ev through the running replicas, trying another one (and again) until it
@@ -121,7 +161,10 @@ func (f *fleet) store(ctx context.Context, ev map[string]any) error {
 
 // owned is the partitions replica i says it owns (/readyz), or nil when it does not answer.
 func (f *fleet) owned(i int) []int {
-	res, err := f.clients[i].try(context.Background(), "GET", "/readyz", "", nil)
+	f.mu.Lock()
+	c := f.clients[i]
+	f.mu.Unlock()
+	res, err := c.try(context.Background(), "GET", "/readyz", "", nil)
 	if err != nil {
 		return nil
 	}
@@ -141,10 +184,7 @@ func (f *fleet) waitCovered(what string, timeout time.Duration) time.Duration {
 	poll(f.t, timeout, what+": every partition owned by exactly one running replica, balanced", func() bool {
 		seen := map[int]int{}
 		var running [][]int
-		for i, d := range f.replicas {
-			if d.cmd == nil || d.frozen {
-				continue
-			}
+		for _, i := range f.running() {
 			owned := f.owned(i)
 			running = append(running, owned)
 			for _, p := range owned {
@@ -206,6 +246,7 @@ func (l orderedLoad) run(ctx context.Context, f *fleet, sent *atomic.Int64) erro
 func (l orderedLoad) requireExactlyInOrder(t *testing.T, f *fleet) {
 	t.Helper()
 	c := f.alive()
+	c = c.with(t)
 	c.waitEngineIdle(2 * time.Minute)
 	spent := math.Pow(2, float64(l.perUser)) - 1
 	for u := range l.users {
@@ -241,7 +282,10 @@ func (f *fleet) createInOrderCampaign() {
 // waitCampaignLive waits until the replicas apply campaign id: probe users, one per
 // partition's worth, each get the reward (a probe that reached a replica before the
 // campaign did is followed by another).
-func (f *fleet) waitCampaignLive(id string) {
+func (f *fleet) waitCampaignLive(id string) { f.waitCampaignLiveFor(id, "purchase") }
+
+// waitCampaignLiveFor is waitCampaignLive with probes of event type typ.
+func (f *fleet) waitCampaignLiveFor(id, typ string) {
 	f.t.Helper()
 	c := f.clients[0]
 	for u := range 2 * fleetPartitions {
@@ -250,7 +294,7 @@ func (f *fleet) waitCampaignLive(id string) {
 			n++
 			probe := fmt.Sprintf("probe-%s-%d", id, u)
 			ev := fmt.Sprintf("%s-%d", probe, n)
-			require.NoError(f.t, f.store(context.Background(), map[string]any{"id": ev, "user_id": probe, "type": "purchase", "amount": math.Pow(2, float64(n))}))
+			require.NoError(f.t, f.store(context.Background(), map[string]any{"id": ev, "user_id": probe, "type": typ, "amount": math.Pow(2, float64(n))}))
 			v := c.waitUser(probe, int64(n))
 			return v.RewardCounts[id] > 0
 		})
@@ -260,6 +304,7 @@ func (f *fleet) waitCampaignLive(id string) {
 // signal sends sig to replica i (SIGSTOP/SIGCONT freeze and thaw it).
 func (f *fleet) signal(i int, sig syscall.Signal) {
 	f.t.Helper()
+	f.setUp(i, sig != syscall.SIGSTOP)
 	require.NoError(f.t, f.replicas[i].cmd.Process.Signal(sig))
 	f.replicas[i].frozen = sig == syscall.SIGSTOP
 }
@@ -268,6 +313,7 @@ func (f *fleet) signal(i int, sig syscall.Signal) {
 func (f *fleet) stop(i int) {
 	f.t.Helper()
 	d := f.replicas[i]
+	f.setUp(i, false)
 	require.NoError(f.t, d.cmd.Process.Signal(syscall.SIGTERM))
 	select {
 	case <-d.exited:
@@ -338,7 +384,7 @@ func TestEnginesFailOverWithoutLossOrReorderWhenAnEngineOrANATSNodeDies(t *testi
 	}
 
 	waitSent(total / 4)
-	f.replicas[1].kill()
+	f.kill(1)
 	killed := time.Now()
 	failover := f.waitCovered("after kill -9 of a replica", time.Minute)
 	t.Logf("failover after kill -9: the survivor owned every partition %s after the kill (lease TTL 5s)", time.Since(killed).Round(100*time.Millisecond))
@@ -398,12 +444,12 @@ func TestARollingRestartOfEveryReplicaUnderLoadLosesNothing(t *testing.T) {
 	go func() { done <- load.run(ctx, f, &sent) }()
 	var pauses []string
 	var mu sync.Mutex
-	for i := range f.replicas {
+	for i := range 2 {
 		poll(t, time.Minute, "load under way", func() bool { return sent.Load() >= int64((i+1)*load.users*load.perUser/4) })
 		start := time.Now()
 		f.stop(i) // SIGTERM: drain, hand the lanes over
 		stopped := time.Since(start)
-		f.replicas[i].start()
+		f.restart(i)
 		covered := f.waitCovered(fmt.Sprintf("after restarting replica %d", i), time.Minute)
 		mu.Lock()
 		pauses = append(pauses, fmt.Sprintf("replica %d: SIGTERM to exit %s, then all partitions owned again after %s", i,
@@ -427,4 +473,50 @@ func metricValue(t *testing.T, c *client, sample string) float64 {
 		}
 	}
 	return 0
+}
+
+func TestBudgetsStayExactAcrossReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a NATS cluster and campaignd processes")
+	}
+	f := newFleet(t, 2)
+	f.waitCovered("two replicas", time.Minute)
+	c := f.clients[0]
+	c.do("POST", "/v1/campaigns", c.token, map[string]any{
+		"id": "first-seven", "name": "seven rewards in all", "status": "active", "priority": 10,
+		"rule": `event.type == "purchase"`, "limits": map[string]any{"total_rewards": 7},
+		"reward": map[string]any{"type": "coupon"},
+	}, http.StatusCreated, nil)
+	c.do("POST", "/v1/campaigns", c.token, map[string]any{
+		"id": "hundred-points", "name": "100 points in all", "status": "active",
+		"rule": `event.type == "purchase"`, "limits": map[string]any{"total_points": 100},
+		"reward": map[string]any{"type": "points", "points": 15},
+	}, http.StatusCreated, nil)
+	// A campaign created after the two, live everywhere: so are they (KV updates arrive
+	// in order). Its probes are not purchases, so they take nothing from the budgets.
+	c.do("POST", "/v1/campaigns", c.token, map[string]any{
+		"id": "probe-live", "name": "probe", "status": "active",
+		"rule": `event.type == "probe"`, "reward": map[string]any{"type": "notification"},
+	}, http.StatusCreated, nil)
+	f.waitCampaignLiveFor("probe-live", "probe")
+	const users, per = 40, 3
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	require.NoError(t, together(users, func(u int) error {
+		for i := range per {
+			if err := f.store(ctx, map[string]any{"id": fmt.Sprintf("b-%d-%d", u, i), "user_id": fmt.Sprintf("bu-%d", u), "type": "purchase", "amount": 1}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	c.waitEngineIdle(time.Minute)
+	var st struct {
+		Rewards       int64 `json:"rewards"`
+		PointsGranted int64 `json:"points_granted"`
+	}
+	c.do("GET", "/v1/campaigns/first-seven/stats", c.token, nil, http.StatusOK, &st)
+	require.Equal(t, int64(7), st.Rewards, "total_rewards is reached exactly, across replicas")
+	c.do("GET", "/v1/campaigns/hundred-points/stats", c.token, nil, http.StatusOK, &st)
+	require.Equal(t, int64(90), st.PointsGranted, "a seventh reward of 15 would pass 100 points")
 }

@@ -115,7 +115,7 @@ func (a *API) listDLQ(c *fiber.Ctx) error {
 	}
 	ctx, cancel := api.Ctx(c)
 	defer cancel()
-	ms, err := a.deps.DLQ.List(ctx, uint64(after), limit)
+	ms, err := a.deps.DLQ.List(ctx, uint64(after), limit) //nolint:gosec // G115: api.Page refuses a negative cursor
 	if err != nil {
 		return err
 	}

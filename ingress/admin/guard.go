@@ -55,7 +55,7 @@ func AuthScheme(h string) (scheme, cred string) {
 }
 
 func (a *API) guard(c *fiber.Ctx, access api.Access) error {
-	const bearer = `Bearer realm="campaignd"`
+	const bearer = `Bearer realm="campaignd"` //nolint:gosec // G101: an auth scheme's challenge, not a credential
 	scheme, cred := AuthScheme(c.Get(fiber.HeaderAuthorization))
 	if scheme != "bearer" || cred == "" {
 		return Unauthorized(c, bearer, "this route needs an admin token: Authorization: Bearer <token> from POST /v1/auth/token")

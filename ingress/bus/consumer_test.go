@@ -53,9 +53,9 @@ func publishEvents(t *testing.T, js jetstream.JetStream, round string, users []s
 }
 
 // consume fetches up to max messages from c; ack says which of them to ack.
-func consume(t *testing.T, c jetstream.Consumer, max int, ack func(jetstream.Msg) bool) []jetstream.Msg {
+func consume(t *testing.T, c jetstream.Consumer, most int, ack func(jetstream.Msg) bool) []jetstream.Msg {
 	t.Helper()
-	batch, err := c.FetchNoWait(max)
+	batch, err := c.FetchNoWait(most)
 	require.NoError(t, err)
 	var got []jetstream.Msg
 	for m := range batch.Messages() {

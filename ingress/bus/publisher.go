@@ -72,7 +72,7 @@ func (p *Publisher) PublishEvents(ctx context.Context, evs []*event.Event, corre
 
 // await waits for f, publishing msg again on a failure or a silence until ctx ends.
 func (p *Publisher) await(ctx context.Context, f jetstream.PubAckFuture, msg *nats.Msg) PublishResult {
-	var last error = errors.New("no acknowledgement")
+	last := errors.New("no acknowledgement")
 	for attempt := 1; ; attempt++ {
 		if f != nil {
 			t := time.NewTimer(attemptTimeout)

@@ -97,7 +97,7 @@ func ParseToken(token string) (string, error) {
 		if hi < 0 || lo < 0 {
 			return "", invalidToken("escape needs two upper-case hex digits", i)
 		}
-		c = byte(hi<<4 | lo)
+		c = byte(hi<<4 | lo) //nolint:gosec // G115: hi and lo are hex digits (0..15), so the value fits a byte
 		if tokenSafe[c] {
 			return "", invalidToken("escape of a byte that needs none", i)
 		}
