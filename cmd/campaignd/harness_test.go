@@ -512,25 +512,40 @@ func publishRaw(t testing.TB, js jetstream.JetStream, subject, msgID string, dat
 	return ack
 }
 
-// engineIdle reports whether every partition consumer of EVENTS has nothing pending and
-// nothing unacknowledged: all stored events are processed.
+// engineIdle reports whether every partition of EVENTS has a lane consumer and every
+// consumer has nothing pending and nothing unacknowledged: all stored events are
+// processed.
 func engineIdle(ctx context.Context, js jetstream.JetStream) (bool, error) {
 	s, err := js.Stream(ctx, bus.EventsStream)
 	if err != nil {
 		return false, err
 	}
+	partitions, err := bus.PartitionsOf(s.CachedInfo().Config)
+	if err != nil {
+		return false, err
+	}
+	// A lane's consumer exists once an engine has taken it: until every partition has
+	// one, events of the others are waiting, not processed.
+	filtered := map[string]bool{}
 	lister := s.ListConsumers(ctx)
-	n := 0
 	for info := range lister.Info() {
-		n++
 		if info.NumPending != 0 || info.NumAckPending != 0 {
 			return false, nil
 		}
+		for _, f := range info.Config.FilterSubjects {
+			filtered[f] = true
+		}
+		filtered[info.Config.FilterSubject] = true
 	}
 	if err := lister.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
 		return false, err
 	}
-	return n > 0, nil
+	for p := range partitions {
+		if !filtered[bus.PartitionFilter(p)] {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // waitEngineIdle polls until every stored event is processed (see engineIdle).

@@ -105,7 +105,7 @@ func ensureEvents(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig
 		return 0, fmt.Errorf("look up stream %s: %w", EventsStream, err)
 	}
 	cur := s.CachedInfo().Config
-	n, err := partitionsOf(cur)
+	n, err := PartitionsOf(cur)
 	if err != nil {
 		return 0, err
 	}
@@ -253,8 +253,9 @@ func eventsConfig(cfg StreamsConfig, p int) jetstream.StreamConfig {
 	}
 }
 
-// partitionsOf reads P back from the stream's subject transform.
-func partitionsOf(cfg jetstream.StreamConfig) (int, error) {
+// PartitionsOf reads the partition count P back from the EVENTS stream's subject
+// transform.
+func PartitionsOf(cfg jetstream.StreamConfig) (int, error) {
 	if cfg.SubjectTransform == nil {
 		return 0, fmt.Errorf("stream %s has no subject transform; it was not created by campaignd", EventsStream)
 	}
