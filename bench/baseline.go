@@ -216,24 +216,9 @@ func JetStreamBaseline(ctx context.Context, natsURL string, gen *Generator, conn
 	if err != nil {
 		return Baseline{}, err
 	}
-	ev, err := js.Stream(ctx, "EVENTS")
+	cfg, err := baselineStreamConfig(ctx, js)
 	if err != nil {
-		return Baseline{}, fmt.Errorf("look up EVENTS: %w", err)
-	}
-	cfg := ev.CachedInfo().Config
-	cfg.Name = BaselineStream
-	cfg.Description = "campaignbench baseline; deleted after the run"
-	cfg.Subjects = []string{"benchbase.*"}
-	if cfg.SubjectTransform != nil {
-		// The same partition function over the one token of benchbase.<token>.
-		var p int
-		if _, err := fmt.Sscanf(cfg.SubjectTransform.Destination, "{{partition(%d,", &p); err != nil {
-			return Baseline{}, fmt.Errorf("EVENTS transform %q: %w", cfg.SubjectTransform.Destination, err)
-		}
-		cfg.SubjectTransform = &jetstream.SubjectTransformConfig{
-			Source:      "benchbase.*",
-			Destination: fmt.Sprintf("{{partition(%d,1)}}.benchbase.{{wildcard(1)}}", p),
-		}
+		return Baseline{}, err
 	}
 	_ = js.DeleteStream(ctx, BaselineStream)
 	if _, err := js.CreateStream(ctx, cfg); err != nil {
@@ -247,37 +232,16 @@ func JetStreamBaseline(ctx context.Context, natsURL string, gen *Generator, conn
 	var cur atomic.Pointer[Tracker]
 	tr := NewTracker("base-", time.Now(), nil)
 	cur.Store(tr)
-	var jss []jetstream.JetStream
-	var senders []sender
-	// Every connection stays open until the measurement returns.
-	var ncs []*nats.Conn
-	defer func() {
-		for _, c := range ncs {
-			c.Close()
-		}
-	}()
-	for range conns {
-		c, err := nats.Connect(natsURL)
-		if err != nil {
-			return Baseline{}, err
-		}
-		ncs = append(ncs, c)
-		j, err := newJetStream(c, &cur)
-		if err != nil {
-			return Baseline{}, err
-		}
-		jss = append(jss, j)
-		senders = append(senders, &natsSender{js: j, subject: func(tok string) string { return "benchbase." + tok }})
+	ncs, jss, err := natsPublishers(natsURL, conns, &cur)
+	if err != nil {
+		return Baseline{}, err
 	}
+	// Every connection stays open until the measurement returns.
+	defer closeConns(ncs)
+	senders := natsSenders(jss, func(tok string) string { return "benchbase." + tok })
 	start := time.Now()
 	drive(ctx, Phase{Batch: 100, MaxInflight: 1 << 40}, gen, tr, senders, start, start.Add(d))
-	for _, j := range jss {
-		select {
-		case <-j.PublishAsyncComplete():
-		case <-time.After(30 * time.Second):
-			tr.Error("ack_timeout", 1)
-		}
-	}
+	waitAcks(jss, tr)
 	el := time.Since(start).Seconds()
 	s, err := js.Stream(ctx, BaselineStream)
 	if err != nil {
@@ -287,12 +251,47 @@ func JetStreamBaseline(ctx context.Context, natsURL string, gen *Generator, conn
 	if err != nil {
 		return Baseline{}, err
 	}
-	sent, _, failed := tr.Counts()
-	_ = sent
+	_, _, failed := tr.Counts()
 	return Baseline{
 		Name: "jetstream", Rate: float64(info.State.Msgs) / el, Count: int64(info.State.Msgs), Errors: failed,
 		Note: fmt.Sprintf("async publish with Nats-Msg-Id into %s (EVENTS config, %s), %d connections, until every ack", BaselineStream, transformNote(cfg), conns),
 	}, nil
+}
+
+// baselineStreamConfig is the configuration of EVENTS renamed to BaselineStream, on
+// benchbase.* and with the same partition transform over that subject's one token.
+func baselineStreamConfig(ctx context.Context, js jetstream.JetStream) (jetstream.StreamConfig, error) {
+	ev, err := js.Stream(ctx, "EVENTS")
+	if err != nil {
+		return jetstream.StreamConfig{}, fmt.Errorf("look up EVENTS: %w", err)
+	}
+	cfg := ev.CachedInfo().Config
+	cfg.Name = BaselineStream
+	cfg.Description = "campaignbench baseline; deleted after the run"
+	cfg.Subjects = []string{"benchbase.*"}
+	if cfg.SubjectTransform != nil {
+		var p int
+		if _, err := fmt.Sscanf(cfg.SubjectTransform.Destination, "{{partition(%d,", &p); err != nil {
+			return jetstream.StreamConfig{}, fmt.Errorf("EVENTS transform %q: %w", cfg.SubjectTransform.Destination, err)
+		}
+		cfg.SubjectTransform = &jetstream.SubjectTransformConfig{
+			Source:      "benchbase.*",
+			Destination: fmt.Sprintf("{{partition(%d,1)}}.benchbase.{{wildcard(1)}}", p),
+		}
+	}
+	return cfg, nil
+}
+
+// waitAcks waits up to 30 s per JetStream context for its outstanding publish acks,
+// counting an ack_timeout error on tr for each that does not finish.
+func waitAcks(jss []jetstream.JetStream, tr *Tracker) {
+	for _, j := range jss {
+		select {
+		case <-j.PublishAsyncComplete():
+		case <-time.After(30 * time.Second):
+			tr.Error("ack_timeout", 1)
+		}
+	}
 }
 
 func transformNote(cfg jetstream.StreamConfig) string {

@@ -237,6 +237,44 @@ func newJetStream(nc *nats.Conn, cur *atomic.Pointer[Tracker]) (jetstream.JetStr
 		}))
 }
 
+// natsPublishers opens n connections to url (with opts), each with a JetStream context
+// from newJetStream, and returns both; the caller closes the connections once every
+// publish is over. On an error it closes those it opened.
+func natsPublishers(url string, n int, cur *atomic.Pointer[Tracker], opts ...nats.Option) ([]*nats.Conn, []jetstream.JetStream, error) {
+	var ncs []*nats.Conn
+	var jss []jetstream.JetStream
+	for range n {
+		nc, err := nats.Connect(url, opts...)
+		if err != nil {
+			closeConns(ncs)
+			return nil, nil, err
+		}
+		ncs = append(ncs, nc)
+		js, err := newJetStream(nc, cur)
+		if err != nil {
+			closeConns(ncs)
+			return nil, nil, err
+		}
+		jss = append(jss, js)
+	}
+	return ncs, jss, nil
+}
+
+// natsSenders makes a sender per JetStream context, publishing to subject(token).
+func natsSenders(jss []jetstream.JetStream, subject func(token string) string) []sender {
+	senders := make([]sender, 0, len(jss))
+	for _, js := range jss {
+		senders = append(senders, &natsSender{js: js, subject: subject})
+	}
+	return senders
+}
+
+func closeConns(ncs []*nats.Conn) {
+	for _, nc := range ncs {
+		nc.Close()
+	}
+}
+
 func cutPrefix(s, p string) (string, bool) {
 	if len(s) >= len(p) && s[:len(p)] == p {
 		return s[len(p):], true

@@ -182,121 +182,172 @@ func sortStrings(s []string) {
 	}
 }
 
+// The chart's geometry, in pixels.
+const (
+	chartW, chartLeft, chartRight = 1100.0, 70.0, 20.0
+	chartPanelH, chartGap         = 220.0, 50.0
+	chartTop                      = 40.0
+)
+
 // SVG draws the run on one timeline (phases one after another, drain seconds included):
 // latency percentiles per second on a log scale, throughput per second, and campaignd
 // RSS.
 func (res *Result) SVG() string {
-	const (
-		w, left, right = 1100.0, 70.0, 20.0
-		panelH, gap    = 220.0, 50.0
-		top            = 40.0
-	)
-	var pts []Second
-	type mark struct {
-		x    int
-		name string
-	}
-	var marks []mark
-	for _, p := range res.Phases {
-		marks = append(marks, mark{len(pts), p.Name})
-		pts = append(pts, p.Timeline...)
-	}
-	n := max(len(pts), 1)
-	x := func(i int) float64 { return left + (w-left-right)*float64(i)/float64(n) }
-	h := top + 3*(panelH+gap)
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="11">`+"\n", w, h)
-	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/><text x="%.0f" y="20" font-size="14">campaignbench %s — %s (%d CPUs)</text>`+"\n",
-		left, html.EscapeString(res.Scenario), res.Started.Format("2006-01-02 15:04Z"), res.Machine.CPUs)
-	type series struct {
-		name  string
-		color string
-		val   func(Second) float64
-	}
-	panel := func(idx int, title string, logY bool, unit string, ss []series) {
-		y0 := top + float64(idx)*(panelH+gap)
-		maxV := 0.0
-		minV := math.Inf(1)
-		for _, s := range ss {
-			for _, p := range pts {
-				v := s.val(p)
-				maxV = math.Max(maxV, v)
-				if v > 0 {
-					minV = math.Min(minV, v)
-				}
-			}
-		}
-		if maxV <= 0 {
-			maxV = 1
-		}
-		lo, hi := 0.0, maxV*1.05
-		if logY {
-			lo = math.Pow(10, math.Floor(math.Log10(math.Max(minV, 0.1))))
-			hi = math.Pow(10, math.Ceil(math.Log10(maxV)))
-			if hi <= lo {
-				hi = lo * 10
-			}
-		}
-		y := func(v float64) float64 {
-			if logY {
-				v = math.Max(v, lo)
-				return y0 + panelH - panelH*(math.Log10(v)-math.Log10(lo))/(math.Log10(hi)-math.Log10(lo))
-			}
-			return y0 + panelH - panelH*(v-lo)/(hi-lo)
-		}
-		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="12">%s</text>`+"\n", left, y0-8, html.EscapeString(title))
-		fmt.Fprintf(&b, `<rect x="%.0f" y="%.0f" width="%.0f" height="%.0f" fill="none" stroke="#999"/>`+"\n", left, y0, w-left-right, panelH)
-		var ticks []float64
-		if logY {
-			for v := lo; v <= hi*1.001; v *= 10 {
-				ticks = append(ticks, v)
-			}
-		} else {
-			for i := 0; i <= 4; i++ {
-				ticks = append(ticks, lo+(hi-lo)*float64(i)/4)
-			}
-		}
-		for _, t := range ticks {
-			fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="#eee"/><text x="%.0f" y="%.1f" text-anchor="end">%s %s</text>`+"\n",
-				left, w-right, y(t), y(t), left-4, y(t)+4, fmtNum(t), unit)
-		}
-		for _, m := range marks {
-			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.0f" y2="%.0f" stroke="#bbb" stroke-dasharray="3,3"/><text x="%.1f" y="%.0f" fill="#555">%s</text>`+"\n",
-				x(m.x), x(m.x), y0, y0+panelH, x(m.x)+3, y0+12, html.EscapeString(m.name))
-		}
-		for k, s := range ss {
-			var path strings.Builder
-			for i, p := range pts {
-				v := s.val(p)
-				if logY && v <= 0 {
-					continue
-				}
-				cmd := "L"
-				if path.Len() == 0 {
-					cmd = "M"
-				}
-				fmt.Fprintf(&path, "%s%.1f,%.1f ", cmd, x(i)+0.5*(x(1)-x(0)), y(v))
-			}
-			fmt.Fprintf(&b, `<path d="%s" fill="none" stroke="%s" stroke-width="1.5"/>`+"\n", strings.TrimSpace(path.String()), s.color)
-			fmt.Fprintf(&b, `<rect x="%.0f" y="%.0f" width="10" height="3" fill="%s"/><text x="%.0f" y="%.0f">%s</text>`+"\n",
-				w-right-260+float64(k)*85, y0-12, s.color, w-right-246+float64(k)*85, y0-8, s.name)
-		}
-	}
-	panel(0, "event-to-reward latency per second (log scale)", true, "ms", []series{
+	c := newChart(res.Phases)
+	h := chartTop + 3*(chartPanelH+chartGap)
+	fmt.Fprintf(&c.b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="11">`+"\n", chartW, h)
+	fmt.Fprintf(&c.b, `<rect width="100%%" height="100%%" fill="white"/><text x="%.0f" y="20" font-size="14">campaignbench %s — %s (%d CPUs)</text>`+"\n",
+		chartLeft, html.EscapeString(res.Scenario), res.Started.Format("2006-01-02 15:04Z"), res.Machine.CPUs)
+	c.panel(0, "event-to-reward latency per second (log scale)", true, "ms", []chartSeries{
 		{"p50", "#1f77b4", func(s Second) float64 { return s.P50 }},
 		{"p90", "#2ca02c", func(s Second) float64 { return s.P90 }},
 		{"p99", "#d62728", func(s Second) float64 { return s.P99 }},
 	})
-	panel(1, "throughput per second", false, "/s", []series{
+	c.panel(1, "throughput per second", false, "/s", []chartSeries{
 		{"sent", "#888888", func(s Second) float64 { return float64(s.Sent) }},
 		{"rewarded", "#ff7f0e", func(s Second) float64 { return float64(s.Completed) }},
 	})
-	panel(2, "campaignd resident memory", false, "MB", []series{
+	c.panel(2, "campaignd resident memory", false, "MB", []chartSeries{
 		{"RSS", "#9467bd", func(s Second) float64 { return s.RSSMB }},
 	})
-	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" fill="#555">seconds (phases back to back, each followed by its drain)</text>`+"\n", left, h-10)
-	b.WriteString("</svg>\n")
-	return b.String()
+	fmt.Fprintf(&c.b, `<text x="%.0f" y="%.0f" fill="#555">seconds (phases back to back, each followed by its drain)</text>`+"\n", chartLeft, h-10)
+	c.b.WriteString("</svg>\n")
+	return c.b.String()
+}
+
+// chart is the SVG being drawn: the seconds of every phase back to back and where each
+// phase starts.
+type chart struct {
+	b     strings.Builder
+	pts   []Second
+	marks []chartMark
+}
+
+// chartMark is the first second of a phase.
+type chartMark struct {
+	x    int
+	name string
+}
+
+// chartSeries is one line of a panel.
+type chartSeries struct {
+	name  string
+	color string
+	val   func(Second) float64
+}
+
+func newChart(phases []PhaseResult) *chart {
+	c := &chart{}
+	for _, p := range phases {
+		c.marks = append(c.marks, chartMark{len(c.pts), p.Name})
+		c.pts = append(c.pts, p.Timeline...)
+	}
+	return c
+}
+
+// x is the horizontal position of second i.
+func (c *chart) x(i int) float64 {
+	n := max(len(c.pts), 1)
+	return chartLeft + (chartW-chartLeft-chartRight)*float64(i)/float64(n)
+}
+
+// panel draws panel idx (from the top): its title, frame, ticks, phase marks, and a line
+// and a legend entry per series.
+func (c *chart) panel(idx int, title string, logY bool, unit string, ss []chartSeries) {
+	y0 := chartTop + float64(idx)*(chartPanelH+chartGap)
+	ax := newYAxis(y0, logY, c.pts, ss)
+	fmt.Fprintf(&c.b, `<text x="%.0f" y="%.0f" font-size="12">%s</text>`+"\n", chartLeft, y0-8, html.EscapeString(title))
+	fmt.Fprintf(&c.b, `<rect x="%.0f" y="%.0f" width="%.0f" height="%.0f" fill="none" stroke="#999"/>`+"\n", chartLeft, y0, chartW-chartLeft-chartRight, chartPanelH)
+	for _, t := range ax.ticks() {
+		fmt.Fprintf(&c.b, `<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="#eee"/><text x="%.0f" y="%.1f" text-anchor="end">%s %s</text>`+"\n",
+			chartLeft, chartW-chartRight, ax.y(t), ax.y(t), chartLeft-4, ax.y(t)+4, fmtNum(t), unit)
+	}
+	for _, m := range c.marks {
+		fmt.Fprintf(&c.b, `<line x1="%.1f" x2="%.1f" y1="%.0f" y2="%.0f" stroke="#bbb" stroke-dasharray="3,3"/><text x="%.1f" y="%.0f" fill="#555">%s</text>`+"\n",
+			c.x(m.x), c.x(m.x), y0, y0+chartPanelH, c.x(m.x)+3, y0+12, html.EscapeString(m.name))
+	}
+	for k, s := range ss {
+		fmt.Fprintf(&c.b, `<path d="%s" fill="none" stroke="%s" stroke-width="1.5"/>`+"\n", c.path(ax, s), s.color)
+		fmt.Fprintf(&c.b, `<rect x="%.0f" y="%.0f" width="10" height="3" fill="%s"/><text x="%.0f" y="%.0f">%s</text>`+"\n",
+			chartW-chartRight-260+float64(k)*85, y0-12, s.color, chartW-chartRight-246+float64(k)*85, y0-8, s.name)
+	}
+}
+
+// path is the SVG path data of series s, a point in the middle of each second (on a log
+// axis, seconds without a positive value are skipped).
+func (c *chart) path(ax yAxis, s chartSeries) string {
+	var path strings.Builder
+	for i, p := range c.pts {
+		v := s.val(p)
+		if ax.log && v <= 0 {
+			continue
+		}
+		cmd := "L"
+		if path.Len() == 0 {
+			cmd = "M"
+		}
+		fmt.Fprintf(&path, "%s%.1f,%.1f ", cmd, c.x(i)+0.5*(c.x(1)-c.x(0)), ax.y(v))
+	}
+	return strings.TrimSpace(path.String())
+}
+
+// yAxis maps a panel's values to vertical positions, linearly from lo or by decades.
+type yAxis struct {
+	y0, lo, hi float64
+	log        bool
+}
+
+// newYAxis fits the axis of the panel at y0 to every value of ss over pts: from 0 to 5%
+// above the largest, or on a log axis from the decade at or below the smallest positive
+// value (0.1 at least) to the decade at or above the largest.
+func newYAxis(y0 float64, logY bool, pts []Second, ss []chartSeries) yAxis {
+	maxV := 0.0
+	minV := math.Inf(1)
+	for _, s := range ss {
+		for _, p := range pts {
+			v := s.val(p)
+			maxV = math.Max(maxV, v)
+			if v > 0 {
+				minV = math.Min(minV, v)
+			}
+		}
+	}
+	if maxV <= 0 {
+		maxV = 1
+	}
+	ax := yAxis{y0: y0, lo: 0, hi: maxV * 1.05, log: logY}
+	if logY {
+		ax.lo = math.Pow(10, math.Floor(math.Log10(math.Max(minV, 0.1))))
+		ax.hi = math.Pow(10, math.Ceil(math.Log10(maxV)))
+		if ax.hi <= ax.lo {
+			ax.hi = ax.lo * 10
+		}
+	}
+	return ax
+}
+
+// y is the vertical position of v.
+func (ax yAxis) y(v float64) float64 {
+	if ax.log {
+		v = math.Max(v, ax.lo)
+		return ax.y0 + chartPanelH - chartPanelH*(math.Log10(v)-math.Log10(ax.lo))/(math.Log10(ax.hi)-math.Log10(ax.lo))
+	}
+	return ax.y0 + chartPanelH - chartPanelH*(v-ax.lo)/(ax.hi-ax.lo)
+}
+
+// ticks are the values labelled on the axis: every decade, or five steps from lo to hi.
+func (ax yAxis) ticks() []float64 {
+	var ticks []float64
+	if ax.log {
+		for v := ax.lo; v <= ax.hi*1.001; v *= 10 {
+			ticks = append(ticks, v)
+		}
+		return ticks
+	}
+	for i := 0; i <= 4; i++ {
+		ticks = append(ticks, ax.lo+(ax.hi-ax.lo)*float64(i)/4)
+	}
+	return ticks
 }
 
 func fmtNum(v float64) string {

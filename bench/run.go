@@ -328,53 +328,20 @@ func (r *runner) phase(ctx context.Context, ph Phase) (PhaseResult, error) {
 	if err := r.api.Login(ctx, r.opts.Username, r.opts.Password); err != nil { // tokens are short-lived
 		return PhaseResult{}, fmt.Errorf("log in: %w", err)
 	}
-	if ph.Campaigns > r.active {
-		fmt.Fprintf(stderr, "bench: activating campaigns %d..%d\n", r.active, ph.Campaigns-1)
-		if err := r.api.Activate(ctx, r.active, ph.Campaigns); err != nil {
-			return PhaseResult{}, err
-		}
-		r.active = ph.Campaigns
-		if err := r.probe(ctx, r.active); err != nil {
-			return PhaseResult{}, err
-		}
-	} else if ph.Campaigns < r.active {
-		return PhaseResult{}, fmt.Errorf("phases must not lower the number of campaigns (%d after %d)", ph.Campaigns, r.active)
+	if err := r.activate(ctx, ph.Campaigns); err != nil {
+		return PhaseResult{}, err
 	}
 	gen, err := generator(ph)
 	if err != nil {
 		return PhaseResult{}, err
 	}
 	fmt.Fprintf(stderr, "bench: phase %s for %s\n", ph.label(), time.Duration(ph.Duration))
-	var senders []sender
-	// NATS publishers stay connected until the phase returns.
-	var ncs []*nats.Conn
-	defer func() {
-		for _, nc := range ncs {
-			nc.Close()
-		}
-	}()
-	switch ph.Transport {
-	case "http":
-		client := httpClient(ph.Conns)
-		for range ph.Conns {
-			senders = append(senders, &httpSender{client: client, url: r.api.URL, key: r.key, batch: ph.Batch > 1})
-		}
-	case "nats":
-		for range ph.Conns {
-			nc, err := nats.Connect(r.natsURL, nats.Name("campaignbench publisher"))
-			if err != nil {
-				return PhaseResult{}, err
-			}
-			ncs = append(ncs, nc)
-			js, err := newJetStream(nc, &r.cur)
-			if err != nil {
-				return PhaseResult{}, err
-			}
-			senders = append(senders, &natsSender{js: js, subject: func(tok string) string { return "events." + tok }})
-		}
-	default:
-		return PhaseResult{}, fmt.Errorf("unknown transport %q", ph.Transport)
+	senders, ncs, err := r.senders(ph)
+	if err != nil {
+		return PhaseResult{}, err
 	}
+	// NATS publishers stay connected until the phase returns.
+	defer closeConns(ncs)
 	before := r.sample(ctx)
 	start := time.Now()
 	end := start.Add(time.Duration(ph.Duration))
@@ -386,65 +353,142 @@ func (r *runner) phase(ctx context.Context, ph Phase) (PhaseResult, error) {
 	var rssPeak atomic.Int64
 	go func() {
 		defer close(progressDone)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		var lastSent, lastDone int64
-		for {
-			select {
-			case <-stopProgress:
-				return
-			case <-t.C:
-			}
-			sent, done, failed := tr.Counts()
-			rss := r.rssMB(ctx)
-			if int64(rss) > rssPeak.Load() {
-				rssPeak.Store(int64(rss))
-			}
-			s := tr.Tick(sent-lastSent, done-lastDone, rss)
-			lastSent, lastDone = sent, done
-			fmt.Fprintf(stderr, "bench: %-16s %3ds sent %7d/s rewarded %7d/s in flight %7d failed %d p50 %7.1fms p99 %7.1fms rss %4.0fMB\n",
-				ph.Name, s.T, s.Sent, s.Completed, sent-done-failed, failed, s.P50, s.P99, rss)
-		}
+		r.progress(ctx, ph.Name, tr, &rssPeak, stopProgress)
 	}()
-	var profiles chan Profile
-	if r.prof != nil {
-		profiles = make(chan Profile, 1)
-		go func() {
-			p, err := r.prof.cpu(ctx, time.Duration(ph.Duration))
-			if err != nil {
-				fmt.Fprintf(stderr, "bench: cpu profile of %s: %v\n", ph.Name, err)
-			}
-			profiles <- p
-		}()
-	}
+	cpu := r.startCPUProfile(ctx, ph)
 	lag := drive(ctx, ph, gen, tr, senders, start, end)
 	sendEnd := time.Now()
-	drainUntil := time.Now().Add(r.opts.Scenario.Drain)
-	for tr.Outstanding() > 0 && time.Now().Before(drainUntil) && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
+	r.drain(ctx, tr)
 	close(stopProgress)
 	<-progressDone
 	after := r.sample(ctx)
 	r.cur.Store(nil)
-	var profs []Profile
-	if profiles != nil {
-		if p := <-profiles; len(p.data) > 0 {
-			profs = append(profs, p)
-		}
-		if p, err := r.prof.allocs(ctx); err == nil {
-			profs = append(profs, p)
-		} else {
-			fmt.Fprintf(stderr, "bench: allocs profile of %s: %v\n", ph.Name, err)
-		}
-	}
+	profs := r.profiles(ctx, ph.Name, cpu)
 
+	pr := trackerResult(ph, tr, start, sendEnd)
+	pr.SchedulerLag, pr.Profiles = Dur(lag), profs
+	pr.Server = serverDelta(before, after)
+	pr.Server.RSSPeakMB = float64(rssPeak.Load())
+	fmt.Fprintf(stderr, "bench: %s: %d sent, %d rewarded, %.0f events/s end to end, p50 %.1fms p99 %.1fms p99.9 %.1fms max %.1fms, commit %.1fms x %.0f events\n",
+		ph.Name, pr.Sent, pr.Completed, pr.Throughput, pr.Latency.P50, pr.Latency.P99, pr.Latency.P999, pr.Latency.Max, pr.Server.CommitMeanMS, pr.Server.CommitBatchMean)
+	return pr, ctx.Err()
+}
+
+// activate activates the bench campaigns up to n and waits until they are in force.
+// The number of campaigns never goes down.
+func (r *runner) activate(ctx context.Context, n int) error {
+	if n < r.active {
+		return fmt.Errorf("phases must not lower the number of campaigns (%d after %d)", n, r.active)
+	}
+	if n == r.active {
+		return nil
+	}
+	fmt.Fprintf(r.opts.Stderr, "bench: activating campaigns %d..%d\n", r.active, n-1)
+	if err := r.api.Activate(ctx, r.active, n); err != nil {
+		return err
+	}
+	r.active = n
+	return r.probe(ctx, r.active)
+}
+
+// senders makes ph.Conns senders over ph's transport and returns them with the NATS
+// connections they publish on, for the caller to close.
+func (r *runner) senders(ph Phase) ([]sender, []*nats.Conn, error) {
+	switch ph.Transport {
+	case "http":
+		var senders []sender
+		client := httpClient(ph.Conns)
+		for range ph.Conns {
+			senders = append(senders, &httpSender{client: client, url: r.api.URL, key: r.key, batch: ph.Batch > 1})
+		}
+		return senders, nil, nil
+	case "nats":
+		ncs, jss, err := natsPublishers(r.natsURL, ph.Conns, &r.cur, nats.Name("campaignbench publisher"))
+		if err != nil {
+			return nil, nil, err
+		}
+		return natsSenders(jss, func(tok string) string { return "events." + tok }), ncs, nil
+	default:
+		return nil, nil, fmt.Errorf("unknown transport %q", ph.Transport)
+	}
+}
+
+// progress prints a line on the phase every second until stop is closed, and keeps the
+// highest campaignd RSS seen in rssPeak.
+func (r *runner) progress(ctx context.Context, name string, tr *Tracker, rssPeak *atomic.Int64, stop <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var lastSent, lastDone int64
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		sent, done, failed := tr.Counts()
+		rss := r.rssMB(ctx)
+		if int64(rss) > rssPeak.Load() {
+			rssPeak.Store(int64(rss))
+		}
+		s := tr.Tick(sent-lastSent, done-lastDone, rss)
+		lastSent, lastDone = sent, done
+		fmt.Fprintf(r.opts.Stderr, "bench: %-16s %3ds sent %7d/s rewarded %7d/s in flight %7d failed %d p50 %7.1fms p99 %7.1fms rss %4.0fMB\n",
+			name, s.T, s.Sent, s.Completed, sent-done-failed, failed, s.P50, s.P99, rss)
+	}
+}
+
+// drain waits up to the scenario's drain time for the rewards still outstanding.
+func (r *runner) drain(ctx context.Context, tr *Tracker) {
+	drainUntil := time.Now().Add(r.opts.Scenario.Drain)
+	for tr.Outstanding() > 0 && time.Now().Before(drainUntil) && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startCPUProfile profiles the child's CPU over the phase's duration in the background
+// and returns the channel the profile arrives on, or nil with no child to profile.
+func (r *runner) startCPUProfile(ctx context.Context, ph Phase) <-chan Profile {
+	if r.prof == nil {
+		return nil
+	}
+	profiles := make(chan Profile, 1)
+	go func() {
+		p, err := r.prof.cpu(ctx, time.Duration(ph.Duration))
+		if err != nil {
+			fmt.Fprintf(r.opts.Stderr, "bench: cpu profile of %s: %v\n", ph.Name, err)
+		}
+		profiles <- p
+	}()
+	return profiles
+}
+
+// profiles waits for the CPU profile from startCPUProfile and adds the child's
+// allocations; failures are reported on stderr and leave a profile out.
+func (r *runner) profiles(ctx context.Context, phase string, cpu <-chan Profile) []Profile {
+	if cpu == nil {
+		return nil
+	}
+	var profs []Profile
+	if p := <-cpu; len(p.data) > 0 {
+		profs = append(profs, p)
+	}
+	if p, err := r.prof.allocs(ctx); err == nil {
+		profs = append(profs, p)
+	} else {
+		fmt.Fprintf(r.opts.Stderr, "bench: allocs profile of %s: %v\n", phase, err)
+	}
+	return profs
+}
+
+// trackerResult is what tr counted in the phase that started at start and stopped
+// sending at sendEnd; rewards still outstanding count as no_reward_within_drain errors.
+func trackerResult(ph Phase, tr *Tracker, start, sendEnd time.Time) PhaseResult {
 	lat, errs, timeline, lastDone := tr.snapshot()
 	sent, done, failed := tr.Counts()
 	pr := PhaseResult{
 		Phase: ph, Started: start.UTC(), Sent: sent, Completed: done, Failed: failed,
 		Missing: tr.Outstanding(), Rewards: tr.rewards.Load(), Latency: lat, Errors: errs,
-		SchedulerLag: Dur(lag), Timeline: timeline, Profiles: profs,
+		Timeline: timeline,
 	}
 	if pr.Missing > 0 {
 		pr.Errors["no_reward_within_drain"] += pr.Missing
@@ -453,11 +497,7 @@ func (r *runner) phase(ctx context.Context, ph Phase) (PhaseResult, error) {
 	if done > 0 {
 		pr.Throughput = float64(done) / lastDone.Sub(start).Seconds()
 	}
-	pr.Server = serverDelta(before, after)
-	pr.Server.RSSPeakMB = float64(rssPeak.Load())
-	fmt.Fprintf(stderr, "bench: %s: %d sent, %d rewarded, %.0f events/s end to end, p50 %.1fms p99 %.1fms p99.9 %.1fms max %.1fms, commit %.1fms x %.0f events\n",
-		ph.Name, sent, done, pr.Throughput, lat.P50, lat.P99, lat.P999, lat.Max, pr.Server.CommitMeanMS, pr.Server.CommitBatchMean)
-	return pr, ctx.Err()
+	return pr
 }
 
 func serverDelta(a, b serverSample) Server {

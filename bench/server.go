@@ -84,32 +84,59 @@ func StartChild(ctx context.Context, binary string, extraEnv []string, stderr io
 			return nil, err
 		}
 		binary = filepath.Join(dir, "campaignd")
-		fmt.Fprintf(stderr, "bench: building campaignd in %s\n", root)
-		build := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/campaignd")
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
+		if err := buildCampaignd(ctx, root, binary, stderr); err != nil {
 			_ = os.RemoveAll(dir) // best effort: the build error is the one to report
-			return nil, fmt.Errorf("go build ./cmd/campaignd: %v\n%s", err, out)
+			return nil, err
 		}
 	}
-	httpAddr, err := freeAddr()
+	addrs, err := freeChildAddrs()
 	if err != nil {
 		return nil, err
 	}
-	natsAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	pprofAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	c.PprofURL = "http://" + pprofAddr
+	c.PprofURL = "http://" + addrs.pprof
 	pw := make([]byte, 12)
 	_, _ = rand.Read(pw)
 	c.Password = hex.EncodeToString(pw)
-	c.URL = "http://" + httpAddr
-	c.NATSURL = "nats://" + natsAddr
+	c.URL = "http://" + addrs.http
+	c.NATSURL = "nats://" + addrs.nats
+	if err := c.start(binary, c.env(addrs, extraEnv)); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "bench: campaignd pid %d, api %s, nats %s, data %s\n", c.cmd.Process.Pid, c.URL, c.NATSURL, dir)
+	if err := c.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// buildCampaignd builds root's ./cmd/campaignd into binary.
+func buildCampaignd(ctx context.Context, root, binary string, stderr io.Writer) error {
+	fmt.Fprintf(stderr, "bench: building campaignd in %s\n", root)
+	build := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/campaignd")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/campaignd: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// childAddrs are the free 127.0.0.1 addresses a child listens on.
+type childAddrs struct{ http, nats, pprof string }
+
+func freeChildAddrs() (childAddrs, error) {
+	var a childAddrs
+	for _, addr := range []*string{&a.http, &a.nats, &a.pprof} {
+		var err error
+		if *addr, err = freeAddr(); err != nil {
+			return childAddrs{}, err
+		}
+	}
+	return a, nil
+}
+
+// env is the child's environment: the driver's without DATABASE_URL, NATS_URL and
+// CAMPAIGN_*, then the child's settings, then extra (the last of a key wins).
+func (c *Child) env(addrs childAddrs, extra []string) []string {
 	env := []string{}
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
@@ -119,18 +146,24 @@ func StartChild(ctx context.Context, binary string, extraEnv []string, stderr io
 		env = append(env, kv)
 	}
 	env = append(env,
-		"CAMPAIGN_DATA_DIR="+filepath.Join(dir, "data"),
-		"CAMPAIGN_HTTP_ADDR="+httpAddr,
-		"CAMPAIGN_NATS_LISTEN="+natsAddr,
+		"CAMPAIGN_DATA_DIR="+filepath.Join(c.dir, "data"),
+		"CAMPAIGN_HTTP_ADDR="+addrs.http,
+		"CAMPAIGN_NATS_LISTEN="+addrs.nats,
 		"CAMPAIGN_ADMIN_USER="+c.Username,
 		"CAMPAIGN_ADMIN_PASSWORD="+c.Password,
 		"CAMPAIGN_LOG_LEVEL=warn",
-		"CAMPAIGN_PPROF_ADDR="+pprofAddr,
+		"CAMPAIGN_PPROF_ADDR="+addrs.pprof,
 	)
-	env = append(env, extraEnv...) // last wins
-	c.log, err = os.Create(filepath.Join(dir, "campaignd.log"))
+	return append(env, extra...)
+}
+
+// start starts binary with env, its output in campaignd.log in the data dir, in a
+// process group of its own; c.exited is closed when it exits.
+func (c *Child) start(binary string, env []string) error {
+	var err error
+	c.log, err = os.Create(filepath.Join(c.dir, "campaignd.log"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c.cmd = exec.Command(binary)
 	c.cmd.Env = env
@@ -138,30 +171,36 @@ func StartChild(ctx context.Context, binary string, extraEnv []string, stderr io
 	c.cmd.Stderr = c.log
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := c.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start campaignd: %w", err)
+		return fmt.Errorf("start campaignd: %w", err)
 	}
 	go func() { _ = c.cmd.Wait(); close(c.exited) }()
-	fmt.Fprintf(stderr, "bench: campaignd pid %d, api %s, nats %s, data %s\n", c.cmd.Process.Pid, c.URL, c.NATSURL, dir)
+	return nil
+}
+
+// waitReady polls /readyz every 200 ms until it answers 200. It returns an error with the
+// tail of the log when campaignd exits first, and stops campaignd when ctx ends or it is
+// not ready within 120 s.
+func (c *Child) waitReady(ctx context.Context) error {
 	deadline := time.Now().Add(120 * time.Second)
 	for {
 		resp, err := http.Get(c.URL + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return c, nil
+				return nil
 			}
 		}
 		select {
 		case <-c.exited:
-			return nil, fmt.Errorf("campaignd exited during start:\n%s", c.LogTail(30))
+			return fmt.Errorf("campaignd exited during start:\n%s", c.LogTail(30))
 		case <-ctx.Done():
 			c.Stop(io.Discard)
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			c.Stop(io.Discard)
-			return nil, fmt.Errorf("campaignd not ready after 120s:\n%s", c.LogTail(30))
+			return fmt.Errorf("campaignd not ready after 120s:\n%s", c.LogTail(30))
 		}
 	}
 }

@@ -189,7 +189,22 @@ func renderDocs(doc []byte) ([]byte, error) {
 	if err := json.Unmarshal(doc, &d); err != nil {
 		return nil, err
 	}
-	page := docsPage{Doc: &d}
+	page := docsPage{Doc: &d, Sections: docsSections(&d), Schemas: docsSchemas(&d), Security: docsSecuritySchemes(&d)}
+	t, err := docsTemplate(&docsRenderer{doc: &d})
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, page); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// docsSections groups the document's operations by their first tag, in the order of
+// the document's tags, then those of no listed tag under "Other". Within a section
+// operations are sorted by path, then method.
+func docsSections(d *specDoc) []docsSection {
 	byTag := map[string][]*specOp{}
 	paths := make([]string, 0, len(d.Paths))
 	for p := range d.Paths {
@@ -212,28 +227,42 @@ func renderDocs(doc []byte) ([]byte, error) {
 			byTag[tag] = append(byTag[tag], op)
 		}
 	}
+	var sections []docsSection
 	for _, t := range d.Tags {
 		if ops := byTag[t.Name]; len(ops) > 0 {
-			page.Sections = append(page.Sections, docsSection{Tag: t.Name, Description: t.Description, Anchor: "tag-" + slug(t.Name), Ops: ops})
+			sections = append(sections, docsSection{Tag: t.Name, Description: t.Description, Anchor: "tag-" + slug(t.Name), Ops: ops})
 			delete(byTag, t.Name)
 		}
 	}
 	if ops := byTag["Other"]; len(ops) > 0 {
-		page.Sections = append(page.Sections, docsSection{Tag: "Other", Anchor: "tag-other", Ops: ops})
+		sections = append(sections, docsSection{Tag: "Other", Anchor: "tag-other", Ops: ops})
 	}
+	return sections
+}
+
+// docsSchemas lists the document's component schemas by name.
+func docsSchemas(d *specDoc) []docsSchema {
 	names := make([]string, 0, len(d.Components.Schemas))
 	for n := range d.Components.Schemas {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	var schemas []docsSchema
 	for _, n := range names {
-		page.Schemas = append(page.Schemas, docsSchema{Name: n, Schema: d.Components.Schemas[n]})
+		schemas = append(schemas, docsSchema{Name: n, Schema: d.Components.Schemas[n]})
 	}
+	return schemas
+}
+
+// docsSecuritySchemes lists the document's security schemes by name, each with a
+// sentence saying what it is.
+func docsSecuritySchemes(d *specDoc) []docsSecurity {
 	schemes := make([]string, 0, len(d.Components.SecuritySchemes))
 	for n := range d.Components.SecuritySchemes {
 		schemes = append(schemes, n)
 	}
 	sort.Strings(schemes)
+	var out []docsSecurity
 	for _, n := range schemes {
 		sc := d.Components.SecuritySchemes[n]
 		what := sc.Type
@@ -243,11 +272,15 @@ func renderDocs(doc []byte) ([]byte, error) {
 		case "apiKey":
 			what = "API key in the " + sc.Name + " " + sc.In
 		}
-		page.Security = append(page.Security, docsSecurity{Name: n, What: what, Description: sc.Description})
+		out = append(out, docsSecurity{Name: n, What: what, Description: sc.Description})
 	}
+	return out
+}
 
-	r := &docsRenderer{doc: &d}
-	t, err := template.New("docs").Funcs(template.FuncMap{
+// docsTemplate parses the page's template with the functions it calls, r resolving
+// the document's $refs.
+func docsTemplate(r *docsRenderer) (*template.Template, error) {
+	return template.New("docs").Funcs(template.FuncMap{
 		"md":          markdown,
 		"typeof":      r.typeOf,
 		"constraints": constraints,
@@ -263,14 +296,6 @@ func renderDocs(doc []byte) ([]byte, error) {
 		"hasProps":    func(s *specSchema) bool { return s != nil && len(s.Properties) > 0 },
 		"mediaTypes":  sortedMedia,
 	}).Parse(docsTemplateText)
-	if err != nil {
-		return nil, err
-	}
-	var b bytes.Buffer
-	if err := t.Execute(&b, page); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
 }
 
 // docsRenderer resolves the document's $refs for the template.

@@ -460,30 +460,33 @@ func (d *decoder) number() (float64, error) {
 
 // str reads a JSON string whose '"' is next and returns its contents: a slice of the
 // body when it has no escapes, else of d.scratch. Either is valid until the next call.
+// It scans for the closing quote and hands over to unescape at the first '\\'.
 func (d *decoder) str() ([]byte, error) {
 	data := d.data
 	d.pos++ // '"'
 	start := d.pos
-	i := start
-	for i < len(data) {
+	for i := start; i < len(data); i++ {
 		c := data[i]
 		if c == '"' {
 			d.pos = i + 1
 			return data[start:i], nil
 		}
 		if c == '\\' {
-			break
+			return d.unescape(start, i)
 		}
 		if c < 0x20 {
 			d.pos = i
 			return nil, d.syntax("control character in string")
 		}
-		i++
 	}
-	if i >= len(data) {
-		d.pos = i
-		return nil, d.syntax("unterminated string")
-	}
+	d.pos = len(data)
+	return nil, d.syntax("unterminated string")
+}
+
+// unescape reads the rest of the string that began at start, from its first '\\' at i,
+// into d.scratch and returns it.
+func (d *decoder) unescape(start, i int) ([]byte, error) {
+	data := d.data
 	buf := append(d.scratch[:0], data[start:i]...)
 	for i < len(data) {
 		c := data[i]
