@@ -265,7 +265,8 @@ func (e *Engine) Start(ctx context.Context) error {
 		evaluate = func(in *cel.Input) ([]campaign.Match, []cel.EvalError, error) { return e.Rules().Evaluate(in) }
 	}
 	e.userDeps = userDeps{evaluate: evaluate, budgets: e.budgets, tiers: e.tiers.Load, loader: e.loader,
-		committer: e.committer, publisher: e.publisher, metrics: e.metrics, retry: e.retry}
+		committer: e.committer, publisher: e.publisher, metrics: e.metrics, retry: e.retry,
+		ruleErrors: newRuleErrorLog(e.log, e.metrics, time.Minute)}
 	e.owner = &ownership{e: e, leases: e.deps.Leases, every: e.cfg.LeaseRenew, handoff: e.cfg.HandoverTimeout,
 		me:   memberInfo{ID: e.cfg.ReplicaID, Consumers: e.cfg.Consumers, StartedAt: time.Now().UTC()},
 		held: map[string]*heldLane{}, fenced: make(chan int, 64)}
