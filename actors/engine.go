@@ -21,6 +21,7 @@ import (
 	"github.com/campaignmanager/campaignmanager/cel"
 	"github.com/campaignmanager/campaignmanager/cel/campaign"
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
+	"github.com/campaignmanager/campaignmanager/ingress/event"
 	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
@@ -65,6 +66,9 @@ type Config struct {
 	// HandoverTimeout bounds the drain of a lane this engine hands over while it keeps
 	// running (a rebalance); 0 means 10 s. At shutdown the drain has Close's deadline.
 	HandoverTimeout time.Duration
+	// MaxSkew is how far after the time JetStream stored it an event may be dated; a
+	// later one is parked (0: event.DefaultMaxSkew).
+	MaxSkew time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -95,6 +99,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ExpirySweep == 0 {
 		c.ExpirySweep = time.Minute
+	}
+	if c.MaxSkew == 0 {
+		c.MaxSkew = event.DefaultMaxSkew
 	}
 	if c.CampaignsTimeout == 0 {
 		c.CampaignsTimeout = 30 * time.Second
@@ -325,7 +332,7 @@ func (e *Engine) startLane(l bus.Lane, epochs persistence.Epochs) error {
 	ln := &lane{
 		name: l.Name(), consumer: l.Consumer, epochs: epochs, engine: e.hw, deps: e.userDeps, log: e.log, metrics: e.metrics,
 		maxDeliver: uint64(e.cfg.Consumer.MaxDeliver), maxPending: e.cfg.Consumer.MaxAckPending, inboxSize: e.cfg.InboxSize,
-		actors: map[string]*resident{},
+		maxSkew: e.cfg.MaxSkew, actors: map[string]*resident{},
 	}
 	h, err := e.sup.Start(supervisor.Stage{Name: "lane " + ln.name, Run: ln.Run, Restart: true})
 	if err != nil {

@@ -38,6 +38,7 @@ type lane struct {
 	maxDeliver uint64
 	maxPending int
 	inboxSize  int
+	maxSkew    time.Duration // how far after storedAt an event may be dated
 
 	mu       sync.Mutex
 	actors   map[string]*resident
@@ -180,7 +181,7 @@ func (p *lane) handle(msg jetstream.Msg) {
 
 // admit decodes the event into ev and says why it must be parked instead of applied, or
 // "": the subject must parse, its token match the event's user_id, the event decode and
-// validate, and the subject's kind match the type (the engine's own types only on ops.*,
+// validate and be dated at most maxSkew after storedAt, and the subject's kind match the type (the engine's own types only on ops.*,
 // which ingest identities cannot publish to; customer types only on events.*).
 func (p *lane) admit(ev *EventReceived, stored bus.StoredSubject, subjectOK bool, storedAt time.Time) string {
 	if !subjectOK {
@@ -195,6 +196,9 @@ func (p *lane) admit(ev *EventReceived, stored bus.StoredSubject, subjectOK bool
 		return "invalid event: " + err.Error()
 	}
 	ev.Event = e
+	if err := e.CheckNotFuture(storedAt, p.maxSkew); err != nil {
+		return "invalid event: " + err.Error()
+	}
 	switch {
 	case e.UserID != userID:
 		return fmt.Sprintf("user_id %q does not match the subject token %q (expected token %q)", e.UserID, stored.Token, event.Token(e.UserID))

@@ -162,7 +162,7 @@ func (a *App) startEngine(ctx context.Context, partitions int) error {
 	eng, err := actors.New(actors.Deps{JS: a.js, Store: a.store, Campaigns: a.campaigns, Settings: a.settings, Leases: leases,
 		Logger: a.log, Registerer: a.reg},
 		actors.Config{Partitions: partitions, Consumers: a.cfg.Consumers, Consumer: bus.ConsumerConfig{MaxAckPending: a.cfg.MaxAckPending},
-			ExpirySweep: a.cfg.ExpirySweep, IdleTimeout: a.cfg.ActorIdle, MaxResident: a.cfg.MaxResident})
+			ExpirySweep: a.cfg.ExpirySweep, IdleTimeout: a.cfg.ActorIdle, MaxResident: a.cfg.MaxResident, MaxSkew: a.cfg.MaxClockSkew})
 	if err != nil {
 		return err
 	}
@@ -193,7 +193,7 @@ func (a *App) startHTTP(ctx context.Context) error {
 			return err
 		}
 	}
-	srv, err := ingress.New(deps, ingress.Config{Addr: a.cfg.HTTPAddr, OpsOnly: a.cfg.Mode == modeEngine})
+	srv, err := ingress.New(deps, ingress.Config{Addr: a.cfg.HTTPAddr, OpsOnly: a.cfg.Mode == modeEngine, MaxSkew: a.cfg.MaxClockSkew})
 	if err != nil {
 		return err
 	}
