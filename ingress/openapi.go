@@ -297,7 +297,10 @@ func ingestSchemas() map[string]any {
 			"mode":   fiber.Map{"type": "string", "enum": []string{"all", "ingress", "engine"}, "description": "CAMPAIGN_MODE (readiness only)"},
 			"partitions": fiber.Map{"type": "array", "items": fiber.Map{"type": "integer"},
 				"description": "The partitions of EVENTS this replica owns (engines only)"},
-			"all_partitions_owned": fiber.Map{"type": "boolean", "description": "Every partition had an owner at the engine's last look (engines only)"}}},
+			"all_partitions_owned": fiber.Map{"type": "boolean", "description": "Every partition had an owner at the engine's last look (engines only)"},
+			"campaigns_not_published": fiber.Map{"type": "array", "description": "Stored campaigns the start could not publish to the engines (too large for the bus); they apply once saved again",
+				"items": fiber.Map{"type": "object", "required": []string{"id", "reason"}, "properties": fiber.Map{"id": str(), "reason": str()}}},
+			"missing": fiber.Map{"type": "array", "items": str(), "description": "Streams or lane consumers found missing and being recreated (engines only)"}}},
 		"OpenAPI": fiber.Map{"type": "object", "description": "This document"},
 	}
 }

@@ -50,8 +50,11 @@ type App struct {
 	passwordCost int
 
 	// sup runs the app's own stages (the API key mirror).
-	sup                 *supervisor.Supervisor
-	campaigns, settings *bus.Bucket
+	sup                          *supervisor.Supervisor
+	campaigns, settings, apiKeys *bus.Bucket
+	// unpublished are the stored campaigns the start could not publish to KV (/readyz
+	// shows them).
+	unpublished []admin.SkippedCampaign
 	// URLs, valid after Start.
 	NATSURL, DatabaseURL string
 }
@@ -137,13 +140,12 @@ func (a *App) openBuckets(ctx context.Context) error {
 	if a.settings, err = bus.OpenBucket(ctx, a.js, bus.SettingsKV); err != nil {
 		return err
 	}
-	keys, err := bus.OpenBucket(ctx, a.js, bus.APIKeysKV)
-	if err != nil {
+	if a.apiKeys, err = bus.OpenBucket(ctx, a.js, bus.APIKeysKV); err != nil {
 		return err
 	}
-	a.keys = ingress.NewKeyMirror(keys, a.log)
+	a.keys = ingress.NewKeyMirror(a.apiKeys, a.log)
 	if a.store != nil {
-		if err := a.broadcast().Reconcile(ctx, a.store, a.keys); err != nil {
+		if err := a.reconcile(ctx); err != nil {
 			return err
 		}
 	}
@@ -151,7 +153,26 @@ func (a *App) openBuckets(ctx context.Context) error {
 	return err
 }
 
-func (a *App) broadcast() admin.KV { return admin.KV{Campaigns: a.campaigns, Settings: a.settings} }
+func (a *App) broadcast() admin.KV {
+	return admin.KV{Campaigns: a.campaigns, Settings: a.settings, Keys: a.apiKeys}
+}
+
+// reconcile makes the buckets hold what Postgres holds (see admin.KV.Reconcile), logs
+// what it removed and keeps what it could not publish for /readyz.
+func (a *App) reconcile(ctx context.Context) error {
+	r, err := a.broadcast().Reconcile(ctx, a.store)
+	if err != nil {
+		return fmt.Errorf("reconcile KV from Postgres: %w", err)
+	}
+	for _, entry := range r.Removed {
+		a.log.Warn("KV entry not in Postgres removed", "entry", entry)
+	}
+	for _, c := range r.Skipped {
+		a.log.Error("stored campaign not published: engines do not apply it until it is saved again", "campaign", c.ID, "err", c.Reason)
+	}
+	a.unpublished = r.Skipped
+	return nil
+}
 
 // startEngine starts the consumers of EVENTS.
 func (a *App) startEngine(ctx context.Context, partitions int) error {
@@ -285,6 +306,9 @@ func (a *App) ready(ctx context.Context) (map[string]any, error) {
 		if err := a.store.Ping(ctx); err != nil {
 			return details, fmt.Errorf("postgres: %w", err)
 		}
+	}
+	if len(a.unpublished) > 0 {
+		details["campaigns_not_published"] = a.unpublished
 	}
 	if a.engine != nil {
 		owned, covered := a.engine.Owned()
