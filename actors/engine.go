@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -198,8 +199,10 @@ func New(deps Deps, cfg Config) (*Engine, error) {
 // Rules returns the rule set in force. Safe for concurrent use.
 func (e *Engine) Rules() *cel.RuleSet { return e.rules.Load() }
 
-// Ready reports nil once the campaigns are loaded and the partitions consumed.
-func (e *Engine) Ready() error {
+// Ready reports nil once the campaigns are loaded and the partitions consumed: this
+// engine owns some, or every one has an owner, and no running lane's consumer is missing
+// (the lane keeper creates such a consumer again within two of its looks).
+func (e *Engine) Ready(ctx context.Context) error {
 	select {
 	case <-e.loaded:
 	default:
@@ -211,6 +214,13 @@ func (e *Engine) Ready() error {
 	owned, covered := e.owner.owned()
 	if len(owned) == 0 && !covered {
 		return errors.New("owns no partition while some have no owner")
+	}
+	missing, err := e.missingLanes(ctx)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("lane consumers missing, being created again: %s", strings.Join(missing, ", "))
 	}
 	return nil
 }
@@ -229,7 +239,7 @@ func (e *Engine) Owned() ([]int, bool) {
 // (Postgres), the loader, the campaign and tier watchers — Start waits for their initial
 // values, so no event is evaluated against a partial rule set —, the ownership of
 // partitions (which starts a lane for each range it takes, see ownership.go), then the
-// lag sampler, the expiry sweep and the passivation sweep. Lanes are started last, so at
+// lane keeper, the expiry sweep and the passivation sweep. Lanes are started last, so at
 // Close they drain and stop first, then ownership hands their leases over.
 func (e *Engine) Start(ctx context.Context) error {
 	hw, err := actor.NewEngine(actor.NewEngineConfig())
@@ -279,7 +289,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		held: map[string]*heldLane{}, fenced: make(chan int, 64)}
 	if err := e.startStages(
 		supervisor.Stage{Name: "ownership", Run: e.owner.Run, Restart: true},
-		supervisor.Stage{Name: "lag sampler", Run: e.watchLag},
+		supervisor.Stage{Name: "lane keeper", Run: e.keepLanes},
 		supervisor.Stage{Name: "expiry sweep", Run: e.sweepExpiry},
 		supervisor.Stage{Name: "passivation", Run: e.passivateLoop},
 	); err != nil {
@@ -330,7 +340,7 @@ func (e *Engine) startWatchers(ctx context.Context) error {
 // consumer cannot be read), its commits carrying epochs.
 func (e *Engine) startLane(l bus.Lane, epochs persistence.Epochs) error {
 	ln := &lane{
-		name: l.Name(), consumer: l.Consumer, epochs: epochs, engine: e.hw, deps: e.userDeps, log: e.log, metrics: e.metrics,
+		name: l.Name(), span: l, consumer: l.Consumer, epochs: epochs, engine: e.hw, deps: e.userDeps, log: e.log, metrics: e.metrics,
 		maxDeliver: uint64(e.cfg.Consumer.MaxDeliver), maxPending: e.cfg.Consumer.MaxAckPending, inboxSize: e.cfg.InboxSize,
 		maxSkew: e.cfg.MaxSkew, actors: map[string]*resident{},
 	}
@@ -367,27 +377,6 @@ func (e *Engine) runningLanes() []*lane {
 		out = append(out, rl.lane)
 	}
 	return out
-}
-
-// watchLag samples each consumer's lag for the metrics until ctx ends.
-func (e *Engine) watchLag(ctx context.Context) error {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		for _, p := range e.runningLanes() {
-			c, err := e.deps.JS.Consumer(ctx, bus.EventsStream, p.name)
-			if err != nil {
-				continue
-			}
-			info := c.CachedInfo()
-			e.metrics.pending.WithLabelValues(p.name).Set(float64(info.NumPending))
-		}
-	}
 }
 
 // Close stops every stage in the reverse order of Start: the sweeps, then each lane

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -52,9 +53,10 @@ type App struct {
 	// sup runs the app's own stages (the API key mirror).
 	sup                          *supervisor.Supervisor
 	campaigns, settings, apiKeys *bus.Bucket
+	keeper                       *streamKeeper
 	// unpublished are the stored campaigns the start could not publish to KV (/readyz
 	// shows them).
-	unpublished []admin.SkippedCampaign
+	unpublished atomic.Pointer[[]admin.SkippedCampaign]
 	// URLs, valid after Start.
 	NATSURL, DatabaseURL string
 }
@@ -83,6 +85,10 @@ func (a *App) Start(ctx context.Context) error {
 		}
 	}
 	if err := a.openBuckets(ctx); err != nil {
+		return err
+	}
+	a.keeper = &streamKeeper{a: a, partitions: partitions}
+	if _, err := a.sup.Start(supervisor.Stage{Name: "stream keeper", Run: a.keeper.Run, Restart: true}); err != nil {
 		return err
 	}
 	if a.cfg.Mode != modeIngress {
@@ -170,7 +176,7 @@ func (a *App) reconcile(ctx context.Context) error {
 	for _, c := range r.Skipped {
 		a.log.Error("stored campaign not published: engines do not apply it until it is saved again", "campaign", c.ID, "err", c.Reason)
 	}
-	a.unpublished = r.Skipped
+	a.unpublished.Store(&r.Skipped)
 	return nil
 }
 
@@ -297,8 +303,12 @@ func (a *App) ready(ctx context.Context) (map[string]any, error) {
 	if a.nc.Status() != nats.CONNECTED {
 		return details, errors.New("nats: not connected")
 	}
-	if _, err := a.js.Stream(ctx, bus.EventsStream); err != nil {
-		return details, fmt.Errorf("nats: stream %s: %w", bus.EventsStream, err)
+	missing, err := bus.Missing(ctx, a.js)
+	if err != nil {
+		return details, fmt.Errorf("nats: %w", err)
+	}
+	if len(missing) > 0 {
+		return details, fmt.Errorf("nats: missing, being created again: %s", strings.Join(missing, ", "))
 	}
 	// Ingress answers 202 while Postgres is away (events are stored in JetStream), so
 	// only a process that applies events depends on it.
@@ -307,14 +317,14 @@ func (a *App) ready(ctx context.Context) (map[string]any, error) {
 			return details, fmt.Errorf("postgres: %w", err)
 		}
 	}
-	if len(a.unpublished) > 0 {
-		details["campaigns_not_published"] = a.unpublished
+	if u := a.unpublished.Load(); u != nil && len(*u) > 0 {
+		details["campaigns_not_published"] = *u
 	}
 	if a.engine != nil {
 		owned, covered := a.engine.Owned()
 		details["partitions"] = owned
 		details["all_partitions_owned"] = covered
-		if err := a.engine.Ready(); err != nil {
+		if err := a.engine.Ready(ctx); err != nil {
 			return details, fmt.Errorf("engine: %w", err)
 		}
 	}
