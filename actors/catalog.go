@@ -52,9 +52,13 @@ func (w *ruleWatcher) Run(ctx context.Context) error {
 			var c campaign.Campaign
 			if err := json.Unmarshal(value, &c); err != nil {
 				w.log.Error("campaign in KV does not decode; ignored", "key", key, "err", err)
-				return
+				delete(byID, key)
+			} else if c.ID != key {
+				w.log.Error("campaign in KV under another id; ignored", "key", key, "id", c.ID)
+				delete(byID, key)
+			} else {
+				byID[key] = c // validated and compiled with the whole set (cel.NewRuleSet)
 			}
-			byID[key] = c
 		}
 		if initialised {
 			emit()
@@ -87,7 +91,11 @@ func (w *tierWatcher) Run(ctx context.Context) error {
 		}
 		var c loyalty.TierConfig
 		if err := json.Unmarshal(value, &c); err != nil {
-			w.log.Error("tier configuration in KV does not decode; ignored", "err", err)
+			w.log.Error("tier configuration in KV does not decode; the one before stays", "err", err)
+			return
+		}
+		if err := c.Validate(); err != nil {
+			w.log.Error("tier configuration in KV is invalid; the one before stays", "err", err)
 			return
 		}
 		w.tiers.Store(&c)

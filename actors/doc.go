@@ -9,7 +9,7 @@
 // actors/supervisor), started by Engine.Start in this order and stopped by Close in
 // reverse: the publisher (Writers goroutines), the committer (its batch loop, up to
 // Writers concurrent commits, redelivery lookups), the loader, the campaign and tier
-// watchers, one stage per lane, the lag sampler, the expiry sweep and the passivation
+// watchers, one stage per lane, the lane keeper, the expiry sweep and the passivation
 // sweep; plus the hollywood engine's actors, which a lane stops (PoisonCtx, waited for)
 // after draining. A single lane can be started and stopped on its own (startLane,
 // stopLane): it stops fetching, lets its in-flight events commit and ack, and stops its

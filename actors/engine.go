@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/campaignmanager/campaignmanager/cel"
 	"github.com/campaignmanager/campaignmanager/cel/campaign"
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
+	"github.com/campaignmanager/campaignmanager/ingress/event"
 	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
@@ -65,6 +67,9 @@ type Config struct {
 	// HandoverTimeout bounds the drain of a lane this engine hands over while it keeps
 	// running (a rebalance); 0 means 10 s. At shutdown the drain has Close's deadline.
 	HandoverTimeout time.Duration
+	// MaxSkew is how far after the time JetStream stored it an event may be dated; a
+	// later one is parked (0: event.DefaultMaxSkew).
+	MaxSkew time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -95,6 +100,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ExpirySweep == 0 {
 		c.ExpirySweep = time.Minute
+	}
+	if c.MaxSkew == 0 {
+		c.MaxSkew = event.DefaultMaxSkew
 	}
 	if c.CampaignsTimeout == 0 {
 		c.CampaignsTimeout = 30 * time.Second
@@ -191,8 +199,10 @@ func New(deps Deps, cfg Config) (*Engine, error) {
 // Rules returns the rule set in force. Safe for concurrent use.
 func (e *Engine) Rules() *cel.RuleSet { return e.rules.Load() }
 
-// Ready reports nil once the campaigns are loaded and the partitions consumed.
-func (e *Engine) Ready() error {
+// Ready reports nil once the campaigns are loaded and the partitions consumed: this
+// engine owns some, or every one has an owner, and no running lane's consumer is missing
+// (the lane keeper creates such a consumer again within two of its looks).
+func (e *Engine) Ready(ctx context.Context) error {
 	select {
 	case <-e.loaded:
 	default:
@@ -204,6 +214,13 @@ func (e *Engine) Ready() error {
 	owned, covered := e.owner.owned()
 	if len(owned) == 0 && !covered {
 		return errors.New("owns no partition while some have no owner")
+	}
+	missing, err := e.missingLanes(ctx)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("lane consumers missing, being created again: %s", strings.Join(missing, ", "))
 	}
 	return nil
 }
@@ -222,7 +239,7 @@ func (e *Engine) Owned() ([]int, bool) {
 // (Postgres), the loader, the campaign and tier watchers — Start waits for their initial
 // values, so no event is evaluated against a partial rule set —, the ownership of
 // partitions (which starts a lane for each range it takes, see ownership.go), then the
-// lag sampler, the expiry sweep and the passivation sweep. Lanes are started last, so at
+// lane keeper, the expiry sweep and the passivation sweep. Lanes are started last, so at
 // Close they drain and stop first, then ownership hands their leases over.
 func (e *Engine) Start(ctx context.Context) error {
 	hw, err := actor.NewEngine(actor.NewEngineConfig())
@@ -265,13 +282,14 @@ func (e *Engine) Start(ctx context.Context) error {
 		evaluate = func(in *cel.Input) ([]campaign.Match, []cel.EvalError, error) { return e.Rules().Evaluate(in) }
 	}
 	e.userDeps = userDeps{evaluate: evaluate, budgets: e.budgets, tiers: e.tiers.Load, loader: e.loader,
-		committer: e.committer, publisher: e.publisher, metrics: e.metrics, retry: e.retry}
+		committer: e.committer, publisher: e.publisher, metrics: e.metrics, retry: e.retry,
+		ruleErrors: newRuleErrorLog(e.log, e.metrics, time.Minute)}
 	e.owner = &ownership{e: e, leases: e.deps.Leases, every: e.cfg.LeaseRenew, handoff: e.cfg.HandoverTimeout,
 		me:   memberInfo{ID: e.cfg.ReplicaID, Consumers: e.cfg.Consumers, StartedAt: time.Now().UTC()},
 		held: map[string]*heldLane{}, fenced: make(chan int, 64)}
 	if err := e.startStages(
 		supervisor.Stage{Name: "ownership", Run: e.owner.Run, Restart: true},
-		supervisor.Stage{Name: "lag sampler", Run: e.watchLag},
+		supervisor.Stage{Name: "lane keeper", Run: e.keepLanes},
 		supervisor.Stage{Name: "expiry sweep", Run: e.sweepExpiry},
 		supervisor.Stage{Name: "passivation", Run: e.passivateLoop},
 	); err != nil {
@@ -322,9 +340,9 @@ func (e *Engine) startWatchers(ctx context.Context) error {
 // consumer cannot be read), its commits carrying epochs.
 func (e *Engine) startLane(l bus.Lane, epochs persistence.Epochs) error {
 	ln := &lane{
-		name: l.Name(), consumer: l.Consumer, epochs: epochs, engine: e.hw, deps: e.userDeps, log: e.log, metrics: e.metrics,
+		name: l.Name(), span: l, consumer: l.Consumer, epochs: epochs, engine: e.hw, deps: e.userDeps, log: e.log, metrics: e.metrics,
 		maxDeliver: uint64(e.cfg.Consumer.MaxDeliver), maxPending: e.cfg.Consumer.MaxAckPending, inboxSize: e.cfg.InboxSize,
-		actors: map[string]*resident{},
+		maxSkew: e.cfg.MaxSkew, actors: map[string]*resident{},
 	}
 	h, err := e.sup.Start(supervisor.Stage{Name: "lane " + ln.name, Run: ln.Run, Restart: true})
 	if err != nil {
@@ -359,27 +377,6 @@ func (e *Engine) runningLanes() []*lane {
 		out = append(out, rl.lane)
 	}
 	return out
-}
-
-// watchLag samples each consumer's lag for the metrics until ctx ends.
-func (e *Engine) watchLag(ctx context.Context) error {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		for _, p := range e.runningLanes() {
-			c, err := e.deps.JS.Consumer(ctx, bus.EventsStream, p.name)
-			if err != nil {
-				continue
-			}
-			info := c.CachedInfo()
-			e.metrics.pending.WithLabelValues(p.name).Set(float64(info.NumPending))
-		}
-	}
 }
 
 // Close stops every stage in the reverse order of Start: the sweeps, then each lane

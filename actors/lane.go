@@ -29,7 +29,8 @@ import (
 // actors; the passivation sweep removes idle ones (under mu).
 type lane struct {
 	name       string
-	consumer   jetstream.Consumer
+	span       bus.Lane           // the partitions
+	consumer   jetstream.Consumer // under mu: replace swaps it
 	epochs     persistence.Epochs // of the lane's partitions, as claimed
 	engine     *actor.Engine
 	deps       userDeps
@@ -38,44 +39,111 @@ type lane struct {
 	maxDeliver uint64
 	maxPending int
 	inboxSize  int
+	maxSkew    time.Duration // how far after storedAt an event may be dated
 
 	mu       sync.Mutex
+	iter     jetstream.MessagesContext // Run's iterator, under mu
+	floor    uint64                    // the last ack floor the keeper saw, under mu
+	floorOf  time.Time                 // the creation time of the stream floor is of, under mu
 	actors   map[string]*resident
 	spawned  uint64 // makes every incarnation's actor id unique
 	inflight sync.WaitGroup
 }
 
 // Run consumes the lane's consumer until ctx ends, then drains by supervisor.Draining(ctx)
-// and stops the lane's actors. An error means the consumer could not be read (the
-// supervisor restarts the lane).
+// and stops the lane's actors. When the consumer disappears (deleted, or with its
+// stream) it waits for the lane keeper to create it again (see replace) and goes on
+// with the new one; its users' states stay as they are. An error means the consumer
+// could not be read (the supervisor restarts the lane).
 func (p *lane) Run(ctx context.Context) error {
-	iter, err := p.consumer.Messages(jetstream.PullMaxMessages(p.maxPending))
+	for {
+		p.mu.Lock()
+		c := p.consumer
+		p.mu.Unlock()
+		err := p.consume(ctx, c)
+		if ctx.Err() != nil {
+			return p.drain(supervisor.Draining(ctx))
+		}
+		if err != nil {
+			return err
+		}
+		for !p.replaced(c) { // the keeper looks every keepEvery
+			if !supervisor.Sleep(ctx, 50*time.Millisecond) {
+				return p.drain(supervisor.Draining(ctx))
+			}
+		}
+	}
+}
+
+// consume hands c's messages to the users' actors until ctx ends or c's message stream
+// ends: nil then (the consumer went away, or replace ended it). An error means c could
+// not be read at all.
+func (p *lane) consume(ctx context.Context, c jetstream.Consumer) error {
+	p.mu.Lock()
+	iter, err := c.Messages(jetstream.PullMaxMessages(p.maxPending))
+	p.iter = iter
+	p.mu.Unlock()
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", p.name, err)
 	}
 	stop := context.AfterFunc(ctx, iter.Stop)
 	defer stop()
+	defer iter.Stop()
 	for {
 		msg, err := iter.Next()
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			break
-		}
-		if err != nil {
+		switch {
+		case errors.Is(err, jetstream.ErrMsgIteratorClosed),
+			errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
+			return nil
+		case err != nil:
 			p.log.Warn("fetch from consumer", "consumer", p.name, "err", err)
 			if !supervisor.Sleep(ctx, 100*time.Millisecond) { // the iterator reconnects by itself
-				break
+				return nil
 			}
-			continue
+		default:
+			p.handle(msg)
 		}
-		p.handle(msg)
 	}
-	iter.Stop()
-	if ctx.Err() == nil {
-		// Not asked to stop: the consumer went away (deleted, or its stream). The
-		// supervisor starts the lane again; its users' states stay as they are.
-		return fmt.Errorf("consumer %s: message stream ended", p.name)
+}
+
+// replaced reports whether the lane's consumer is no longer c.
+func (p *lane) replaced(c jetstream.Consumer) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.consumer != c
+}
+
+// replace makes c the lane's consumer (the old one disappeared) and ends Run's iterator,
+// so the supervisor starts Run again on c.
+func (p *lane) replace(c jetstream.Consumer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.consumer = c
+	if p.iter != nil {
+		p.iter.Stop()
 	}
-	return p.drain(supervisor.Draining(ctx))
+}
+
+// sawFloor records the ack floor of the lane's consumer on the stream created at
+// created.
+func (p *lane) sawFloor(created time.Time, floor uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.floor, p.floorOf = floor, created
+}
+
+// floorIn is the last ack floor seen on the stream created at created; 0 when it was of
+// another stream (EVENTS was created again: its sequences start afresh).
+func (p *lane) floorIn(created time.Time) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.floorOf.Equal(created) {
+		return 0
+	}
+	return p.floor
 }
 
 // drain waits until every event the lane handed out is finished, or ctx ends (those
@@ -180,7 +248,7 @@ func (p *lane) handle(msg jetstream.Msg) {
 
 // admit decodes the event into ev and says why it must be parked instead of applied, or
 // "": the subject must parse, its token match the event's user_id, the event decode and
-// validate, and the subject's kind match the type (the engine's own types only on ops.*,
+// validate and be dated at most maxSkew after storedAt, and the subject's kind match the type (the engine's own types only on ops.*,
 // which ingest identities cannot publish to; customer types only on events.*).
 func (p *lane) admit(ev *EventReceived, stored bus.StoredSubject, subjectOK bool, storedAt time.Time) string {
 	if !subjectOK {
@@ -195,6 +263,9 @@ func (p *lane) admit(ev *EventReceived, stored bus.StoredSubject, subjectOK bool
 		return "invalid event: " + err.Error()
 	}
 	ev.Event = e
+	if err := e.CheckNotFuture(storedAt, p.maxSkew); err != nil {
+		return "invalid event: " + err.Error()
+	}
 	switch {
 	case e.UserID != userID:
 		return fmt.Sprintf("user_id %q does not match the subject token %q (expected token %q)", e.UserID, stored.Token, event.Token(e.UserID))

@@ -25,6 +25,7 @@ type metrics struct {
 	passivations   prometheus.Counter
 	loads          prometheus.Counter
 	pending        *prometheus.GaugeVec
+	recreated      prometheus.Counter
 	rulesLoaded    prometheus.Gauge
 	owned          prometheus.Gauge
 	ownership      *prometheus.CounterVec
@@ -56,6 +57,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "campaign_commit_errors_total", Help: "Failed Postgres batch commits (retried)."}),
 		loadErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "campaign_user_load_errors_total", Help: "Failed user state loads (retried)."}),
+		recreated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "campaign_consumers_recreated_total", Help: "Lane consumers found missing under their owner and created again."}),
 		fenced: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "campaign_commit_fenced_total", Help: "Decisions refused because the stored user version moved (state reloaded)."}),
 		dlq: prometheus.NewCounter(prometheus.CounterOpts{
@@ -88,7 +91,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.processed.WithLabelValues(outcome)
 	}
 	for _, c := range []prometheus.Collector{m.received, m.rejected, m.processed, m.rewards, m.ruleErrors,
-		m.evalDuration, m.commitDuration, m.batchSize, m.commitErrors, m.loadErrors, m.fenced, m.dlq,
+		m.evalDuration, m.commitDuration, m.batchSize, m.commitErrors, m.loadErrors, m.fenced, m.recreated, m.dlq,
 		m.actors, m.users, m.compact, m.passivations, m.loads, m.pending, m.rulesLoaded, m.owned, m.ownership, m.epochFenced} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register engine metrics: %w", err)

@@ -312,6 +312,13 @@ func (o *ownership) lose(ctx context.Context, name, why string) {
 	o.e.log.Warn("lane lost", "lane", name, "reason", why, "member", o.me.ID)
 }
 
+// holds reports whether this engine holds the lease of lane name.
+func (o *ownership) holds(name string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.held[name] != nil
+}
+
 // forget removes name from the held lanes and returns what was held.
 func (o *ownership) forget(name string) *heldLane {
 	o.mu.Lock()

@@ -28,6 +28,8 @@ type userDeps struct {
 	committer *committer
 	publisher *publisher
 	metrics   *metrics
+	// ruleErrors counts and logs the campaigns whose rules failed at run time.
+	ruleErrors *ruleErrorLog
 	// retry spaces the attempts of a blocked event (a load, a rule evaluation).
 	retry supervisor.Policy
 }
@@ -185,7 +187,7 @@ func (a *userActor) process(ev *EventReceived) {
 	if a.effectFor == ev.Event.ID {
 		orig = a.effect
 	}
-	d, err := loyalty.Step(a.state, loyalty.Input{Event: &ev.Event, Seq: ev.Seq, Original: orig, Tiers: a.deps.tiers()}, a.evaluate)
+	d, err := a.step(a.state, loyalty.Input{Event: &ev.Event, Seq: ev.Seq, Original: orig, Tiers: a.deps.tiers()})
 	if err != nil {
 		a.attempts++
 		if a.attempts < maxRuleAttempts {
@@ -251,7 +253,7 @@ func (a *userActor) submitChain(ev *EventReceived, d loyalty.Decision) {
 		if loyalty.NeedsOriginal(&next.Event) || int64(next.Seq) <= prev.LastSeq {
 			return
 		}
-		nd, err := loyalty.Step(prev, loyalty.Input{Event: &next.Event, Seq: next.Seq, Tiers: a.deps.tiers()}, a.evaluate)
+		nd, err := a.step(prev, loyalty.Input{Event: &next.Event, Seq: next.Seq, Tiers: a.deps.tiers()})
 		if err != nil {
 			return
 		}
@@ -259,6 +261,22 @@ func (a *userActor) submitChain(ev *EventReceived, d loyalty.Decision) {
 		evs = append(evs, next)
 		ds = append(ds, nd)
 	}
+}
+
+// step is loyalty.Step with the actor's evaluator. A decision that takes no budget after
+// the rules reserved some (the event was refused once its rewards were known, such as a
+// balance that would pass its maximum) releases the reservation at once.
+func (a *userActor) step(base *loyalty.User, in loyalty.Input) (loyalty.Decision, error) {
+	var reserved map[string]loyalty.BudgetDelta
+	d, err := loyalty.Step(base, in, func(ev *event.Event, view *loyalty.User) ([]campaign.Match, map[string]loyalty.BudgetDelta, error) {
+		matches, deltas, err := a.evaluate(ev, view)
+		reserved = deltas
+		return matches, deltas, err
+	})
+	if len(reserved) > 0 && (err != nil || d.Budget == nil) {
+		a.deps.budgets.settle(reserved, false)
+	}
+	return d, err
 }
 
 // evaluate is the loyalty.Evaluator of the actor: it runs the rules and reserves the
@@ -275,9 +293,7 @@ func (a *userActor) evaluate(ev *event.Event, view *loyalty.User) ([]campaign.Ma
 		start := time.Now()
 		matches, ruleErrs, err := a.deps.evaluate(in)
 		a.deps.metrics.evalDuration.Observe(time.Since(start).Seconds())
-		for _, re := range ruleErrs {
-			a.deps.metrics.ruleErrors.WithLabelValues(re.CampaignID).Inc()
-		}
+		a.deps.ruleErrors.record(ev.ID, ruleErrs)
 		if err != nil {
 			return nil, nil, err
 		}

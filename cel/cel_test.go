@@ -146,6 +146,12 @@ func TestCompilePointsAcceptsOnlyIntegers(t *testing.T) {
 		{"double refused", "event.amount * 0.1", 0, "must be an integer"},
 		{"string refused", `"100"`, 0, "must be an integer"},
 		{"dyn refused", `event.attributes.rating`, 0, "must be an integer"},
+		{"the largest constant", "1000000000000", loyalty.MaxPoints, ""},
+		{"constant folded from operators", "[1, 2, 3].map(x, x * 10).size() + 7", 10, ""},
+		{"negative constant refused", "-100", 0, "constant and always fails: result -100 is negative"},
+		{"division by zero refused", "1/0", 0, "constant and always fails: division by zero"},
+		{"int64 overflow refused", "9223372036854775807 + 1", 0, "constant and always fails: integer overflow"},
+		{"constant over the maximum refused", "9223372036854775807", 0, "over the maximum of 1000000000000 points per reward"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,6 +171,22 @@ func TestCompilePointsAcceptsOnlyIntegers(t *testing.T) {
 				t.Errorf("Eval = %d, %v; want %d", got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestPointsOverTheMaximumIsError(t *testing.T) {
+	p, err := CompilePoints("int(event.amount * 0.1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := testInput()
+	in.Event.Amount = 9.2e19 // the audit's amount; ingress refuses more than event.MaxAmount
+	if _, err := p.Eval(in); err == nil || !strings.Contains(err.Error(), "out of range") && !strings.Contains(err.Error(), "over the maximum") {
+		t.Fatalf("Eval err = %v, want an error", err)
+	}
+	in.Event.Amount = 1e13 + 10
+	if n, err := p.Eval(in); err == nil || !strings.Contains(err.Error(), "over the maximum") {
+		t.Fatalf("Eval = %d, %v; want over the maximum", n, err)
 	}
 }
 
@@ -235,6 +257,64 @@ func TestRuntimeCostLimitStopsRunawayRule(t *testing.T) {
 	_, err = r.Eval(in)
 	if err == nil || errors.Is(err, ErrPanic) || !strings.Contains(err.Error(), "cost limit") {
 		t.Fatalf("Eval err = %v, want cost limit error", err)
+	}
+}
+
+// TestRuntimeCostLimitCoversFunctionsTheEstimateCannotBound evaluates, on inputs beyond
+// the declared bounds, expressions without a comprehension: one whose function cel-go
+// prices only roughly (lowerAscii) stops at the runtime limit, one of linear operators
+// runs to the end.
+func TestRuntimeCostLimitCoversFunctionsTheEstimateCannotBound(t *testing.T) {
+	in := testInput()
+	in.Event.Attributes["s"] = strings.Repeat("a", 4<<20) // 4 MiB: more than ingress lets in
+	r, err := Compile(`string(event.attributes.s).lowerAscii().size() > 0`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Eval(in); err == nil || !strings.Contains(err.Error(), "cost limit") {
+		t.Fatalf("Eval err = %v, want the runtime cost limit", err)
+	}
+	r, err = Compile(`string(event.attributes.s).size() > 0 && string(event.attributes.s).startsWith("a")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := r.Eval(in); !ok || err != nil {
+		t.Fatalf("Eval = %v, %v; want true", ok, err)
+	}
+}
+
+func TestCostEstimateUsesTheEventBounds(t *testing.T) {
+	// The audit's rule: replace costs the product of its inputs' sizes.
+	_, err := Compile(`string(event.attributes.s).replace("", string(event.attributes.s)).size() > 0`)
+	if err == nil || !strings.Contains(err.Error(), "exceeds the limit") {
+		t.Fatalf("Compile err = %v, want the cost limit", err)
+	}
+	// A loop over a list of up to 1,000 entries is fine, one inside it is not.
+	if _, err := Compile(`event.attributes.tags.exists(t, t == "vip")`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Compile(`event.attributes.tags.exists(t, event.attributes.tags.exists(u, u == t))`); err == nil {
+		t.Fatal("a nested loop over attributes compiled")
+	}
+}
+
+func TestBoundedByEstimateOnlyForLinearExpressions(t *testing.T) {
+	for src, want := range map[string]bool{
+		`event.type == "purchase" && event.amount > 50.0 && user.tier == "gold"`:                true,
+		`event.attributes.?rating.orValue(0) >= 4`:                                              true,
+		`now.getDayOfWeek("Europe/Berlin") in [0, 6] && user.spent_within(duration("24h")) > 1`: true,
+		`string(event.attributes.sku).matches("^A[0-9]+$")`:                                     true,
+		`event.attributes.tags.exists(t, t == "vip")`:                                           false,
+		`string(event.attributes.s).replace("a", "b") == "b"`:                                   false,
+		`math.greatest(1, 2) == 2`:                                                              false,
+	} {
+		ast, iss := celEnv.Compile(src)
+		if iss.Err() != nil {
+			t.Fatal(iss.Err())
+		}
+		if got := boundedByEstimate(ast); got != want {
+			t.Errorf("boundedByEstimate(%s) = %v, want %v", src, got, want)
+		}
 	}
 }
 

@@ -8,22 +8,25 @@ import (
 	celgo "github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
 	celast "github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/operators"
+	"github.com/google/cel-go/common/overloads"
 	"github.com/google/cel-go/common/types"
 )
 
 // MaxCost is the highest estimated cost a rule or points expression may have. The
-// estimate assumes the size bounds of the event contract (at most 64 entries in
-// event.attributes, ids of at most 128 chars, ...). Ordinary rules cost well under 100; a
+// estimate assumes the size bounds of the event contract (at most 256 entries in any
+// object or list of event.attributes, strings no longer than the 64 KiB event, ids of at
+// most 128 chars, ...), which ingress enforces. Ordinary rules cost well under 100; a
 // comprehension nested inside another over event.attributes is over the limit.
 const MaxCost = 10_000
 
-// runtimeCostLimit stops an evaluation whose actual cost runs away (inputs bigger than
-// the estimate assumed). Going over it is an evaluation error, not a panic. It is kept
-// low because cel-go's cost tracker is quadratic in the number of comprehension steps.
-// Cost tracking also makes evaluation about four times slower, so it is only enabled for
-// expressions with a comprehension (all, exists, map, filter, ...): without one, cost is
-// linear in the size of the event, which ingress caps at 64 KiB.
-const runtimeCostLimit = 2 * MaxCost
+// RuntimeCostLimit stops an evaluation whose actual cost runs away: an input the
+// estimate could not bound (a user's history), or a function whose cost cel-go cannot
+// estimate from the sizes of its arguments (such as replace, whose result can be the
+// square of its input). Going over it is an evaluation error naming the limit, never a
+// panic. It is kept low because cel-go's cost tracker is quadratic in the number of
+// comprehension steps.
+const RuntimeCostLimit = 2 * MaxCost
 
 // Fields named by CompileError and FieldError.
 const (
@@ -107,12 +110,47 @@ func Compile(src string) (*Rule, error) {
 // "reward.points") when src does not parse or type-check, is not an int (a double is
 // refused: wrap it in int(...)) or has an estimated cost over MaxCost.
 func CompilePoints(src string) (*Points, error) {
-	prg, cost, err := compile(fieldPoints, src, types.IntType,
+	prg, cost, ast, err := compileAST(fieldPoints, src, types.IntType,
 		"points must be an integer expression, got %s (wrap it in int(...))")
 	if err != nil {
 		return nil, withSnippets(err, src)
 	}
-	return &Points{src: src, prg: prg, cost: cost}, nil
+	p := &Points{src: src, prg: prg, cost: cost}
+	if err := p.checkConstant(ast); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkConstant evaluates a points expression that reads none of event, user and now
+// ("100", "1/0", "-100") once, so one that can only fail or grant nothing is refused
+// when it is saved rather than at every event.
+func (p *Points) checkConstant(ast *celgo.Ast) error {
+	if readsVariables(ast) {
+		return nil
+	}
+	if _, err := p.eval(&activation{}); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "evaluate points: ")
+		return &CompileError{Field: fieldPoints, Issues: []Issue{{
+			Message: "the expression is constant and always fails: " + msg, Line: 1, Column: 1,
+			Snippet: Snippet(p.src, 1, 1),
+		}}}
+	}
+	return nil
+}
+
+// readsVariables reports whether ast names event, user or now.
+func readsVariables(a *celgo.Ast) bool {
+	found := false
+	celast.PreOrderVisit(a.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() == celast.IdentKind {
+			switch e.AsIdent() {
+			case "event", "user", "now":
+				found = true
+			}
+		}
+	}))
+	return found
 }
 
 // withSnippets fills in the snippet of every issue of a *CompileError about src.
@@ -137,12 +175,8 @@ func (p *Points) String() string { return p.src }
 // Cost returns the expression's estimated maximum cost, at most MaxCost.
 func (p *Points) Cost() uint64 { return p.cost }
 
-func compile(field, src string, want *types.Type, wrongType string) (prg celgo.Program, cost uint64, err error) {
-	prg, cost, _, err = compileAST(field, src, want, wrongType)
-	return prg, cost, err
-}
-
-// compileAST is compile that also returns the checked AST.
+// compileAST type-checks src as an expression of type want (see check) and plans it
+// for evaluation (see program); it returns the program, its cost and the checked AST.
 func compileAST(field, src string, want *types.Type, wrongType string) (prg celgo.Program, cost uint64, ast *celgo.Ast, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -194,25 +228,67 @@ func check(field, src string, want *types.Type, wrongType string) (*celgo.Ast, u
 	return ast, est.Max, nil
 }
 
-// program plans a checked expression for evaluation, with the runtime cost limit when it
-// has a comprehension. Rules, points expressions and the clauses of Explain all use it.
+// program plans a checked expression for evaluation, under RuntimeCostLimit unless its
+// estimate is a true bound (see boundedByEstimate): cost tracking makes an evaluation
+// about seven times slower, so expressions that cannot run away go without it. Rules,
+// points expressions and the clauses of Explain (the rule test) all use it.
 func program(ast *celgo.Ast) (celgo.Program, error) {
 	opts := []celgo.ProgramOption{celgo.EvalOptions(celgo.OptOptimize)}
-	if hasComprehension(ast) {
-		opts = append(opts, celgo.CostLimit(runtimeCostLimit))
+	if !boundedByEstimate(ast) {
+		opts = append(opts, celgo.CostLimit(RuntimeCostLimit))
 	}
 	return celEnv.Program(ast, opts...)
 }
 
-func hasComprehension(a *celgo.Ast) bool {
-	found := false
+// boundedByEstimate reports whether the static estimate bounds what evaluating ast can
+// cost: it has no comprehension and calls only functions whose cost cel-go's estimator
+// derives correctly from the sizes of their arguments (see linearFunctions), so with the
+// size bounds ingress enforces it cannot cost more than the MaxCost it was checked
+// against.
+func boundedByEstimate(a *celgo.Ast) bool {
+	bounded := true
 	celast.PreOrderVisit(a.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
-		if e.Kind() == celast.ComprehensionKind {
-			found = true
+		switch e.Kind() {
+		case celast.ComprehensionKind:
+			bounded = false
+		case celast.CallKind:
+			if !linearFunctions[e.AsCall().FunctionName()] {
+				bounded = false
+			}
 		}
 	}))
-	return found
+	return bounded
 }
+
+// linearFunctions are the functions that cost at most linearly in the size of their
+// arguments and that cel-go's estimator prices that way: operators, conversions, size,
+// the string tests (RE2 matching is linear), time accessors, optionals and the history
+// functions of user (bounded by the days a user's history keeps). Anything else, such as
+// the extension string functions (replace, split, join, format, ...), runs under
+// RuntimeCostLimit.
+var linearFunctions = func() map[string]bool {
+	m := map[string]bool{}
+	for _, f := range []string{
+		operators.LogicalAnd, operators.LogicalOr, operators.LogicalNot, operators.Conditional,
+		operators.Equals, operators.NotEquals, operators.Less, operators.LessEquals,
+		operators.Greater, operators.GreaterEquals, operators.Add, operators.Subtract,
+		operators.Multiply, operators.Divide, operators.Modulo, operators.Negate,
+		operators.Index, operators.OptIndex, operators.OptSelect, operators.In, operators.NotStrictlyFalse,
+		overloads.Size, overloads.TypeConvertInt, overloads.TypeConvertUint,
+		overloads.TypeConvertDouble, overloads.TypeConvertString, overloads.TypeConvertBool,
+		overloads.TypeConvertDuration, overloads.TypeConvertTimestamp, overloads.TypeConvertType,
+		overloads.TypeConvertDyn, overloads.Contains, overloads.StartsWith, overloads.EndsWith,
+		overloads.Matches, overloads.TimeGetFullYear, overloads.TimeGetMonth,
+		overloads.TimeGetDayOfYear, overloads.TimeGetDayOfMonth, overloads.TimeGetDate,
+		overloads.TimeGetDayOfWeek, overloads.TimeGetHours, overloads.TimeGetMinutes,
+		overloads.TimeGetSeconds, overloads.TimeGetMilliseconds,
+		"orValue", "or", "hasValue", "value", "optional.of", "optional.none", "optional.ofNonZeroValue",
+		"spent_within", "count_within", "days_active_within",
+	} {
+		m[f] = true
+	}
+	return m
+}()
 
 func costString(c uint64) string {
 	if c >= 1<<62 {

@@ -43,15 +43,16 @@ const (
 	userTypeName  = "campaign.User"
 )
 
-// Size bounds used by the cost estimator. They follow the event contract (DESIGN §4):
-// events are at most 64 KiB, ids at most 128 chars, and so on. They only feed the
-// estimate; the runtime cost limit is the hard stop.
+// Size bounds used by the cost estimator. The event's follow its contract, which ingress
+// enforces (DESIGN §4): at most 256 entries in any object or list of attributes, and no
+// string longer than the 64 KiB event. The user's are typical, not enforced: expressions
+// that range over them run under RuntimeCostLimit.
 const (
-	maxAttributeEntries = 64   // entries of event.attributes and of any list or map in it
-	maxAttributeString  = 4096 // chars of a string inside event.attributes
-	maxEventCounts      = 64   // distinct event types in user.event_counts
-	maxUserRewards      = 256  // campaigns in user.rewards
-	maxSourceChars      = 8192 // code points of a rule or points expression
+	maxAttributeEntries = event.MaxAttributeEntries // entries of event.attributes and of any list or map in it
+	maxAttributeString  = event.MaxSize             // chars of a string inside event.attributes
+	maxEventCounts      = 64                        // distinct event types in user.event_counts
+	maxUserRewards      = 256                       // campaigns in user.rewards
+	maxSourceChars      = 8192                      // code points of a rule or points expression
 )
 
 var (

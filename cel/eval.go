@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/google/cel-go/common/types"
+
+	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 )
 
 // Eval reports whether the rule matches in. now is in.Event.OccurredAt. A runtime error
@@ -37,8 +39,9 @@ func (r *Rule) eval(act *activation) (matched bool, err error) {
 	return bool(b), nil
 }
 
-// Eval computes the points granted for in. The result is never negative: a negative
-// value is an error. Errors are as for Rule.Eval; an error from a panic wraps ErrPanic.
+// Eval computes the points granted for in. The result is between 0 and
+// loyalty.MaxPoints: a negative or larger value is an error (an int64 overflow inside the
+// expression already is one). Errors are as for Rule.Eval; an error from a panic wraps ErrPanic.
 // Eval never panics and is safe for concurrent use.
 func (p *Points) Eval(in *Input) (int64, error) {
 	act, err := newActivation(in)
@@ -64,6 +67,9 @@ func (p *Points) eval(act *activation) (n int64, err error) {
 	}
 	if i < 0 {
 		return 0, fmt.Errorf("evaluate points: result %d is negative", int64(i))
+	}
+	if i > loyalty.MaxPoints {
+		return 0, fmt.Errorf("evaluate points: result %d is over the maximum of %d points per reward", int64(i), int64(loyalty.MaxPoints))
 	}
 	return int64(i), nil
 }

@@ -41,6 +41,15 @@ func unavailable() *api.Problem {
 	return api.Unavailable("the event store did not acknowledge the event; retry with the same id")
 }
 
+// admissible checks what ingest adds to the event contract: no engine-only type, and no
+// date more than the allowed skew after now, the time received.
+func (s *Server) admissible(ev *event.Event, now time.Time) error {
+	if err := ev.CheckIngestable(); err != nil {
+		return err
+	}
+	return ev.CheckNotFuture(now, s.cfg.MaxSkew)
+}
+
 func (s *Server) postEvent(c *fiber.Ctx) error {
 	if err := api.RequireJSON(c); err != nil {
 		return err
@@ -50,9 +59,10 @@ func (s *Server) postEvent(c *fiber.Ctx) error {
 		s.metrics.rejected.WithLabelValues("too_large").Inc()
 		return event.ErrTooLarge
 	}
-	ev, err := event.Decode(body, time.Now().UTC())
+	now := time.Now().UTC()
+	ev, err := event.Decode(body, now)
 	if err == nil {
-		err = ev.CheckIngestable()
+		err = s.admissible(&ev, now)
 	}
 	if err != nil {
 		s.metrics.rejected.WithLabelValues("invalid").Inc()
@@ -98,7 +108,7 @@ func (s *Server) postEventBatch(c *fiber.Ctx) error {
 	for i, raw := range req.Events {
 		ev, err := event.Decode(raw, now)
 		if err == nil {
-			err = ev.CheckIngestable()
+			err = s.admissible(&ev, now)
 		}
 		if err != nil {
 			s.metrics.rejected.WithLabelValues("invalid").Inc()

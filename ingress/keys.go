@@ -77,8 +77,11 @@ func (m *KeyMirror) Run(ctx context.Context) error {
 			return
 		}
 		var k persistence.APIKey
-		if err := json.Unmarshal(value, &k); err != nil {
-			m.log.Error("api key in KV does not decode; ignored", "key", key, "err", err)
+		if err := json.Unmarshal(value, &k); err != nil || k.Hash != key || !persistence.IsAPIKeyHash(key) {
+			m.log.Error("api key in KV is not a stored key's record; ignored", "key", key, "err", err)
+			m.mu.Lock()
+			delete(m.byHash, key)
+			m.mu.Unlock()
 			return
 		}
 		m.store(k)

@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/campaignmanager/campaignmanager/ingress/api"
+	"github.com/campaignmanager/campaignmanager/ingress/event"
 )
 
 var pathParam = regexp.MustCompile(`:([A-Za-z_]+)`)
@@ -275,10 +276,10 @@ func ingestSchemas() map[string]any {
 				"id":          fiber.Map{"type": "string", "minLength": 1, "maxLength": 128, "description": "The idempotency key"},
 				"user_id":     fiber.Map{"type": "string", "minLength": 1, "maxLength": 256, "description": "Any UTF-8 except NUL"},
 				"type":        fiber.Map{"type": "string", "pattern": "^[a-z][a-z0-9_.]{0,63}$", "description": "purchase, refund and redeem have a meaning; points.* are the engine's own and refused"},
-				"amount":      fiber.Map{"type": "number", "minimum": 0, "description": "Money for purchase and refund; whole points for redeem"},
+				"amount":      fiber.Map{"type": "number", "minimum": 0, "maximum": event.MaxAmount, "description": "Money for purchase and refund; whole points for redeem"},
 				"currency":    fiber.Map{"type": "string", "pattern": "^[A-Z]{3}$", "description": "An active ISO 4217 code"},
 				"occurred_at": fiber.Map{"type": "string", "format": "date-time", "description": "Defaults to the time received"},
-				"attributes":  fiber.Map{"type": "object", "description": "Free-form, nested at most 32 levels (refund: original_event_id)"},
+				"attributes":  fiber.Map{"type": "object", "description": "Free-form, nested at most 32 levels, at most 256 entries in any object or array (refund: original_event_id)"},
 			}},
 		"EventAccepted": fiber.Map{"type": "object", "required": []string{"id", "duplicate"}, "properties": fiber.Map{
 			"id": str(), "duplicate": fiber.Map{"type": "boolean", "description": "The id was accepted before; nothing new was stored"}}},
@@ -296,7 +297,10 @@ func ingestSchemas() map[string]any {
 			"mode":   fiber.Map{"type": "string", "enum": []string{"all", "ingress", "engine"}, "description": "CAMPAIGN_MODE (readiness only)"},
 			"partitions": fiber.Map{"type": "array", "items": fiber.Map{"type": "integer"},
 				"description": "The partitions of EVENTS this replica owns (engines only)"},
-			"all_partitions_owned": fiber.Map{"type": "boolean", "description": "Every partition had an owner at the engine's last look (engines only)"}}},
+			"all_partitions_owned": fiber.Map{"type": "boolean", "description": "Every partition had an owner at the engine's last look (engines only)"},
+			"campaigns_not_published": fiber.Map{"type": "array", "description": "Stored campaigns the start could not publish to the engines (too large for the bus); they apply once saved again",
+				"items": fiber.Map{"type": "object", "required": []string{"id", "reason"}, "properties": fiber.Map{"id": str(), "reason": str()}}},
+			"missing": fiber.Map{"type": "array", "items": str(), "description": "Streams or lane consumers found missing and being recreated (engines only)"}}},
 		"OpenAPI": fiber.Map{"type": "object", "description": "This document"},
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/campaignmanager/campaignmanager/ingress/admin"
 	"github.com/campaignmanager/campaignmanager/ingress/api"
+	"github.com/campaignmanager/campaignmanager/ingress/event"
 	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
@@ -32,6 +33,9 @@ type Config struct {
 	// OpsOnly serves health, readiness, metrics and docs only (an engine-only process):
 	// no ingest, no admin API.
 	OpsOnly bool
+	// MaxSkew is how far after the time received an event may be dated (0:
+	// event.DefaultMaxSkew).
+	MaxSkew time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -43,6 +47,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBatch == 0 {
 		c.MaxBatch = 1000
+	}
+	if c.MaxSkew == 0 {
+		c.MaxSkew = event.DefaultMaxSkew
 	}
 }
 

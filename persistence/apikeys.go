@@ -32,6 +32,20 @@ func HashAPIKeySecret(secret string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// IsAPIKeyHash reports whether h has the form HashAPIKeySecret returns: 64 lower-case
+// hex digits.
+func IsAPIKeyHash(h string) bool {
+	if len(h) != 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 func keyRandomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)

@@ -130,3 +130,13 @@ func (s *Store) DueExpiries(ctx context.Context, now time.Time, limit int) ([]Du
 	}
 	return out, nil
 }
+
+// MaxAppliedSeq is the highest EVENTS stream sequence applied for any user (0 when none):
+// an EVENTS stream created again after it was lost must start above it.
+func (s *Store) MaxAppliedSeq(ctx context.Context) (uint64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT COALESCE(max(last_seq), 0) FROM users`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("highest applied stream sequence: %w", err)
+	}
+	return uint64(max(n, 0)), nil
+}

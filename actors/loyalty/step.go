@@ -53,8 +53,24 @@ func Step(base *User, in Input, evaluate Evaluator) (Decision, error) {
 	}
 	s.budget = budget
 	s.apply(ev, in.Seq, matches, in.Original, base)
+	if reason := overMaximum(&s.user); reason != "" {
+		s = prepare(base, ev) // refused whole: nothing of the event applies
+		s.reject(ev, in.Seq, reason, base)
+		return s.decision(ev, in.Seq), nil
+	}
 	s.reviewTier(in.Tiers, ev)
 	return s.decision(ev, in.Seq), nil
+}
+
+// overMaximum says why u's points are past their bounds, or "".
+func overMaximum(u *User) string {
+	switch {
+	case u.Points > MaxBalance:
+		return fmt.Sprintf("points: the balance would be %d, over the maximum of %d", u.Points, int64(MaxBalance))
+	case u.LifetimePoints > MaxBalance:
+		return fmt.Sprintf("points: lifetime points would be %d, over the maximum of %d", u.LifetimePoints, int64(MaxBalance))
+	}
+	return ""
 }
 
 // NeedsOriginal reports whether Step needs the effect of an earlier event to apply ev (a
@@ -190,8 +206,8 @@ func (s *step) refusal(ev *event.Event, orig *EventEffect) string {
 		}
 	case event.TypeAdjust:
 		p, ok := wholePoints(ev.Attributes["points"])
-		if !ok || p == 0 {
-			return "points.adjust: attributes.points must be a whole number other than 0"
+		if !ok || p == 0 || p > MaxPoints || p < -MaxPoints {
+			return fmt.Sprintf("points.adjust: attributes.points must be a whole number other than 0, between %d and %d", -int64(MaxPoints), int64(MaxPoints))
 		}
 		if u.Points+p < 0 {
 			return fmt.Sprintf("points.adjust: %d would take the balance %d below zero", p, u.Points)

@@ -1,6 +1,7 @@
 package loyalty
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -99,10 +100,16 @@ func TestStepRefusesWhatTheLoyaltyModelForbids(t *testing.T) {
 		{"refund of more than is left", []event.Event{ev("p", event.TypePurchase, 10, day0, nil),
 			ev("f", event.TypeRefund, 11, day0, map[string]any{"original_event_id": "p"})}, "exceeds"},
 		{"adjustment below zero", []event.Event{ev("a", event.TypeAdjust, 0, day0, map[string]any{"points": -1.0})}, "below zero"},
+		{"adjustment over the maximum", []event.Event{ev("a", event.TypeAdjust, 0, day0, map[string]any{"points": 1e12 + 1})}, "between -1000000000000 and 1000000000000"},
+		{"a grant past the maximum balance", maxedOut(ev("p", event.TypePurchase, 10, day0, nil)), "the balance would be 1000000000000001, over the maximum"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ds := steps(t, pointsEach("ten", 10, ""), nil, tc.events...)
+			eval := pointsEach("ten", 10, "")
+			if tc.name == "a grant past the maximum balance" {
+				eval = pointsEach("max", MaxPoints, "")
+			}
+			ds := steps(t, eval, nil, tc.events...)
 			d := ds[len(ds)-1]
 			if !strings.Contains(d.Rejected, tc.reason) {
 				t.Fatalf("rejected = %q, want it to say %q", d.Rejected, tc.reason)
@@ -112,6 +119,16 @@ func TestStepRefusesWhatTheLoyaltyModelForbids(t *testing.T) {
 			}
 		})
 	}
+}
+
+// maxedOut is the adjustments that bring a balance to MaxBalance-MaxPoints+1, then last.
+func maxedOut(last event.Event) []event.Event {
+	var evs []event.Event
+	for i := range MaxBalance/MaxPoints - 1 {
+		evs = append(evs, ev(fmt.Sprint("a", i), event.TypeAdjust, 0, day0, map[string]any{"points": float64(MaxPoints)}))
+	}
+	evs = append(evs, ev("one", event.TypeAdjust, 0, day0, map[string]any{"points": 1.0}), last)
+	return evs
 }
 
 func TestRefundsReversePointsInProportionAndTheLastTakesTheRest(t *testing.T) {

@@ -59,6 +59,16 @@ func NewUser(id string) User {
 	return User{UserID: id, EventCounts: map[string]int64{}, RewardCounts: map[string]int64{}}
 }
 
+// Bounds of points: every sum the engine keeps stays far inside an int64, so nothing
+// wraps. An amount is at most event.MaxAmount.
+const (
+	// MaxPoints is the most points one reward grants or one adjustment moves.
+	MaxPoints = 1_000_000_000_000
+	// MaxBalance is the highest balance, and lifetime points, a user may reach: an event
+	// that would take either past it is refused with the reason.
+	MaxBalance = 1_000_000_000_000_000
+)
+
 // HistoryDays is how far back the daily history reaches. Windows longer than this see
 // only what is kept.
 const HistoryDays = 400

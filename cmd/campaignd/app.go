@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -50,8 +51,12 @@ type App struct {
 	passwordCost int
 
 	// sup runs the app's own stages (the API key mirror).
-	sup                 *supervisor.Supervisor
-	campaigns, settings *bus.Bucket
+	sup                          *supervisor.Supervisor
+	campaigns, settings, apiKeys *bus.Bucket
+	keeper                       *streamKeeper
+	// unpublished are the stored campaigns the start could not publish to KV (/readyz
+	// shows them).
+	unpublished atomic.Pointer[[]admin.SkippedCampaign]
 	// URLs, valid after Start.
 	NATSURL, DatabaseURL string
 }
@@ -80,6 +85,10 @@ func (a *App) Start(ctx context.Context) error {
 		}
 	}
 	if err := a.openBuckets(ctx); err != nil {
+		return err
+	}
+	a.keeper = &streamKeeper{a: a, partitions: partitions}
+	if _, err := a.sup.Start(supervisor.Stage{Name: "stream keeper", Run: a.keeper.Run, Restart: true}); err != nil {
 		return err
 	}
 	if a.cfg.Mode != modeIngress {
@@ -137,13 +146,12 @@ func (a *App) openBuckets(ctx context.Context) error {
 	if a.settings, err = bus.OpenBucket(ctx, a.js, bus.SettingsKV); err != nil {
 		return err
 	}
-	keys, err := bus.OpenBucket(ctx, a.js, bus.APIKeysKV)
-	if err != nil {
+	if a.apiKeys, err = bus.OpenBucket(ctx, a.js, bus.APIKeysKV); err != nil {
 		return err
 	}
-	a.keys = ingress.NewKeyMirror(keys, a.log)
+	a.keys = ingress.NewKeyMirror(a.apiKeys, a.log)
 	if a.store != nil {
-		if err := a.broadcast().Reconcile(ctx, a.store, a.keys); err != nil {
+		if err := a.reconcile(ctx); err != nil {
 			return err
 		}
 	}
@@ -151,7 +159,26 @@ func (a *App) openBuckets(ctx context.Context) error {
 	return err
 }
 
-func (a *App) broadcast() admin.KV { return admin.KV{Campaigns: a.campaigns, Settings: a.settings} }
+func (a *App) broadcast() admin.KV {
+	return admin.KV{Campaigns: a.campaigns, Settings: a.settings, Keys: a.apiKeys}
+}
+
+// reconcile makes the buckets hold what Postgres holds (see admin.KV.Reconcile), logs
+// what it removed and keeps what it could not publish for /readyz.
+func (a *App) reconcile(ctx context.Context) error {
+	r, err := a.broadcast().Reconcile(ctx, a.store)
+	if err != nil {
+		return fmt.Errorf("reconcile KV from Postgres: %w", err)
+	}
+	for _, entry := range r.Removed {
+		a.log.Warn("KV entry not in Postgres removed", "entry", entry)
+	}
+	for _, c := range r.Skipped {
+		a.log.Error("stored campaign not published: engines do not apply it until it is saved again", "campaign", c.ID, "err", c.Reason)
+	}
+	a.unpublished.Store(&r.Skipped)
+	return nil
+}
 
 // startEngine starts the consumers of EVENTS.
 func (a *App) startEngine(ctx context.Context, partitions int) error {
@@ -162,7 +189,7 @@ func (a *App) startEngine(ctx context.Context, partitions int) error {
 	eng, err := actors.New(actors.Deps{JS: a.js, Store: a.store, Campaigns: a.campaigns, Settings: a.settings, Leases: leases,
 		Logger: a.log, Registerer: a.reg},
 		actors.Config{Partitions: partitions, Consumers: a.cfg.Consumers, Consumer: bus.ConsumerConfig{MaxAckPending: a.cfg.MaxAckPending},
-			ExpirySweep: a.cfg.ExpirySweep, IdleTimeout: a.cfg.ActorIdle, MaxResident: a.cfg.MaxResident})
+			ExpirySweep: a.cfg.ExpirySweep, IdleTimeout: a.cfg.ActorIdle, MaxResident: a.cfg.MaxResident, MaxSkew: a.cfg.MaxClockSkew})
 	if err != nil {
 		return err
 	}
@@ -193,7 +220,7 @@ func (a *App) startHTTP(ctx context.Context) error {
 			return err
 		}
 	}
-	srv, err := ingress.New(deps, ingress.Config{Addr: a.cfg.HTTPAddr, OpsOnly: a.cfg.Mode == modeEngine})
+	srv, err := ingress.New(deps, ingress.Config{Addr: a.cfg.HTTPAddr, OpsOnly: a.cfg.Mode == modeEngine, MaxSkew: a.cfg.MaxClockSkew})
 	if err != nil {
 		return err
 	}
@@ -276,8 +303,12 @@ func (a *App) ready(ctx context.Context) (map[string]any, error) {
 	if a.nc.Status() != nats.CONNECTED {
 		return details, errors.New("nats: not connected")
 	}
-	if _, err := a.js.Stream(ctx, bus.EventsStream); err != nil {
-		return details, fmt.Errorf("nats: stream %s: %w", bus.EventsStream, err)
+	missing, err := bus.Missing(ctx, a.js)
+	if err != nil {
+		return details, fmt.Errorf("nats: %w", err)
+	}
+	if len(missing) > 0 {
+		return details, fmt.Errorf("nats: missing, being created again: %s", strings.Join(missing, ", "))
 	}
 	// Ingress answers 202 while Postgres is away (events are stored in JetStream), so
 	// only a process that applies events depends on it.
@@ -286,11 +317,14 @@ func (a *App) ready(ctx context.Context) (map[string]any, error) {
 			return details, fmt.Errorf("postgres: %w", err)
 		}
 	}
+	if u := a.unpublished.Load(); u != nil && len(*u) > 0 {
+		details["campaigns_not_published"] = *u
+	}
 	if a.engine != nil {
 		owned, covered := a.engine.Owned()
 		details["partitions"] = owned
 		details["all_partitions_owned"] = covered
-		if err := a.engine.Ready(); err != nil {
+		if err := a.engine.Ready(ctx); err != nil {
 			return details, fmt.Errorf("engine: %w", err)
 		}
 	}

@@ -83,6 +83,9 @@ func TestBadEventsGetProblemDetails(t *testing.T) {
 		{"an empty body is 400", key, "application/json", ``, 400, ""},
 		{"trailing data is 400", key, "application/json", `{"id":"x","user_id":"u","type":"t"} {}`, 400, ""},
 		{"the engine's own types are refused", key, "application/json", `{"id":"x","user_id":"u","type":"points.adjust"}`, 400, "type"},
+		{"an event dated in the future names the field", key, "application/json", `{"id":"x","user_id":"u","type":"t","occurred_at":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}`, 400, "occurred_at"},
+		{"an amount over the maximum names the field", key, "application/json", `{"id":"x","user_id":"u","type":"purchase","amount":1e308}`, 400, "amount"},
+		{"a list of 257 attributes names the field", key, "application/json", `{"id":"x","user_id":"u","type":"t","attributes":{"tags":[` + strings.TrimSuffix(strings.Repeat(`"a",`, 257), ",") + `]}}`, 400, "attributes.tags"},
 	}
 	bad := 0
 	for _, tc := range cases {
@@ -132,11 +135,14 @@ func TestInvalidNATSEventsGoToDLQWithReason(t *testing.T) {
 	js := e.jetStream()
 	publishRaw(t, js, "events.alice", "bad-json", []byte(`{"id":`))
 	publishRaw(t, js, "events.alice", "mismatch", []byte(`{"id":"mismatch","user_id":"bob","type":"purchase"}`))
-	e.waitStreamMsgs(bus.DLQStream, "", 2)
+	future := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
+	publishRaw(t, js, "events.alice", "future", []byte(`{"id":"future","user_id":"alice","type":"purchase","amount":5,"occurred_at":"`+future+`"}`))
+	publishRaw(t, js, "events.alice", "huge", []byte(`{"id":"huge","user_id":"alice","type":"purchase","amount":9.2e19}`))
+	e.waitStreamMsgs(bus.DLQStream, "", 4)
 	dlq, err := js.Stream(context.Background(), bus.DLQStream)
 	require.NoError(t, err)
 	var reasons []string
-	for seq := uint64(1); seq <= 2; seq++ {
+	for seq := uint64(1); seq <= 4; seq++ {
 		m, err := dlq.GetMsg(context.Background(), seq)
 		require.NoError(t, err)
 		reasons = append(reasons, m.Header.Get(bus.HeaderDLQReason))
@@ -146,8 +152,13 @@ func TestInvalidNATSEventsGoToDLQWithReason(t *testing.T) {
 	joined := strings.Join(reasons, "\n")
 	require.Contains(t, joined, "invalid event")
 	require.Contains(t, joined, `user_id "bob" does not match the subject token "alice"`)
-	// The engine keeps working.
+	require.Contains(t, joined, "invalid event: occurred_at: is "+future+", more than 5m0s after the time received")
+	require.Contains(t, joined, "invalid event: amount: must be at most 1e12")
+	// The engine keeps working, and an event dated within the skew is applied.
 	e.createCampaign(tenPercent)
 	e.postEvent(map[string]any{"id": "ok-1", "user_id": "alice", "type": "purchase", "amount": 100}, http.StatusAccepted)
 	require.Equal(t, int64(10), e.waitUser("alice", 1).Points)
+	soon := time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
+	publishRaw(t, js, "events.alice", "soon", []byte(`{"id":"soon","user_id":"alice","type":"purchase","amount":100,"occurred_at":"`+soon+`"}`))
+	require.Equal(t, int64(20), e.waitUser("alice", 2).Points)
 }

@@ -40,6 +40,7 @@ type Config struct {
 	ActorIdle       time.Duration
 	MaxResident     int
 	ShutdownTimeout time.Duration
+	MaxClockSkew    time.Duration
 	PprofAddr       string
 	LogLevel        string
 	LogFormat       string
@@ -153,6 +154,7 @@ var settings = []setting{
 	{"CAMPAIGN_ACTOR_IDLE", "actor-idle", "1m", "how long an idle user actor runs before it is stopped (its state stays in memory in compact form)", duration(func(c *Config) *time.Duration { return &c.ActorIdle })},
 	{"CAMPAIGN_MAX_RESIDENT_USERS", "max-resident-users", "1000000", "cap on users held in memory (actors and compact states); past it the least recently used idle ones are let go", positiveInt(func(c *Config) *int { return &c.MaxResident })},
 	{"CAMPAIGN_EXPIRY_SWEEP", "expiry-sweep", "1m", "how often users with points due to expire are looked for", duration(func(c *Config) *time.Duration { return &c.ExpirySweep })},
+	{"CAMPAIGN_MAX_CLOCK_SKEW", "max-clock-skew", "5m", "how far in the future an event may be dated (after the time received, or stored when published to NATS); later ones are refused (400) or parked in DLQ", duration(func(c *Config) *time.Duration { return &c.MaxClockSkew })},
 	{"CAMPAIGN_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long SIGTERM waits for in-flight work", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"CAMPAIGN_PPROF_ADDR", "pprof-addr", "", "serve Go's pprof profiles on this address (keep it on loopback); empty: off", func(c *Config, v string) error {
 		if v != "" {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/campaignmanager/campaignmanager/actors/loyalty"
 	"github.com/campaignmanager/campaignmanager/cel/campaign"
@@ -13,11 +15,13 @@ import (
 )
 
 // KV broadcasts campaigns and the tier configuration through their KV buckets, as JSON
-// (the engines decode the same shapes). It implements CampaignSink and TierSink and is
-// safe for concurrent use.
+// (the engines decode the same shapes), and reconciles every bucket Postgres is the
+// authority of. It implements CampaignSink and TierSink and is safe for concurrent use.
 type KV struct {
 	Campaigns *bus.Bucket
 	Settings  *bus.Bucket
+	// Keys is the api_keys bucket; only Reconcile uses it (the key mirror puts keys).
+	Keys *bus.Bucket
 }
 
 // PutCampaign puts c under its id in the campaigns bucket.
@@ -30,35 +34,87 @@ func (k KV) PutTiers(ctx context.Context, c *loyalty.TierConfig) error {
 	return k.Settings.Put(ctx, bus.TiersKey, mustJSON(c))
 }
 
-// Reconcile republishes the tier configuration, every campaign and every API key from
-// Postgres, the authority, so the buckets are complete even if NATS lost them or a put
-// failed after a commit. Values the buckets already hold unchanged are not put again
-// (every put wakes every engine's watcher).
-func (k KV) Reconcile(ctx context.Context, store *persistence.Store, keys KeySink) error {
+// Reconciled is what Reconcile changed, and what it could not publish.
+type Reconciled struct {
+	// Removed are the entries ("bucket/key") Postgres does not hold: put by someone other
+	// than campaignd, or left behind by a delete that did not reach KV.
+	Removed []string
+	// Skipped are the stored campaigns that could not be published (larger than the bus
+	// takes): engines do not apply them until they are saved again, smaller.
+	Skipped []SkippedCampaign
+}
+
+// SkippedCampaign is a stored campaign Reconcile could not publish, and why.
+type SkippedCampaign struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+}
+
+// Reconcile makes the campaigns, settings and api_keys buckets hold exactly what
+// Postgres, the authority, holds: it republishes the tier configuration, every campaign
+// and every API key (values already there unchanged are not put again: every put wakes
+// every watcher), and deletes every other entry. A campaign too large for the bus is
+// skipped and reported, not an error: one bad stored campaign must not stop a start.
+func (k KV) Reconcile(ctx context.Context, store *persistence.Store) (Reconciled, error) {
+	var out Reconciled
+	settings := map[string][]byte{}
 	if cfg, err := store.GetTierConfig(ctx); err == nil {
-		if err := k.Settings.Sync(ctx, bus.TiersKey, mustJSON(&cfg)); err != nil {
-			return err
-		}
+		settings[bus.TiersKey] = mustJSON(&cfg)
 	} else if !errors.Is(err, persistence.ErrNotFound) {
-		return err
+		return out, err
 	}
 	cs, err := store.ListCampaigns(ctx)
 	if err != nil {
-		return err
+		return out, err
 	}
+	campaigns := make(map[string][]byte, len(cs))
 	for i := range cs {
-		if err := k.Campaigns.Sync(ctx, cs[i].ID, mustJSON(&cs[i])); err != nil {
-			return err
-		}
+		campaigns[cs[i].ID] = mustJSON(&cs[i])
 	}
 	ks, err := store.ListAPIKeys(ctx)
 	if err != nil {
-		return err
+		return out, err
 	}
-	for _, k := range ks {
-		if err := keys.PutAPIKey(ctx, k); err != nil {
+	keys := make(map[string][]byte, len(ks))
+	for i := range ks {
+		keys[ks[i].Hash] = mustJSON(&ks[i])
+	}
+	for _, b := range []struct {
+		bucket *bus.Bucket
+		want   map[string][]byte
+	}{{k.Settings, settings}, {k.Campaigns, campaigns}, {k.Keys, keys}} {
+		if err := reconcileBucket(ctx, b.bucket, b.want, &out); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// reconcileBucket syncs want into b and deletes every other key, recording in out what
+// it removed and what was too large to put.
+func reconcileBucket(ctx context.Context, b *bus.Bucket, want map[string][]byte, out *Reconciled) error {
+	for _, key := range slices.Sorted(maps.Keys(want)) {
+		err := b.Sync(ctx, key, want[key])
+		if errors.Is(err, bus.ErrValueTooLarge) {
+			out.Skipped = append(out.Skipped, SkippedCampaign{ID: key, Reason: err.Error()})
+			continue
+		}
+		if err != nil {
 			return err
 		}
+	}
+	held, err := b.Keys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, key := range held {
+		if _, ok := want[key]; ok {
+			continue
+		}
+		if err := b.Delete(ctx, key); err != nil {
+			return err
+		}
+		out.Removed = append(out.Removed, b.Name()+"/"+key)
 	}
 	return nil
 }

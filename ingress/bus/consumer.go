@@ -137,6 +137,19 @@ func engineConsumers(ctx context.Context, stream jetstream.Stream) (map[string]*
 // beginning of the stream. Recreating it also ends the pulls of an earlier owner that may
 // still be waiting on it (a frozen process), so every message goes to the new owner.
 func TakeLane(ctx context.Context, js jetstream.JetStream, l Lane, cfg ConsumerConfig) (jetstream.Consumer, error) {
+	return takeLane(ctx, js, l, cfg, 0)
+}
+
+// RestoreLane creates the consumer of l again after it disappeared under its owner
+// (deleted by hand, or with its stream): like TakeLane, but when no other engine consumer
+// covers its partitions it starts right after floor, the last ack floor the owner saw
+// (0: the beginning of the stream), instead of at the beginning. What was applied past
+// floor comes again and is recognised by the engine.
+func RestoreLane(ctx context.Context, js jetstream.JetStream, l Lane, cfg ConsumerConfig, floor uint64) (jetstream.Consumer, error) {
+	return takeLane(ctx, js, l, cfg, floor)
+}
+
+func takeLane(ctx context.Context, js jetstream.JetStream, l Lane, cfg ConsumerConfig, floor uint64) (jetstream.Consumer, error) {
 	cfg.setDefaults()
 	stream, err := js.Stream(ctx, EventsStream)
 	if err != nil {
@@ -156,6 +169,9 @@ func TakeLane(ctx context.Context, js jetstream.JetStream, l Lane, cfg ConsumerC
 		if s := info.AckFloor.Stream + 1; start == 0 || s < start {
 			start = s
 		}
+	}
+	if start == 0 && floor > 0 {
+		start = floor + 1
 	}
 	if _, ok := existing[name]; ok {
 		if err := stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {

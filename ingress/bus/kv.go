@@ -6,11 +6,16 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ErrKeyNotFound is returned by Bucket.Get for a key the bucket does not hold.
 var ErrKeyNotFound = errors.New("bus: key not found")
+
+// ErrValueTooLarge is wrapped by Bucket.Put when the value is larger than the NATS
+// server accepts in one message.
+var ErrValueTooLarge = errors.New("value larger than the bus' maximum message size")
 
 // Bucket is one KV bucket (campaigns, settings, api_keys) in ids and bytes: what a value
 // means is the caller's (Postgres is the authority for every bucket; KV carries changes
@@ -35,6 +40,9 @@ func (b *Bucket) Name() string { return b.name }
 // Put stores value under key. It blocks until JetStream acknowledges.
 func (b *Bucket) Put(ctx context.Context, key string, value []byte) error {
 	if _, err := b.kv.Put(ctx, key, value); err != nil {
+		if errors.Is(err, nats.ErrMaxPayload) {
+			return fmt.Errorf("put %s/%s (%d bytes): %w", b.name, key, len(value), ErrValueTooLarge)
+		}
 		return fmt.Errorf("put %s/%s: %w", b.name, key, err)
 	}
 	return nil

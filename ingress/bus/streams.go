@@ -48,6 +48,10 @@ type StreamsConfig struct {
 	Replicas int
 	// LeaseTTL is how long an engine's lease lives without a renewal (DefaultLeaseTTL).
 	LeaseTTL time.Duration
+	// EventsFirstSeq, when EVENTS is created, is its first sequence (0: 1). A stream
+	// created again after it was lost must start above every sequence the engine applied
+	// (the users' last_seq), or new events would look applied already.
+	EventsFirstSeq uint64
 }
 
 func (c *StreamsConfig) setDefaults() {
@@ -92,12 +96,39 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 	return partitions, nil
 }
 
+// Missing names the streams and buckets EnsureStreams creates that do not exist now
+// ("stream EVENTS", "bucket campaigns", ...), in that order.
+func Missing(ctx context.Context, js jetstream.JetStream) ([]string, error) {
+	var out []string
+	for _, name := range []string{EventsStream, RewardsStream, LoyaltyStream, DLQStream} {
+		_, err := js.Stream(ctx, name)
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			out = append(out, "stream "+name)
+		case err != nil:
+			return nil, fmt.Errorf("look up stream %s: %w", name, err)
+		}
+	}
+	for _, kc := range bucketConfigs(StreamsConfig{}) {
+		_, err := js.KeyValue(ctx, kc.Bucket)
+		switch {
+		case errors.Is(err, jetstream.ErrBucketNotFound):
+			out = append(out, "bucket "+kc.Bucket)
+		case err != nil:
+			return nil, fmt.Errorf("look up bucket %s: %w", kc.Bucket, err)
+		}
+	}
+	return out, nil
+}
+
 // ensureEvents creates or updates EVENTS and returns its partition count.
 func ensureEvents(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig) (int, error) {
 	s, err := js.Stream(ctx, EventsStream)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		if _, err := js.CreateStream(ctx, eventsConfig(cfg, cfg.Partitions)); err != nil {
+		sc := eventsConfig(cfg, cfg.Partitions)
+		sc.FirstSeq = cfg.EventsFirstSeq
+		if _, err := js.CreateStream(ctx, sc); err != nil {
 			return 0, replicasError(cfg.Replicas, fmt.Errorf("create stream %s: %w", EventsStream, err))
 		}
 		return cfg.Partitions, nil

@@ -322,6 +322,9 @@ func (d *decoder) object(depth int) (map[string]any, path, error) {
 		if _, dup := m[string(kb)]; dup {
 			return nil, path{string(kb)}, &attrError{"repeated key"}
 		}
+		if len(m) == MaxAttributeEntries {
+			return nil, nil, &attrError{entriesReason}
+		}
 		k := string(kb)
 		if d.peek() != ':' {
 			return nil, nil, d.syntax("expected ':'")
@@ -358,6 +361,9 @@ func (d *decoder) array(depth int) ([]any, path, error) {
 	}
 	a := make([]any, 0, 4)
 	for {
+		if len(a) == MaxAttributeEntries {
+			return nil, nil, &attrError{entriesReason}
+		}
 		v, p, err := d.value(depth)
 		if err != nil {
 			if _, ok := err.(*attrError); ok {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +63,9 @@ func TestDecodeAcceptsValidEvents(t *testing.T) {
 		{"amount zero", body(`"amount":0`), Event{ID: "e1", UserID: "u1", Type: "purchase", OccurredAt: received}},
 		{"amount minus zero becomes zero", body(`"amount":-0`), Event{ID: "e1", UserID: "u1", Type: "purchase", OccurredAt: received}},
 		{"amount with exponent", body(`"amount":1.5E+2`), Event{ID: "e1", UserID: "u1", Type: "purchase", Amount: 150, OccurredAt: received}},
-		{"amount largest float", body(`"amount":1.7976931348623157e308`), Event{ID: "e1", UserID: "u1", Type: "purchase", Amount: math.MaxFloat64, OccurredAt: received}},
+		{"amount at the maximum", body(`"amount":1e12`), Event{ID: "e1", UserID: "u1", Type: "purchase", Amount: MaxAmount, OccurredAt: received}},
+		{"256 attributes and a list of 256", body(`"attributes":` + entries(MaxAttributeEntries-1, `"l":`+list(MaxAttributeEntries))),
+			Event{ID: "e1", UserID: "u1", Type: "purchase", OccurredAt: received, Attributes: mustAttrs(entries(MaxAttributeEntries-1, `"l":`+list(MaxAttributeEntries)))}},
 		{"fund and metal codes are currencies", body(`"currency":"XAU"`), Event{ID: "e1", UserID: "u1", Type: "purchase", Currency: "XAU", OccurredAt: received}},
 		{"white space around tokens", " \t\r\n{ \"id\" : \"e1\" ,\n\"user_id\":\"u1\",\"type\":\"purchase\" } \n",
 			Event{ID: "e1", UserID: "u1", Type: "purchase", OccurredAt: received}},
@@ -91,6 +94,21 @@ func TestDecodeAcceptsValidEvents(t *testing.T) {
 		})
 	}
 }
+
+// entries is a JSON object of n numbered keys, then extra (a member) when not empty.
+func entries(n int, extra string) string {
+	ms := make([]string, 0, n+1)
+	for i := range n {
+		ms = append(ms, `"k`+strconv.Itoa(i)+`":1`)
+	}
+	if extra != "" {
+		ms = append(ms, extra)
+	}
+	return "{" + strings.Join(ms, ",") + "}"
+}
+
+// list is a JSON array of n zeros.
+func list(n int) string { return "[" + strings.TrimSuffix(strings.Repeat("0,", n), ",") + "]" }
 
 func mustAttrs(s string) map[string]any {
 	var m map[string]any
@@ -157,6 +175,8 @@ func TestDecodeRefusesInvalidEvents(t *testing.T) {
 		{"type boolean", `{"id":"e","user_id":"u","type":true}`, "type", "must be a string"},
 		{"amount as string", body(`"amount":"5"`), "amount", "must be a number"},
 		{"amount negative", body(`"amount":-0.01`), "amount", ">= 0"},
+		{"amount over the maximum", body(`"amount":1000000000000.01`), "amount", "at most 1e12"},
+		{"amount largest float", body(`"amount":1.7976931348623157e308`), "amount", "at most 1e12"},
 		{"amount 1e400", body(`"amount":1e400`), "amount", "out of range"},
 		{"amount -1e400", body(`"amount":-1e400`), "amount", "out of range"},
 		{"amount with leading zero", body(`"amount":01`), "", "malformed"},
@@ -181,6 +201,8 @@ func TestDecodeRefusesInvalidEvents(t *testing.T) {
 		{"attributes arrays nested 33 deep", body(`"attributes":{"a":` + strings.Repeat("[", 32) + strings.Repeat("]", 32) + `}`), "attributes.a" + strings.Repeat("[0]", 31), "deeper than 32"},
 		{"attributes number out of range", body(`"attributes":{"x":{"y":[1,-1e400]}}`), "attributes.x.y[1]", "out of range"},
 		{"attributes repeated key", body(`"attributes":{"x":1,"x":2}`), "attributes.x", "repeated key"},
+		{"attributes with 257 entries", body(`"attributes":` + entries(MaxAttributeEntries+1, "")), "attributes", "more than 256 entries"},
+		{"attributes list of 257", body(`"attributes":{"a":{"l":` + list(MaxAttributeEntries+1) + `}}`), "attributes.a.l", "more than 256 entries"},
 		{"attributes malformed", body(`"attributes":{"x":1,}`), "", "malformed"},
 		{"attributes key not string", body(`"attributes":{1:2}`), "", "malformed"},
 		{"attributes lone surrogate", body(`"attributes":{"x":"\udc00"}`), "", "surrogate"},
@@ -269,6 +291,9 @@ func TestValidateChecksEveryField(t *testing.T) {
 		{"NaN amount", func(e *Event) { e.Amount = math.NaN() }, "amount"},
 		{"infinite amount", func(e *Event) { e.Amount = math.Inf(1) }, "amount"},
 		{"negative amount", func(e *Event) { e.Amount = -1 }, "amount"},
+		{"amount over the maximum", func(e *Event) { e.Amount = 1e308 }, "amount"},
+		{"attributes with 257 entries", func(e *Event) { e.Attributes = mustAttrs(entries(MaxAttributeEntries+1, "")) }, "attributes"},
+		{"attribute list of 257", func(e *Event) { e.Attributes = map[string]any{"l": make([]any, MaxAttributeEntries+1)} }, "attributes.l"},
 		{"unknown currency", func(e *Event) { e.Currency = "ZZZ" }, "currency"},
 		{"zero occurred_at", func(e *Event) { e.OccurredAt = time.Time{} }, "occurred_at"},
 		{"NaN attribute", func(e *Event) { e.Attributes = map[string]any{"x": []any{math.NaN()}} }, "attributes.x[0]"},

@@ -35,6 +35,12 @@ const (
 	// MaxDepth is the deepest accepted nesting of attributes: the attributes object itself
 	// is level 1, and every object or array inside it adds a level.
 	MaxDepth = 32
+	// MaxAttributeEntries is the most entries of any object or array in attributes (the
+	// attributes object included). Rules are priced for it (see the cel package).
+	MaxAttributeEntries = 256
+	// MaxAmount is the largest accepted amount. It keeps sums (a user's total spent) and
+	// points derived from amounts far from overflowing.
+	MaxAmount = 1e12
 )
 
 // ErrTooLarge is returned by Decode when the body is longer than MaxSize bytes.
@@ -238,8 +244,14 @@ func checkAmount(f float64) string {
 	if f < 0 {
 		return "must be >= 0"
 	}
+	if f > MaxAmount {
+		return amountReason
+	}
 	return ""
 }
+
+// amountReason is the reason an amount over MaxAmount is refused.
+const amountReason = "must be at most 1e12"
 
 func currencyReason(s string) string {
 	if len(s) != 3 || !isUpper(s[0]) || !isUpper(s[1]) || !isUpper(s[2]) {
@@ -272,12 +284,18 @@ func (p path) field() string {
 
 func index(i int) string { return "[" + strconv.Itoa(i) + "]" }
 
-const depthReason = "nested deeper than 32 levels"
+const (
+	depthReason   = "nested deeper than 32 levels"
+	entriesReason = "more than 256 entries"
+)
 
 // checkAttrObject validates a decoded attributes object at the given depth.
 func checkAttrObject(m map[string]any, depth int) (path, string) {
 	if depth > MaxDepth {
 		return nil, depthReason
+	}
+	if len(m) > MaxAttributeEntries {
+		return nil, entriesReason
 	}
 	for k, v := range m {
 		if !utf8.ValidString(k) {
@@ -313,6 +331,9 @@ func checkAttrValue(v any, depth int) (path, string) {
 	case []any:
 		if depth+1 > MaxDepth {
 			return nil, depthReason
+		}
+		if len(v) > MaxAttributeEntries {
+			return nil, entriesReason
 		}
 		for i, x := range v {
 			if p, r := checkAttrValue(x, depth+1); r != "" {
