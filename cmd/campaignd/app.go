@@ -71,7 +71,10 @@ func newApp(cfg Config, log *slog.Logger, out io.Writer) *App {
 // streams, Postgres (private or external) when the mode needs it, the KV buckets
 // (reconciled from Postgres), the engine, then HTTP. On error the caller must still Close.
 func (a *App) Start(ctx context.Context) error {
-	if err := os.MkdirAll(a.cfg.DataDir, 0o750); err != nil { //nolint:gosec // G703: the operator chooses the data dir
+	// Others may traverse the data dir but not list it: a private Postgres runs as the
+	// postgres user when campaignd is root, and its directory is inside; the secrets in it
+	// are 0600.
+	if err := os.MkdirAll(a.cfg.DataDir, 0o711); err != nil { //nolint:gosec // G703: the operator chooses the data dir
 		return fmt.Errorf("CAMPAIGN_DATA_DIR: create %s: %w", a.cfg.DataDir, err)
 	}
 	a.sup = supervisor.New(a.log, supervisor.Policy{Initial: time.Second})
