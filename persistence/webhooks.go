@@ -326,10 +326,10 @@ func (s *Store) RecordDeliveries(ctx context.Context, ds []Delivery) error {
 	for i, d := range keep {
 		hook[i], id[i], typ[i], subject[i], stream[i], status[i] = d.WebhookID, d.ID, d.Type, d.Subject, d.Stream, d.Status
 		lastErr[i] = strings.ToValidUTF8(strings.ReplaceAll(d.LastError, "\x00", ""), "?")
-		seq[i] = int64(min(d.StreamSeq, 1<<62))     //nolint:gosec // G115: capped
-		attempts[i] = int32(min(d.Attempts, 1<<30)) //nolint:gosec // G115: capped
+		seq[i] = int64(min(d.StreamSeq, 1<<62))
+		attempts[i] = int32(min(d.Attempts, 1<<30))
 		if d.LastStatus > 0 {
-			c := int32(min(d.LastStatus, 999)) //nolint:gosec // G115: capped
+			c := int32(min(d.LastStatus, 999))
 			code[i] = &c
 		}
 		if d.LastAttemptAt != nil {

@@ -320,7 +320,7 @@ func Pending(ctx context.Context, sources []WebhookSource) (uint64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("info of consumer on %s: %w", s.Stream, err)
 		}
-		n += info.NumPending + uint64(max(info.NumAckPending, 0)) //nolint:gosec // G115: not negative
+		n += info.NumPending + uint64(max(info.NumAckPending, 0))
 	}
 	return n, nil
 }
