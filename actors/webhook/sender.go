@@ -227,14 +227,19 @@ func (s *Sender) Send(ctx context.Context, w *persistence.Webhook, id string, bo
 	return a
 }
 
-// Ping sends endpoint w a webhook.test delivery now (with a new ping_ id) and returns its
-// id and the attempt.
-func (s *Sender) Ping(ctx context.Context, w *persistence.Webhook) (string, Attempt) {
+// Ping sends endpoint w a webhook.test delivery now, with a new ping_ id, and returns
+// its record: succeeded, or failed (a ping is not retried).
+func (s *Sender) Ping(ctx context.Context, w *persistence.Webhook) persistence.Delivery {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	id := "ping_" + hex.EncodeToString(b)
 	data := fmt.Appendf(nil, `{"webhook_id":%q,"message":"a test delivery from Campaign Manager"}`, w.ID)
-	return id, s.Send(ctx, w, id, envelope(TypeTest, s.now(), data))
+	a := s.Send(ctx, w, id, envelope(TypeTest, s.now(), data))
+	d := a.Record(w.ID, id, TypeTest, 1)
+	if !a.OK() {
+		d.Status = persistence.DeliveryFailed
+	}
+	return d
 }
 
 // Record is the delivery record of attempt a of notice id, its attempt-th.
