@@ -154,17 +154,29 @@ func TestNestedAdminInputsNameTheirPath(t *testing.T) {
 	}
 }
 
-// recordingPublisher accepts every event and remembers it.
+// recordingPublisher accepts every event and remembers it with its correlation id.
 type recordingPublisher struct {
-	mu  sync.Mutex
-	evs []*event.Event
+	mu   sync.Mutex
+	evs  []*event.Event
+	cids []string
 }
 
-func (p *recordingPublisher) PublishEvents(_ context.Context, evs []*event.Event, _ string) []bus.PublishResult {
+func (p *recordingPublisher) PublishEvents(_ context.Context, evs []*event.Event, cid string) []bus.PublishResult {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.evs = append(p.evs, evs...)
+	p.cids = append(p.cids, cid)
 	return make([]bus.PublishResult, len(evs))
+}
+
+// lastCorrelationID is the correlation id of the last publication.
+func (p *recordingPublisher) lastCorrelationID() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.cids) == 0 {
+		return ""
+	}
+	return p.cids[len(p.cids)-1]
 }
 
 func (p *recordingPublisher) count() int {

@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/campaignmanager/campaignmanager/ingress/bus"
 	"github.com/campaignmanager/campaignmanager/persistence/pgtest"
 )
 
@@ -90,4 +95,71 @@ func TestBootstrapAdminIsRestoredWhenNoEnabledAdminRemains(t *testing.T) {
 	e.restart()
 	require.Contains(t, out.take(), `Bootstrap admin created: username "admin"`)
 	e.login("admin", "recreated passphrase")
+}
+
+// TestAdminInputsAndHeadersOverTheRealPath: over HTTP against campaignd with its NATS and
+// Postgres. An adjustment with NUL in its reason (once answered 202, then lost with its
+// audit entry when Postgres refused the text) is a 400 naming reason and stores nothing;
+// admin answers are no-store and every answer nosniff; a client's X-Request-ID reaches
+// the EVENTS stream's Campaign-Correlation-Id header only when it is a bounded token.
+func TestAdminInputsAndHeadersOverTheRealPath(t *testing.T) {
+	e := newEnv(t)
+	path := "/v1/users/" + url.PathEscape("nul user") + "/adjustments"
+	for _, body := range []string{`{"points":5,"reason":"goodwill\u0000"}`, "{\"points\":5,\"reason\":\"goodwill\x00\"}"} {
+		res := e.request("POST", path, e.token, body)
+		require.Equal(t, http.StatusBadRequest, res.status, string(res.body))
+		var p problem
+		require.NoError(t, json.Unmarshal(res.body, &p))
+		require.Equal(t, "reason", p.Field)
+	}
+	res := e.request("POST", path, e.token, `{"points":5,"reason":"goodwill"}`, "X-Request-ID", "adj-1")
+	require.Equal(t, http.StatusAccepted, res.status, string(res.body))
+	require.Equal(t, "no-store", res.header.Get("Cache-Control"))
+	require.Equal(t, "nosniff", res.header.Get("X-Content-Type-Options"))
+	poll(t, patience, "the adjustment applied", func() bool { u, ok := e.user("nul user"); return ok && u.Points == 5 })
+	var audit struct {
+		Entries []struct{ Action string } `json:"entries"`
+	}
+	e.do("GET", "/v1/audit?target_type=user", e.token, nil, http.StatusOK, &audit)
+	require.Len(t, audit.Entries, 1, "only the valid adjustment is audited")
+
+	// Headers of an unauthenticated admin error and of a public answer.
+	res = e.request("GET", "/v1/campaigns", "", nil)
+	require.Equal(t, http.StatusUnauthorized, res.status)
+	require.Equal(t, "no-store", res.header.Get("Cache-Control"))
+	require.Equal(t, "nosniff", res.header.Get("X-Content-Type-Options"))
+	res = e.request("GET", "/healthz", "", nil)
+	require.Equal(t, "nosniff", res.header.Get("X-Content-Type-Options"))
+
+	// The correlation id in JetStream.
+	js := e.jetStream()
+	lastHeader := func() string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := js.Stream(ctx, bus.EventsStream)
+		require.NoError(t, err)
+		info, err := s.Info(ctx)
+		require.NoError(t, err)
+		msg, err := s.GetMsg(ctx, info.State.LastSeq)
+		require.NoError(t, err)
+		return msg.Header.Get(bus.HeaderCorrelationID)
+	}
+	for i, tc := range []struct{ sent, want string }{
+		{"order-42:retry.1", "order-42:retry.1"},
+		{"evil\tNats-Msg-Id: x", ""},
+		{strings.Repeat("a", 65), ""},
+	} {
+		res := e.request("POST", "/v1/events", "key:"+e.apiKey,
+			map[string]any{"id": fmt.Sprintf("cid-%d", i), "user_id": "cid", "type": "signup"}, "X-Request-ID", tc.sent)
+		require.Equal(t, http.StatusAccepted, res.status, string(res.body))
+		got := res.header.Get("X-Request-ID")
+		if tc.want != "" {
+			require.Equal(t, tc.want, got)
+		} else {
+			require.NotEqual(t, tc.sent, got)
+			require.Regexp(t, `^[0-9a-f-]{36}$`, got)
+		}
+		require.Equal(t, got, lastHeader(), "the NATS header carries the answer's id, never the raw one")
+	}
 }
