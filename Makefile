@@ -62,6 +62,7 @@ fuzz:
 	$(GO) test ./ingress/event $(FUZZFLAGS) -fuzz '^FuzzToken$$'
 	$(GO) test ./cel $(FUZZFLAGS) -fuzz '^FuzzCompile$$'
 	$(GO) test ./cel $(FUZZFLAGS) -fuzz '^FuzzExplain$$'
+	$(GO) test ./ingress/api $(FUZZFLAGS) -fuzz '^FuzzCheckJSON$$'
 
 # bench runs the quick load scenario (campaignbench starts its own campaignd; results in
 # bench/results/) and then the Go micro-benchmarks: decode, tokens, rules, actor dispatch,

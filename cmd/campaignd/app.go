@@ -255,7 +255,10 @@ func (a *App) openDatabase(ctx context.Context) error {
 	return a.bootstrapAdmin(ctx)
 }
 
-// bootstrapAdmin creates the first admin when none exists.
+// bootstrapAdmin makes sure someone can manage admins: when no enabled admin has the
+// admin role (none exists yet, or the last one was disabled, demoted or deleted), it
+// creates CAMPAIGN_ADMIN_USER, or enables it again as an admin, with
+// CAMPAIGN_ADMIN_PASSWORD (else a random password, printed once).
 func (a *App) bootstrapAdmin(ctx context.Context) error {
 	if a.cfg.Mode == modeEngine {
 		return nil
@@ -264,21 +267,29 @@ func (a *App) bootstrapAdmin(ctx context.Context) error {
 	if pw == "" {
 		pw, generated = randomToken(12), true
 	}
+	if err := admin.CheckPassword(pw, a.cfg.AdminUser); err != nil {
+		return fmt.Errorf("CAMPAIGN_ADMIN_PASSWORD: %w", err)
+	}
 	passwords := admin.Passwords{Cost: a.passwordCost}
 	hash, err := passwords.Hash(pw)
 	if err != nil {
 		return err
 	}
-	created, err := a.store.EnsureAdmin(ctx, a.cfg.AdminUser, hash, "admin")
+	outcome, err := a.store.EnsureAdmin(ctx, a.cfg.AdminUser, hash)
 	if err != nil {
 		return fmt.Errorf("bootstrap admin: %w", err)
 	}
-	if created {
-		if generated {
-			fmt.Fprintf(a.out, "Bootstrap admin created: username %q, password %q (shown once; set CAMPAIGN_ADMIN_PASSWORD to choose it)\n", a.cfg.AdminUser, pw)
-		} else {
-			fmt.Fprintf(a.out, "Bootstrap admin created: username %q with the password from CAMPAIGN_ADMIN_PASSWORD\n", a.cfg.AdminUser)
-		}
+	user := persistence.UsernameKey(a.cfg.AdminUser)
+	what := map[persistence.BootstrapOutcome]string{
+		persistence.BootstrapCreated:  "created",
+		persistence.BootstrapRestored: "restored (no enabled admin had the admin role; it is enabled again as an admin)",
+	}[outcome]
+	switch {
+	case what == "":
+	case generated:
+		fmt.Fprintf(a.out, "Bootstrap admin %s: username %q, password %q (shown once; set CAMPAIGN_ADMIN_PASSWORD to choose it)\n", what, user, pw)
+	default:
+		fmt.Fprintf(a.out, "Bootstrap admin %s: username %q with the password from CAMPAIGN_ADMIN_PASSWORD\n", what, user)
 	}
 	return nil
 }

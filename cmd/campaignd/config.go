@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/campaignmanager/campaignmanager/ingress/admin"
 )
 
 // Modes of campaignd.
@@ -116,10 +118,12 @@ var settings = []setting{
 		c.JWTSecret = v
 		return nil
 	}},
-	{"CAMPAIGN_ADMIN_USER", "admin-user", "admin", "bootstrap admin, created when no admin exists", str(func(c *Config) *string { return &c.AdminUser })},
-	{"CAMPAIGN_ADMIN_PASSWORD", "admin-password", "", "bootstrap admin's password; empty: a random one printed once", func(c *Config, v string) error {
-		if v != "" && len(v) < 8 {
-			return errors.New("must be at least 8 characters")
+	{"CAMPAIGN_ADMIN_USER", "admin-user", "admin", "bootstrap admin, created (or enabled again as an admin, with CAMPAIGN_ADMIN_PASSWORD) when no enabled admin has the admin role", str(func(c *Config) *string { return &c.AdminUser })},
+	{"CAMPAIGN_ADMIN_PASSWORD", "admin-password", "", "bootstrap admin's password, 12 characters to 72 bytes and not a common one; empty: a random one printed once", func(c *Config, v string) error {
+		if v != "" {
+			if err := admin.CheckPassword(v, ""); err != nil {
+				return err
+			}
 		}
 		c.AdminPassword = v
 		return nil

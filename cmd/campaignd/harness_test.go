@@ -610,6 +610,10 @@ type env struct {
 	dbURL   string
 	dataDir string
 	app     *App
+	// vars override the environment of the next start; out, when set, gets what
+	// campaignd prints (the bootstrap admin's lines).
+	vars map[string]string
+	out  io.Writer
 }
 
 // newEnv starts campaignd on a throwaway database, logs in as the bootstrap admin and
@@ -644,7 +648,14 @@ func (e *env) start() {
 		"CAMPAIGN_PARTITIONS":     "8",
 		"CAMPAIGN_EXPIRY_SWEEP":   "200ms",
 	}
-	e.app = startApp(e.t, vars)
+	for k, v := range e.vars {
+		vars[k] = v
+	}
+	out := e.out
+	if out == nil {
+		out = io.Discard
+	}
+	e.app = startAppOut(e.t, vars, out)
 	e.base = "http://" + e.app.http.Addr()
 	e.setNATS(e.app.NATSURL)
 }
@@ -652,10 +663,16 @@ func (e *env) start() {
 // startApp runs campaignd in-process with the environment vars; the caller closes it.
 func startApp(t *testing.T, vars map[string]string) *App {
 	t.Helper()
+	return startAppOut(t, vars, io.Discard)
+}
+
+// startAppOut is startApp printing to out.
+func startAppOut(t *testing.T, vars map[string]string, out io.Writer) *App {
+	t.Helper()
 	cfg, err := loadConfig(nil, func(k string) string { return vars[k] }, io.Discard)
 	require.NoError(t, err)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	app := newApp(cfg, log, io.Discard)
+	app := newApp(cfg, log, out)
 	app.passwordCost = bcrypt.MinCost // production cost under -race takes seconds per hash
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
