@@ -421,3 +421,45 @@ func mustJSON(v any) string {
 	}
 	return string(b)
 }
+
+// ruleErrorArrays counts the decisions' rule errors per campaign and UTC day of the
+// event; queue adds the counts to campaign_rule_errors.
+type ruleErrorArrays struct {
+	counts map[ruleErrorDay]int64
+}
+
+type ruleErrorDay struct {
+	campaign string
+	day      time.Time
+}
+
+// add counts d's rule errors.
+func (c *ruleErrorArrays) add(d *loyalty.Decision) {
+	if len(d.RuleErrors) == 0 {
+		return
+	}
+	if c.counts == nil {
+		c.counts = map[ruleErrorDay]int64{}
+	}
+	day := d.OccurredAt.UTC().Truncate(24 * time.Hour)
+	for _, id := range d.RuleErrors {
+		c.counts[ruleErrorDay{id, day}]++
+	}
+}
+
+// queue adds the counts, rows in (campaign, day) order so concurrent batches lock them
+// in the same order.
+func (c *ruleErrorArrays) queue(b *pgx.Batch) {
+	if len(c.counts) == 0 {
+		return
+	}
+	ids := make([]string, 0, len(c.counts))
+	days := make([]time.Time, 0, len(c.counts))
+	counts := make([]int64, 0, len(c.counts))
+	for k, n := range c.counts {
+		ids, days, counts = append(ids, k.campaign), append(days, k.day), append(counts, n)
+	}
+	b.Queue(`INSERT INTO campaign_rule_errors AS e (campaign_id, day, errors)
+		SELECT id, (d AT TIME ZONE 'UTC')::date, n FROM unnest($1::text[], $2::timestamptz[], $3::bigint[]) AS t(id, d, n) ORDER BY id, d
+		ON CONFLICT (campaign_id, day) DO UPDATE SET errors = e.errors + excluded.errors`, ids, days, counts)
+}

@@ -241,6 +241,7 @@ type commitColumns struct {
 	refunds refundArrays
 	rewards rewardArrays
 	budgets budgetArrays
+	errors  ruleErrorArrays
 }
 
 // newCommitColumns gathers the rows of ds[pending]. It returns a value, which stays on
@@ -281,6 +282,7 @@ func newCommitColumns(ds []loyalty.Decision, pending []int) commitColumns {
 			c.rewards.add(&d.Rewards[k])
 		}
 		c.budgets.add(d.Budget)
+		c.errors.add(d)
 	}
 	return c
 }
@@ -305,6 +307,7 @@ func (c *commitColumns) queue(b *pgx.Batch, careful bool, r *commitReturned) {
 	c.refunds.queue(b)
 	c.rewards.queue(b, careful)
 	c.budgets.queue(b, r.over)
+	c.errors.queue(b)
 }
 
 // applied reports whether every decision applied: each event was recorded, each user
