@@ -278,11 +278,16 @@ func (c *refundArrays) queue(b *pgx.Batch) {
 type rewardArrays struct {
 	ids, users, campaigns, events, types, payloads []string
 	versions, points                               []int64
-	occurred                                       []time.Time
+	occurred, created                              []time.Time
 }
 
-// add appends the reward r.
-func (c *rewardArrays) add(r *loyalty.Reward) {
+// add appends the reward r, setting its CreatedAt to now when it has none (the first
+// attempt's time), so the stored row and the REWARDS message carry the same time.
+func (c *rewardArrays) add(r *loyalty.Reward, now time.Time) {
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = now
+	}
+	c.created = append(c.created, r.CreatedAt)
 	c.ids = append(c.ids, r.ID)
 	c.users = append(c.users, r.UserID)
 	c.campaigns = append(c.campaigns, r.CampaignID)
@@ -299,11 +304,11 @@ func (c *rewardArrays) queue(b *pgx.Batch, careful bool) {
 	if len(c.ids) == 0 {
 		return
 	}
-	b.Queue(`INSERT INTO rewards (id, user_id, campaign_id, campaign_version, event_id, type, points, payload, occurred_at)
-			SELECT t.id, t.u, t.c, t.v, t.e, t.ty, t.p, t.pl::jsonb, t.o
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::timestamptz[])
-				AS t(id, u, c, v, e, ty, p, pl, o)`+onConflictNothing(careful, "id"),
-		c.ids, c.users, c.campaigns, c.versions, c.events, c.types, c.points, c.payloads, c.occurred)
+	b.Queue(`INSERT INTO rewards (id, user_id, campaign_id, campaign_version, event_id, type, points, payload, occurred_at, created_at)
+			SELECT t.id, t.u, t.c, t.v, t.e, t.ty, t.p, t.pl::jsonb, t.o, t.cr
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::timestamptz[], $10::timestamptz[])
+				AS t(id, u, c, v, e, ty, p, pl, o, cr)`+onConflictNothing(careful, "id"),
+		c.ids, c.users, c.campaigns, c.versions, c.events, c.types, c.points, c.payloads, c.occurred, c.created)
 }
 
 // budgetArrays holds what the decisions take from each campaign's budget, summed per

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -248,6 +249,7 @@ type commitColumns struct {
 // commitOnce's stack.
 func newCommitColumns(ds []loyalty.Decision, pending []int) commitColumns {
 	c := commitColumns{events: newProcessedArrays(len(pending))}
+	now := time.Now().UTC().Truncate(time.Microsecond) // Postgres keeps microseconds
 	chainLen := make(map[string]int, len(pending))
 	for _, i := range pending {
 		chainLen[ds[i].User.UserID]++
@@ -279,7 +281,7 @@ func newCommitColumns(ds []loyalty.Decision, pending []int) commitColumns {
 			c.refunds.add(d.Refund)
 		}
 		for k := range d.Rewards {
-			c.rewards.add(&d.Rewards[k])
+			c.rewards.add(&d.Rewards[k], now)
 		}
 		c.budgets.add(d.Budget)
 		c.errors.add(d)
