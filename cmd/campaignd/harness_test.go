@@ -343,6 +343,8 @@ type rewardView struct {
 	EventID         string `json:"event_id"`
 	Type            string `json:"type"`
 	Points          int64  `json:"points"`
+	// CreatedAt is when the reward was committed.
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // rewards returns the user's rewards, oldest first (at most 1000).

@@ -265,6 +265,10 @@ type campaignStats struct {
 	Users         int64      `json:"users"`
 	PointsGranted int64      `json:"points_granted"`
 	Budget        budgetView `json:"budget"`
+	// RuleErrors counts the events on which the campaign's rule or points expression
+	// failed at run time (a missing attribute, a negative or too large points result, the
+	// runtime cost limit): no match for them.
+	RuleErrors int64 `json:"rule_errors"`
 	// Daily is what the campaign granted on each of the last statsDays UTC days, oldest
 	// first, today last (zeros included), by the events' time.
 	Daily []persistence.DayTotal `json:"daily"`
@@ -305,7 +309,7 @@ func (a *API) campaignStats(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(campaignStats{CampaignID: id, Version: camp.Version, Status: camp.Status, Rewards: st.Rewards,
-		Users: st.Users, PointsGranted: st.PointsGranted, Budget: b, Daily: daily})
+		Users: st.Users, PointsGranted: st.PointsGranted, Budget: b, RuleErrors: st.RuleErrors, Daily: daily})
 }
 
 // campaignRoutes are the campaigns, their versions and stats.
@@ -394,6 +398,7 @@ func (a *API) campaignRoutes() api.Group {
 				"version": integer, "created_by": str(), "created_at": dateTime, "campaign": ref("Campaign")})}}),
 			"CampaignStats": obj(nil, fiber.Map{
 				"campaign_id": str(), "version": integer, "status": str(), "rewards": integer, "users": integer, "points_granted": integer,
+				"rule_errors": fiber.Map{"type": "integer", "description": "Events on which the rule or points expression failed at run time (no match)"},
 				"budget": obj(nil, fiber.Map{
 					"total_rewards": integer, "total_points": integer, "rewards_used": integer, "points_used": integer,
 					"rewards_left": integer, "points_left": integer,
@@ -401,8 +406,8 @@ func (a *API) campaignRoutes() api.Group {
 				"daily": fiber.Map{"type": "array", "minItems": statsDays, "maxItems": statsDays,
 					"description": fmt.Sprintf("What the campaign granted on each of the last %d UTC days, oldest first and today last, "+
 						"days without rewards included; a reward counts on the day of its event's occurred_at", statsDays),
-					"items": obj([]string{"day", "rewards", "points"}, fiber.Map{
-						"day": fiber.Map{"type": "string", "format": "date"}, "rewards": integer, "points": integer})}}),
+					"items": obj([]string{"day", "rewards", "points", "rule_errors"}, fiber.Map{
+						"day": fiber.Map{"type": "string", "format": "date"}, "rewards": integer, "points": integer, "rule_errors": integer})}}),
 		},
 		Examples: map[string]any{
 			"Campaign": fiber.Map{
