@@ -268,22 +268,24 @@ func (a *userActor) submitChain(ev *EventReceived, d loyalty.Decision) {
 // balance that would pass its maximum) releases the reservation at once.
 func (a *userActor) step(base *loyalty.User, in loyalty.Input) (loyalty.Decision, error) {
 	var reserved map[string]loyalty.BudgetDelta
+	var failed []string
 	d, err := loyalty.Step(base, in, func(ev *event.Event, view *loyalty.User) ([]campaign.Match, map[string]loyalty.BudgetDelta, error) {
-		matches, deltas, err := a.evaluate(ev, view)
-		reserved = deltas
+		matches, deltas, ruleErrs, err := a.evaluate(ev, view)
+		reserved, failed = deltas, ruleErrs
 		return matches, deltas, err
 	})
 	if len(reserved) > 0 && (err != nil || d.Budget == nil) {
 		a.deps.budgets.settle(reserved, false)
 	}
+	d.RuleErrors = failed
 	return d, err
 }
 
-// evaluate is the loyalty.Evaluator of the actor: it runs the rules and reserves the
-// budgets of the matches. A campaign whose budget cannot hold its reward is left out and
-// the rules run again (an exclusive campaign that cannot pay must not stop the ones below
-// it).
-func (a *userActor) evaluate(ev *event.Event, view *loyalty.User) ([]campaign.Match, map[string]loyalty.BudgetDelta, error) {
+// evaluate runs the rules for the actor's loyalty.Evaluator (see step) and reserves the
+// budgets of the matches; it also returns the campaigns whose rules failed at run time.
+// A campaign whose budget cannot hold its reward is left out and the rules run again (an
+// exclusive campaign that cannot pay must not stop the ones below it).
+func (a *userActor) evaluate(ev *event.Event, view *loyalty.User) ([]campaign.Match, map[string]loyalty.BudgetDelta, []string, error) {
 	b := a.deps.budgets
 	var skipped map[string]bool
 	in := &cel.Input{Event: ev, User: view, Skip: func(c *campaign.Campaign) bool {
@@ -295,7 +297,7 @@ func (a *userActor) evaluate(ev *event.Event, view *loyalty.User) ([]campaign.Ma
 		a.deps.metrics.evalDuration.Observe(time.Since(start).Seconds())
 		a.deps.ruleErrors.record(ev.ID, ruleErrs)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		deltas := map[string]loyalty.BudgetDelta{}
 		short := ""
@@ -312,7 +314,11 @@ func (a *userActor) evaluate(ev *event.Event, view *loyalty.User) ([]campaign.Ma
 				MaxRewards: c.Limits.TotalRewards, MaxPoints: c.Limits.TotalPoints}
 		}
 		if short == "" {
-			return matches, deltas, nil
+			failed := make([]string, 0, len(ruleErrs))
+			for _, re := range ruleErrs {
+				failed = append(failed, re.CampaignID)
+			}
+			return matches, deltas, failed, nil
 		}
 		b.settle(deltas, false)
 		if skipped == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -241,12 +242,14 @@ type commitColumns struct {
 	refunds refundArrays
 	rewards rewardArrays
 	budgets budgetArrays
+	errors  ruleErrorArrays
 }
 
 // newCommitColumns gathers the rows of ds[pending]. It returns a value, which stays on
 // commitOnce's stack.
 func newCommitColumns(ds []loyalty.Decision, pending []int) commitColumns {
 	c := commitColumns{events: newProcessedArrays(len(pending))}
+	now := time.Now().UTC().Truncate(time.Microsecond) // Postgres keeps microseconds
 	chainLen := make(map[string]int, len(pending))
 	for _, i := range pending {
 		chainLen[ds[i].User.UserID]++
@@ -278,9 +281,10 @@ func newCommitColumns(ds []loyalty.Decision, pending []int) commitColumns {
 			c.refunds.add(d.Refund)
 		}
 		for k := range d.Rewards {
-			c.rewards.add(&d.Rewards[k])
+			c.rewards.add(&d.Rewards[k], now)
 		}
 		c.budgets.add(d.Budget)
+		c.errors.add(d)
 	}
 	return c
 }
@@ -305,6 +309,7 @@ func (c *commitColumns) queue(b *pgx.Batch, careful bool, r *commitReturned) {
 	c.refunds.queue(b)
 	c.rewards.queue(b, careful)
 	c.budgets.queue(b, r.over)
+	c.errors.queue(b)
 }
 
 // applied reports whether every decision applied: each event was recorded, each user

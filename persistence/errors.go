@@ -15,6 +15,8 @@ var (
 	ErrConflict = errors.New("already exists")
 	// ErrVersionMismatch: the stored version is not the one the caller expected.
 	ErrVersionMismatch = errors.New("version mismatch")
+	// ErrLastAdmin: the change would leave no enabled admin with the admin role.
+	ErrLastAdmin = errors.New("last enabled admin")
 )
 
 // translate maps driver errors to the package's sentinels.

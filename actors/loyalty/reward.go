@@ -14,5 +14,6 @@ type Reward struct {
 	Points          int64          `json:"points"`
 	Payload         map[string]any `json:"payload,omitempty"`
 	OccurredAt      time.Time      `json:"occurred_at"`
-	CreatedAt       time.Time      `json:"created_at"`
+	// CreatedAt is when the reward was committed (set by the commit).
+	CreatedAt time.Time `json:"created_at"`
 }
