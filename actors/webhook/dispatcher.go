@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -88,9 +90,11 @@ type Dispatcher struct {
 	retry    supervisor.Policy
 	rec      *recorder
 
-	sup      *supervisor.Supervisor
-	mu       sync.Mutex
-	running  map[string]*runningEndpoint
+	sup     *supervisor.Supervisor
+	mu      sync.Mutex
+	running map[string]*runningEndpoint
+	// halting counts, by endpoint, the stages being stopped.
+	halting  map[string]int
 	stopping sync.WaitGroup
 	loaded   chan struct{}
 }
@@ -121,7 +125,7 @@ func New(deps Deps, cfg Config) (*Dispatcher, error) {
 	return &Dispatcher{cfg: cfg, deps: deps, log: log, metrics: m, schedule: Schedule(cfg.RetryBase),
 		retry: supervisor.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second},
 		rec:   newRecorder(deps.Store, log, m, cfg.RecordBatch, cfg.RecordEvery), running: map[string]*runningEndpoint{},
-		loaded: make(chan struct{})}, nil
+		halting: map[string]int{}, loaded: make(chan struct{})}, nil
 }
 
 // Start starts the recorder, the pruner, the backlog sampler and the bucket watcher,
@@ -209,13 +213,35 @@ func (d *Dispatcher) apply(id string, value []byte) {
 // stopLocked stops r in the background: its in-flight attempts finish (or are handed
 // back) within an attempt's timeout and a margin; a new stage may already run.
 func (d *Dispatcher) stopLocked(r *runningEndpoint) {
+	id := r.stage.id
+	d.halting[id]++
 	d.stopping.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), d.deps.Sender.Timeout()+5*time.Second)
 		defer cancel()
 		if err := r.handle.Stop(ctx); err != nil {
-			d.log.Warn("webhook stage did not stop in time", "webhook", r.stage.id, "err", err)
+			d.log.Warn("webhook stage did not stop in time", "webhook", id, "err", err)
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.halting[id]--; d.halting[id] <= 0 {
+			delete(d.halting, id)
 		}
 	})
+}
+
+// Running are the ids of the endpoints this replica delivers to now, sorted: those with
+// a stage running or still stopping. An endpoint not listed gets nothing from here.
+func (d *Dispatcher) Running() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ids := slices.Collect(maps.Keys(d.running))
+	for id := range d.halting {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // sample sets every running endpoint's backlog gauge and remembers its consumers' ack
@@ -262,11 +288,7 @@ func (d *Dispatcher) disable(ctx context.Context, id, reason string) {
 		if err != nil {
 			return err
 		}
-		value, err := json.Marshal(&w)
-		if err != nil {
-			return supervisor.Permanent(err)
-		}
-		return d.deps.Bus.Put(ctx, specOf(&w), value)
+		return Endpoints{Bus: d.deps.Bus}.PutWebhook(ctx, &w)
 	})
 	if err != nil {
 		d.log.Error("disable webhook after 410 Gone", "webhook", id, "err", err)

@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -195,6 +197,22 @@ func (r *rig) reward(campaign, user, id, typ string) {
 	require.NoError(r.t, err)
 }
 
+// backlog is what the endpoint id's consumers hold: notices not handed out yet, and
+// handed out but not acknowledged.
+func (r *rig) backlog(id string) uint64 {
+	r.t.Helper()
+	var total uint64
+	for _, stream := range bus.WebhookStreams {
+		c, err := r.js.Consumer(r.t.Context(), stream, bus.WebhookConsumerName(id))
+		if err != nil {
+			continue
+		}
+		ci := c.CachedInfo()
+		total += ci.NumPending + uint64(ci.NumAckPending)
+	}
+	return total
+}
+
 func (r *rig) delivery(webhookID, id string) persistence.Delivery {
 	r.t.Helper()
 	var d persistence.Delivery
@@ -275,25 +293,47 @@ func TestFailedAttemptsComeAgainWithGrowingGapsAndTheSameID(t *testing.T) {
 	})
 }
 
-func TestAnEndpointAnswering410IsDisabled(t *testing.T) {
+func TestAnEndpointAnswering410IsDisabledAndKeepsItsNoticesUntilEnabled(t *testing.T) {
 	r := newRig(t)
-	rcv := newReceiver(t, func(_ string, _ int, w http.ResponseWriter) { w.WriteHeader(http.StatusGone) })
+	var gone atomic.Bool
+	gone.Store(true)
+	rcv := newReceiver(t, func(_ string, _ int, w http.ResponseWriter) {
+		if gone.Load() {
+			w.WriteHeader(http.StatusGone)
+		}
+	})
 	w := r.endpoint(rcv.URL, persistence.WebhookFilter{})
-	r.dispatcher(webhook.Config{RetryBase: 50 * time.Millisecond}, 5*time.Second)
+	d := r.dispatcher(webhook.Config{RetryBase: 50 * time.Millisecond}, 5*time.Second)
 
 	r.reward("summer", "carol", "rwd_gone", "points")
 	poll(t, "the endpoint disabled", func() bool {
 		cur, err := r.store.GetWebhook(t.Context(), w.ID)
 		return err == nil && !cur.Enabled && strings.Contains(cur.DisabledReason, "410")
 	})
-	value, err := r.bus.Bucket().Get(t.Context(), w.ID)
-	require.NoError(t, err)
-	require.Contains(t, string(value), `"enabled":false`)
+	poll(t, "the bucket says disabled", func() bool {
+		value, err := r.bus.Bucket().Get(t.Context(), w.ID)
+		return err == nil && strings.Contains(string(value), `"enabled":false`)
+	})
+	poll(t, "the endpoint's stage stopped", func() bool { return !slices.Contains(d.Running(), w.ID) })
 	seen := len(rcv.all())
 	r.reward("summer", "carol", "rwd_after", "points")
-	time.Sleep(500 * time.Millisecond) // nothing may come: there is no event to wait for
-	require.Equal(t, seen, len(rcv.all()), "a disabled endpoint gets nothing")
-	require.Equal(t, 0, rcv.count("rwd_after"))
+	poll(t, "rwd_after waits in the endpoint's consumer", func() bool { return r.backlog(w.ID) >= 2 })
+	require.Equal(t, seen, len(rcv.all()), "a disabled endpoint gets nothing: no stage delivers to it")
+
+	// Enabled again, it gets what waited, the refused notice included.
+	gone.Store(false)
+	_, enabled, err := r.store.ModifyWebhook(t.Context(), w.ID, "test", "webhook.update", func(w *persistence.Webhook) error {
+		w.Enabled, w.DisabledReason = true, ""
+		return nil
+	})
+	require.NoError(t, err)
+	r.put(enabled)
+	poll(t, "both notices delivered after the endpoint is enabled", func() bool {
+		d1, err1 := r.store.GetDelivery(t.Context(), w.ID, "rwd_gone")
+		d2, err2 := r.store.GetDelivery(t.Context(), w.ID, "rwd_after")
+		return err1 == nil && err2 == nil && d1.Status == persistence.DeliverySucceeded && d2.Status == persistence.DeliverySucceeded
+	})
+	require.Equal(t, 1, rcv.count("rwd_after"))
 }
 
 func TestPrivateAddressesAreRefusedAtSaveAndAtConnect(t *testing.T) {
@@ -355,28 +395,15 @@ func TestADeadEndpointDoesNotSlowAHealthyOne(t *testing.T) {
 		r.reward("summer", "dave", fmt.Sprintf("rwd_%d", i), "points")
 	}
 	poll(t, "the healthy endpoint got every notice", func() bool { return len(healthy.all()) == n })
-	backlog := func(id string) uint64 {
-		var total uint64
-		for _, stream := range bus.WebhookStreams {
-			info, err := r.js.Consumer(t.Context(), stream, bus.WebhookConsumerName(id))
-			if err != nil {
-				continue
-			}
-			ci, err := info.Info(t.Context())
-			require.NoError(t, err)
-			total += ci.NumPending + uint64(ci.NumAckPending)
-		}
-		return total
-	}
-	poll(t, "the healthy endpoint's backlog is empty", func() bool { return backlog(wh.ID) == 0 })
-	require.Greater(t, backlog(wd.ID), uint64(n/2), "the dead endpoint's backlog waits")
+	poll(t, "the healthy endpoint's backlog is empty", func() bool { return r.backlog(wh.ID) == 0 })
+	require.Greater(t, r.backlog(wd.ID), uint64(n/2), "the dead endpoint's backlog waits")
 	require.LessOrEqual(t, len(dead.all()), 4, "at most Concurrency attempts hang on the dead endpoint")
 }
 
 func TestTwoReplicasDeliverEachNoticeOnce(t *testing.T) {
 	r := newRig(t)
 	rcv := newReceiver(t, func(string, int, http.ResponseWriter) { time.Sleep(time.Millisecond) })
-	r.endpoint(rcv.URL, persistence.WebhookFilter{})
+	w := r.endpoint(rcv.URL, persistence.WebhookFilter{})
 	r.dispatcher(webhook.Config{}, 5*time.Second)
 	r.dispatcher(webhook.Config{}, 5*time.Second)
 
@@ -385,11 +412,15 @@ func TestTwoReplicasDeliverEachNoticeOnce(t *testing.T) {
 		r.reward("summer", "erin", fmt.Sprintf("rwd_%d", i), "points")
 	}
 	poll(t, "every notice delivered", func() bool { return len(rcv.all()) >= n })
-	time.Sleep(300 * time.Millisecond) // a duplicate would come now
+	// Once every notice is acknowledged, none can come again.
+	poll(t, "every notice acknowledged", func() bool { return r.backlog(w.ID) == 0 })
 	require.Len(t, rcv.all(), n)
 	for i := range n {
 		require.Equal(t, 1, rcv.count(fmt.Sprintf("rwd_%d", i)))
 	}
+	info, err := r.js.Consumer(t.Context(), bus.RewardsStream, bus.WebhookConsumerName(w.ID))
+	require.NoError(t, err)
+	require.Zero(t, info.CachedInfo().NumRedelivered, "no notice was handed out twice")
 }
 
 func TestTheLastFailedAttemptIsRecordedFailedAndCanBeRetried(t *testing.T) {
