@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -15,9 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/campaignmanager/campaignmanager/ingress/bus"
+	"github.com/campaignmanager/campaignmanager/ingress/bus/bustest"
 	"github.com/campaignmanager/campaignmanager/persistence/pgtest"
 )
 
@@ -25,7 +29,8 @@ import (
 // receiver that is an HTTP server of the test on 127.0.0.1, rewards from events posted
 // to ingest.
 
-// hookRequest is one request a receiver got, and the status it answered.
+// hookRequest is one request a receiver got, and the status it answered (0 while it is
+// answering).
 type hookRequest struct {
 	at     time.Time
 	header http.Header
@@ -34,29 +39,33 @@ type hookRequest struct {
 }
 
 // receiver is a webhook endpoint on 127.0.0.1: answer gives the status of the n-th
-// request (1-based) of a webhook-id; it may block (a slow or dead endpoint).
+// request (1-based) of a webhook-id, or hangUp; it may block (a slow or dead endpoint).
 type receiver struct {
 	*httptest.Server
 	mu   sync.Mutex
-	reqs []hookRequest
-	byID map[string][]hookRequest
+	reqs []*hookRequest
+	byID map[string][]*hookRequest
 }
 
 func newReceiver(t *testing.T, answer func(id string, n int) int) *receiver {
 	t.Helper()
-	r := &receiver{byID: map[string][]hookRequest{}}
+	r := &receiver{byID: map[string][]*hookRequest{}}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		id := req.Header.Get("webhook-id")
 		r.mu.Lock()
-		n := len(r.byID[id]) + 1
-		r.mu.Unlock()
-		status := answer(id, n)
-		got := hookRequest{at: time.Now(), header: req.Header.Clone(), body: body, status: status}
-		r.mu.Lock()
+		got := &hookRequest{at: time.Now(), header: req.Header.Clone(), body: body}
 		r.reqs = append(r.reqs, got)
 		r.byID[id] = append(r.byID[id], got)
+		n := len(r.byID[id])
 		r.mu.Unlock()
+		status := answer(id, n)
+		r.mu.Lock()
+		got.status = status
+		r.mu.Unlock()
+		if status == hangUp {
+			panic(http.ErrAbortHandler)
+		}
 		w.WriteHeader(status)
 	}))
 	t.Cleanup(r.Close)
@@ -65,11 +74,25 @@ func newReceiver(t *testing.T, answer func(id string, n int) int) *receiver {
 
 func answerOK(string, int) int { return http.StatusOK }
 
+// hangUp, as an answer, closes the connection without one.
+const hangUp = -1
+
 // of returns the requests of webhook-id id, in arrival order.
 func (r *receiver) of(id string) []hookRequest {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]hookRequest(nil), r.byID[id]...)
+	out := make([]hookRequest, 0, len(r.byID[id]))
+	for _, q := range r.byID[id] {
+		out = append(out, *q)
+	}
+	return out
+}
+
+// count is how many requests the receiver got.
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.reqs)
 }
 
 // ids are the webhook-ids the receiver answered 2xx, with how many such answers.
@@ -79,7 +102,7 @@ func (r *receiver) ids() map[string]int {
 	out := map[string]int{}
 	for id, reqs := range r.byID {
 		for _, q := range reqs {
-			if q.status < 300 {
+			if q.status >= 200 && q.status < 300 {
 				out[id]++
 			}
 		}
@@ -94,7 +117,7 @@ func (r *receiver) waitFor(t *testing.T, id string) hookRequest {
 	var got hookRequest
 	poll(t, patience, "webhook "+id+" received", func() bool {
 		for _, q := range r.of(id) {
-			if q.status < 300 {
+			if q.status >= 200 && q.status < 300 {
 				got = q
 				return true
 			}
@@ -497,4 +520,197 @@ func TestWebhookFailedDeliveryIsListedRetriedAndPinged(t *testing.T) {
 		actions = append(actions, en.Action)
 	}
 	require.Subset(t, actions, []string{"webhook.create", "webhook.delivery_retry", "webhook.test"})
+}
+
+// backlogOf reads the endpoint's campaign_webhook_backlog from /metrics; ok is false
+// before the first sample.
+func (c *client) backlogOf(id string) (n float64, ok bool) {
+	c.t.Helper()
+	sample := `campaign_webhook_backlog{webhook="` + id + `"}`
+	for line := range strings.SplitSeq(string(c.request("GET", "/metrics", "", nil).body), "\n") {
+		if v, found := strings.CutPrefix(line, sample+" "); found {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			require.NoError(c.t, err)
+			return f, true
+		}
+	}
+	return 0, false
+}
+
+func TestWebhookDeadEndpointDoesNotSlowAHealthyOneOrTheRewardLoop(t *testing.T) {
+	e := newEnvWith(t, webhookVars(map[string]string{"CAMPAIGN_WEBHOOK_TIMEOUT": "2s", "CAMPAIGN_WEBHOOK_RETRY_BASE": "1m"}))
+	release := make(chan struct{})
+	dead := newReceiver(t, func(string, int) int { <-release; return http.StatusOK }) // never answers in time
+	t.Cleanup(func() { close(release) })                                              // before the receiver closes: cleanups run last first
+	healthy := newReceiver(t, answerOK)
+	wd := e.createHook(dead.URL, nil)
+	wh := e.createHook(healthy.URL, nil)
+	e.createCampaign(couponOnPurchase)
+
+	const users = 150
+	for i := range users {
+		e.postEvent(map[string]any{"id": fmt.Sprintf("order-%d", i), "user_id": fmt.Sprintf("buyer-%d", i), "type": "purchase", "amount": 5}, http.StatusAccepted)
+	}
+	start := time.Now()
+	e.waitEngineIdle(patience) // the reward loop did not wait for either endpoint
+	t.Logf("engine idle after %s", time.Since(start))
+	poll(t, patience, "the healthy endpoint got every reward", func() bool { return len(healthy.ids()) == users })
+	t.Logf("healthy endpoint done after %s", time.Since(start))
+	// Both backlogs as the metrics sample them: the healthy one empty, every notice of
+	// the dead one waiting (none was answered).
+	poll(t, patience, "backlogs: healthy 0, dead all", func() bool {
+		h, ok1 := e.backlogOf(wh.ID)
+		d, ok2 := e.backlogOf(wd.ID)
+		return ok1 && ok2 && h == 0 && d == users
+	})
+	require.Empty(t, dead.ids(), "the dead endpoint answered nothing in time")
+	t.Logf("backlogs: healthy 0, dead %d; attempts on the dead endpoint so far: %d", users, dead.count())
+}
+
+func TestWebhookTwoReplicasDeliverEachNoticeOnce(t *testing.T) {
+	ns := bustest.Start(t)
+	dbURL := pgtest.New(t)
+	vars := webhookVars(map[string]string{
+		"CAMPAIGN_HTTP_ADDR": "127.0.0.1:0", "NATS_URL": ns.ClientURL(), "DATABASE_URL": dbURL,
+		"CAMPAIGN_JWT_SECRET": testSecret, "CAMPAIGN_ADMIN_PASSWORD": adminPassword, "CAMPAIGN_PARTITIONS": "8",
+	})
+	var apps []*App
+	var clients []*client
+	for i := range 2 {
+		vars["CAMPAIGN_DATA_DIR"] = t.TempDir()
+		app := startApp(t, vars)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			require.NoError(t, app.Close(ctx))
+		})
+		c := newClient(t, "http://"+app.http.Addr(), ns.ClientURL())
+		c.token = c.login("admin", adminPassword)
+		if i == 0 {
+			c.newAPIKey("storefront")
+		} else {
+			c.apiKey = clients[0].apiKey
+		}
+		apps, clients = append(apps, app), append(clients, c)
+	}
+	rcv := newReceiver(t, answerOK)
+	w := clients[0].createHook(rcv.URL, nil)
+	clients[0].do("POST", "/v1/campaigns", clients[0].token, couponOnPurchase, http.StatusCreated, nil)
+	for _, app := range apps {
+		poll(t, patience, "the endpoint and the campaign reached both replicas", func() bool {
+			_, ok := app.keys.CheckAPIKey(clients[0].apiKey)
+			return ok && len(app.dispatcher.Running()) == 1 && len(app.engine.Rules().Campaigns()) == 1
+		})
+	}
+
+	const n = 200
+	for i := range n {
+		clients[i%2].postEvent(map[string]any{"id": fmt.Sprintf("order-%d", i), "user_id": fmt.Sprintf("twin-%d", i), "type": "purchase", "amount": 5}, http.StatusAccepted)
+	}
+	clients[0].waitEngineIdle(patience)
+	poll(t, patience, "every reward delivered", func() bool { return len(rcv.ids()) == n })
+	js := clients[0].jetStream()
+	var info *jetstream.ConsumerInfo
+	poll(t, patience, "every delivery acknowledged", func() bool {
+		c, err := js.Consumer(t.Context(), bus.RewardsStream, bus.WebhookConsumerName(w.ID))
+		require.NoError(t, err)
+		info = c.CachedInfo()
+		return info.NumPending == 0 && info.NumAckPending == 0
+	})
+	for id, k := range rcv.ids() {
+		require.Equal(t, 1, k, "reward %s delivered %d times", id, k)
+	}
+	require.Equal(t, n, rcv.count(), "no attempt was made twice")
+	require.Zero(t, info.NumRedelivered, "no notice was handed to a replica twice")
+	fetched := 0
+	for _, app := range apps {
+		v := metricValue(t, &client{t: t, base: "http://" + app.http.Addr(), http: http.DefaultClient},
+			`campaign_webhook_deliveries_total{outcome="delivered",webhook="`+w.ID+`"}`)
+		t.Logf("replica delivered %.0f", v)
+		fetched += int(v)
+	}
+	require.Equal(t, n, fetched)
+}
+
+func TestWebhookKillNineMidDeliveryStillDeliversWithTheSameID(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: builds and kills a campaignd process")
+	}
+	var mu sync.Mutex
+	var held string // the webhook-id whose first attempt is held while campaignd is killed
+	arm := make(chan struct{})
+	caught := make(chan string, 1)
+	release := make(chan struct{})
+	rcv := newReceiver(t, func(id string, n int) int {
+		select {
+		case <-arm:
+		default:
+			return http.StatusOK // the probe
+		}
+		mu.Lock()
+		first := held == ""
+		if first {
+			held = id
+		}
+		mu.Unlock()
+		if first {
+			caught <- id
+			<-release // campaignd dies meanwhile
+			return hangUp
+		}
+		return http.StatusOK
+	})
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	natsPort, httpPort := freePort(t), freePort(t)
+	vars := webhookVars(map[string]string{
+		"CAMPAIGN_HTTP_ADDR": "127.0.0.1:" + strconv.Itoa(httpPort), "CAMPAIGN_NATS_LISTEN": "127.0.0.1:" + strconv.Itoa(natsPort),
+		"DATABASE_URL": pgtest.New(t), "CAMPAIGN_DATA_DIR": t.TempDir(), "CAMPAIGN_JWT_SECRET": testSecret,
+		"CAMPAIGN_ADMIN_PASSWORD": adminPassword, "CAMPAIGN_PARTITIONS": "8", "CAMPAIGN_LOG_LEVEL": "warn", "CAMPAIGN_LOG_FORMAT": "text",
+	})
+	d := newDaemon(t, buildCampaignd(t), vars)
+	d.start()
+	c := newClient(t, d.base, "nats://"+vars["CAMPAIGN_NATS_LISTEN"], d.natsAuth()...)
+	c.token = c.login("admin", adminPassword)
+	c.newAPIKey("crash-test")
+	w := c.createHook(rcv.URL, nil)
+	c.do("POST", "/v1/campaigns", c.token, couponOnPurchase, http.StatusCreated, nil)
+	poll(t, patience, "the probe purchase stored", func() bool {
+		status, _ := c.raw("POST", "/v1/events", "key:"+c.apiKey, map[string]any{"id": "probe", "user_id": "probe", "type": "purchase", "amount": 1})
+		return status == http.StatusAccepted || status == http.StatusOK
+	})
+	rcv.waitFor(t, c.rewardOf("probe", "coupon-on-purchase")) // key, campaign and endpoint live
+
+	close(arm)
+	const n = 20
+	for i := range n {
+		c.postEvent(map[string]any{"id": fmt.Sprintf("order-%d", i), "user_id": fmt.Sprintf("crash-%d", i), "type": "purchase", "amount": 5}, http.StatusAccepted)
+	}
+	var id string
+	select {
+	case id = <-caught:
+	case <-time.After(patience):
+		t.Fatal("no delivery reached the receiver")
+	}
+	d.kill() // mid-delivery: the attempt of id is in flight
+	close(release)
+	d.start()
+
+	got := rcv.waitFor(t, id)
+	verifyHook(t, got, w.Secret)
+	reqs := rcv.of(id)
+	require.GreaterOrEqual(t, len(reqs), 2, "the interrupted delivery came again")
+	require.Equal(t, hangUp, reqs[0].status, "the first attempt got no answer")
+	require.Equal(t, string(reqs[0].body), string(got.body), "the same notice")
+	for i := range n {
+		rid := c.rewardOf(fmt.Sprintf("crash-%d", i), "coupon-on-purchase")
+		rcv.waitFor(t, rid) // nothing is skipped
+		c.waitDelivery(w.ID, rid, "succeeded")
+	}
+	require.Len(t, rcv.ids(), n+1, "the probe and every purchase's reward, each under its own id")
 }
