@@ -22,6 +22,11 @@ const (
 	PhaseNATSMax    = "nats-max"
 	PhaseHTTPHalf   = "http-half"
 	PhaseHTTPMax100 = "http-max-100c"
+	// The delivery scenario's phases: the reward loop with one webhook endpoint (after
+	// PhaseHTTPMax without it), 1000 rewards/s delivered, and a backlog drained.
+	PhaseHTTPMaxWebhook = "http-max-webhook"
+	PhaseWebhook1k      = "webhook-1k"
+	PhaseWebhookBacklog = "webhook-backlog"
 )
 
 func base(name, transport string, users uint64, campaigns int, d time.Duration) Phase {
@@ -42,6 +47,10 @@ func halfOf(p Phase, of string) Phase {
 }
 
 func zipf(p Phase) Phase { p.Skew, p.Theta = "zipf", 0.99; return p }
+
+func hooked(p Phase, mode string) Phase { p.Webhook = mode; return p }
+
+func at(p Phase, rate float64) Phase { p.Rate, p.Batch = rate, 10; return p }
 
 // Scenarios are the built-in scenarios by name.
 var Scenarios = map[string]Scenario{
@@ -72,6 +81,19 @@ var Scenarios = map[string]Scenario{
 			}(),
 			zipf(base("http-max-zipf", "http", 100_000, 10, 20*time.Second)),
 			base(PhaseHTTPMax100, "http", 100_000, 100, 20*time.Second),
+		},
+	},
+	"delivery": {
+		Name: "delivery",
+		Description: "webhooks to a receiver in the driver: the reward loop without and with one endpoint (same run), " +
+			"1000 events/s with the endpoint (p99 reward commit to webhook received), and a backlog built with the endpoint off, " +
+			"then drained (notices/s); 20 s phases, one campaign (one reward per event)",
+		Baseline: 5 * time.Second, Drain: 60 * time.Second,
+		Phases: []Phase{
+			base(PhaseHTTPMax, "http", 100_000, 1, 20*time.Second),
+			hooked(base(PhaseHTTPMaxWebhook, "http", 100_000, 1, 20*time.Second), WebhookOn),
+			hooked(at(base(PhaseWebhook1k, "http", 100_000, 1, 20*time.Second), 1000), WebhookOn),
+			hooked(base(PhaseWebhookBacklog, "http", 100_000, 1, 20*time.Second), WebhookBacklog),
 		},
 	},
 	"scale": {

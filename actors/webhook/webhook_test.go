@@ -35,7 +35,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 const patience = 20 * time.Second
 
 // poll calls cond until it is true, failing the test after patience.
-func poll(t *testing.T, what string, cond func() bool) {
+func poll(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(patience)
 	for !cond() {
@@ -92,7 +92,7 @@ type receiver struct {
 	byID map[string]int
 }
 
-func newReceiver(t *testing.T, answer func(id string, n int, w http.ResponseWriter)) *receiver {
+func newReceiver(t testing.TB, answer func(id string, n int, w http.ResponseWriter)) *receiver {
 	r := &receiver{byID: map[string]int{}}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
@@ -114,6 +114,13 @@ func (r *receiver) all() []received {
 	return append([]received(nil), r.reqs...)
 }
 
+// total is how many requests the receiver got.
+func (r *receiver) total() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.reqs)
+}
+
 func (r *receiver) count(id string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -124,13 +131,13 @@ func ok(string, int, http.ResponseWriter) {}
 
 // rig is NATS, Postgres and the bus side of webhooks for one test.
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	js    jetstream.JetStream
 	store *persistence.Store
 	bus   *bus.Webhooks
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	ns := bustest.Start(t)
 	nc, err := nats.Connect(ns.ClientURL())

@@ -139,12 +139,15 @@ func viewDelivery(d persistence.Delivery) deliveryView {
 	return v
 }
 
-// checkWebhook checks an endpoint's URL (with the sender: scheme, host, private
-// addresses), description and filter, returning every problem as a field error.
-func (a *API) checkWebhook(ctx context.Context, w *persistence.Webhook) error {
+// checkWebhook checks an endpoint's URL (checkURL: with the sender, which may resolve
+// its host: scheme, host, private addresses), description and filter, returning every
+// problem as a field error.
+func (a *API) checkWebhook(ctx context.Context, w *persistence.Webhook, checkURL bool) error {
 	var errs []error
-	if err := a.deps.WebhookSender.CheckURL(ctx, w.URL); err != nil {
-		errs = append(errs, fieldError("url", err.Error()))
+	if checkURL {
+		if err := a.deps.WebhookSender.CheckURL(ctx, w.URL); err != nil {
+			errs = append(errs, fieldError("url", err.Error()))
+		}
 	}
 	if len(w.Description) > maxWebhookDescription || !utf8.ValidString(w.Description) {
 		errs = append(errs, fieldError("description", fmt.Sprintf("must be UTF-8 of at most %d bytes", maxWebhookDescription)))
@@ -200,7 +203,7 @@ func (a *API) createWebhook(c *fiber.Ctx) error {
 	w := persistence.Webhook{URL: req.URL, Description: req.Description, Filter: req.Filter, Enabled: req.Enabled == nil || *req.Enabled}
 	ctx, cancel := api.Ctx(c)
 	defer cancel()
-	if err := a.checkWebhook(ctx, &w); err != nil {
+	if err := a.checkWebhook(ctx, &w, true); err != nil {
 		return err
 	}
 	w, err := a.deps.Store.CreateWebhook(ctx, w, adminOf(c).Username)
@@ -270,12 +273,17 @@ func (a *API) patchWebhook(c *fiber.Ctx) error {
 	}
 	ctx, cancel := api.Ctx(c)
 	defer cancel()
+	if req.URL != nil { // before the row is locked: the check may resolve the host
+		if err := a.deps.WebhookSender.CheckURL(ctx, *req.URL); err != nil {
+			return fieldError("url", err.Error())
+		}
+	}
 	_, w, err := a.deps.Store.ModifyWebhook(ctx, id, adminOf(c).Username, "webhook.update", func(w *persistence.Webhook) error {
 		if ifMatch > 0 && w.Version != ifMatch {
 			return persistence.ErrVersionMismatch
 		}
 		applyWebhookPatch(w, req)
-		return a.checkWebhook(ctx, w)
+		return a.checkWebhook(ctx, w, false)
 	})
 	if err != nil {
 		return api.About(err, "webhook "+id)

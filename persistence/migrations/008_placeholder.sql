@@ -1,0 +1,3 @@
+SELECT 1;
+---- create above / drop below ----
+SELECT 1;
