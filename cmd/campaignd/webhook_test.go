@@ -697,6 +697,20 @@ func TestWebhookKillNineMidDeliveryStillDeliversWithTheSameID(t *testing.T) {
 	case <-time.After(patience):
 		t.Fatal("no delivery reached the receiver")
 	}
+	// While its attempt is in flight the notice is not acknowledged: once the others are
+	// delivered and acked, it is the one left pending in the endpoint's consumer.
+	for i := range n {
+		if rid := c.rewardOf(fmt.Sprintf("crash-%d", i), "coupon-on-purchase"); rid != id {
+			rcv.waitFor(t, rid)
+		}
+	}
+	js := c.jetStream()
+	poll(t, patience, "only the held notice unacknowledged", func() bool {
+		cons, err := js.Consumer(t.Context(), bus.RewardsStream, bus.WebhookConsumerName(w.ID))
+		require.NoError(t, err)
+		info := cons.CachedInfo()
+		return info.NumPending == 0 && info.NumAckPending == 1
+	})
 	d.kill() // mid-delivery: the attempt of id is in flight
 	close(release)
 	d.start()
