@@ -55,4 +55,3 @@ func BenchmarkDelivery(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "notices/s")
 }
-

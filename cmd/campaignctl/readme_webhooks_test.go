@@ -71,14 +71,14 @@ func TestReadmeDeliverRewardsWorksVerbatim(t *testing.T) {
 	var python string
 	for _, b := range readmeSection(t, "Deliver rewards") {
 		text := strings.ReplaceAll(strings.Join(b.lines, "\n")+"\n", "127.0.0.1:8000", port)
-		switch {
-		case b.lang == "go":
+		switch b.lang {
+		case "go":
 			writeReadmeFile(t, dir, "receiver.go", text)
-		case b.lang == "yaml":
+		case "yaml":
 			writeReadmeFile(t, dir, b.file, text)
-		case b.lang == "python":
+		case "python":
 			python = text
-		case b.lang == "sh":
+		case "sh":
 			commands = append(commands, strings.Split(strings.TrimSpace(text), "\n")...)
 		}
 	}
@@ -176,7 +176,7 @@ func runReceiver(t *testing.T, dir, addr, secret string, out *lines) {
 		if err != nil {
 			return false
 		}
-		conn.Close()
+		_ = conn.Close() // only the connection's success mattered
 		return true
 	})
 }

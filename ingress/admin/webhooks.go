@@ -160,9 +160,9 @@ func (a *API) checkWebhook(ctx context.Context, w *persistence.Webhook, checkURL
 // campaign ids, each once.
 func checkFilter(f persistence.WebhookFilter) []error {
 	var errs []error
-	check := func(field string, vals []string, max int, ok func(string) bool, want string) {
-		if len(vals) > max {
-			errs = append(errs, fieldError(field, fmt.Sprintf("must hold at most %d entries", max)))
+	check := func(field string, vals []string, most int, ok func(string) bool, want string) {
+		if len(vals) > most {
+			errs = append(errs, fieldError(field, fmt.Sprintf("must hold at most %d entries", most)))
 			return
 		}
 		for i, v := range vals {
