@@ -13,8 +13,12 @@
 //
 // Dispatcher watches the webhooks KV bucket (endpoint changes reach every replica) and
 // runs, under one supervisor, a stage per enabled endpoint, the recorder (batched writes
-// of delivery records to Postgres), the backlog sampler and the pruner. Sender is the
-// HTTP side (signing, no redirects, bounded response reads, addresses checked at connect
-// time); the admin API uses it for URL checks and test pings. Dispatcher owns the
-// goroutines of its stages; Sender owns none. Both are safe for concurrent use.
+// of delivery records to Postgres), the backlog sampler and the pruner; campaignd starts
+// it in the engine modes, after the engine, and closes it after the engine. Sender is
+// the HTTP side (signing, no redirects, bounded response reads, addresses checked at
+// connect time); the admin API uses it for URL checks and test pings. Endpoints is the
+// admin API's sink: it puts an endpoint's consumers and bucket entry in line with what
+// Postgres saved, and queues manual retries. Dispatcher owns the goroutines of its stages
+// (each stage owns its pull loops and one goroutine per attempt in flight, all waited for
+// when it stops); Sender and Endpoints own none. All are safe for concurrent use.
 package webhook
