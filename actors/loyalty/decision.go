@@ -23,6 +23,21 @@ type Decision struct {
 	// Rejected, when not empty, is why the event was refused: it is recorded as processed
 	// with that reason and changes nothing but User.LastRejection.
 	Rejected string
+	// Refused are the campaigns that matched but whose rewards were not granted (their
+	// pools had no code left); they count in the campaigns' stats.
+	Refused []Refusal
+}
+
+// RefusedPoolExhausted is the reason of a reward refused because its coupon code pool had
+// no code left.
+const RefusedPoolExhausted = "pool_exhausted"
+
+// Refusal is a campaign that matched an event without granting its reward.
+type Refusal struct {
+	CampaignID string
+	// Pool is the coupon code pool that had no code left.
+	Pool   string
+	Reason string
 }
 
 // RefundApplied is the part of an earlier event a refund reversed.
