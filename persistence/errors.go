@@ -15,6 +15,12 @@ var (
 	ErrConflict = errors.New("already exists")
 	// ErrVersionMismatch: the stored version is not the one the caller expected.
 	ErrVersionMismatch = errors.New("version mismatch")
+	// ErrCouponOtherUser: the coupon code was issued to another user.
+	ErrCouponOtherUser = errors.New("issued to another user")
+	// ErrCouponExpired: the coupon code is past its expiry.
+	ErrCouponExpired = errors.New("expired")
+	// ErrCouponRedeemed: the coupon code was redeemed (for another order).
+	ErrCouponRedeemed = errors.New("already redeemed")
 )
 
 // translate maps driver errors to the package's sentinels.
