@@ -298,11 +298,14 @@ func scanCoupon(r pgx.Row) (Coupon, error) {
 	return c, nil
 }
 
-// GetCoupon returns the issued coupon code, or ErrNotFound for a code that is unknown or
-// was never issued.
+// GetCoupon returns the issued coupon code, or ErrCouponUnknown (an ErrNotFound) for a
+// code that is unknown or was never issued.
 func (s *Store) GetCoupon(ctx context.Context, code string) (Coupon, error) {
 	c, err := scanCoupon(s.pool.QueryRow(ctx, `SELECT `+couponColumns+`
 		FROM coupon_codes k LEFT JOIN rewards r ON r.id = k.reward_id WHERE k.code = $1 AND k.reward_id IS NOT NULL`, code))
+	if errors.Is(err, ErrNotFound) {
+		err = ErrCouponUnknown
+	}
 	if err != nil {
 		return Coupon{}, fmt.Errorf("get coupon: %w", err)
 	}
@@ -312,8 +315,8 @@ func (s *Store) GetCoupon(ctx context.Context, code string) (Coupon, error) {
 // RedeemCoupon redeems the issued code for the order orderID of userID, exactly once:
 // of concurrent calls for one code, one redeems it. It returns the coupon and whether
 // this call redeemed it; a code redeemed before for the same order is returned as it is
-// (fresh false: redeeming is idempotent on code and order). Errors: ErrNotFound (unknown
-// or never issued), ErrCouponOtherUser, ErrCouponRedeemed (for another order),
+// (fresh false: redeeming is idempotent on code and order). Errors: ErrCouponUnknown
+// (unknown or never issued), ErrCouponOtherUser, ErrCouponRedeemed (for another order),
 // ErrCouponExpired.
 func (s *Store) RedeemCoupon(ctx context.Context, code, userID, orderID string) (c Coupon, fresh bool, err error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE coupon_codes SET redeemed_at = now(), order_id = $3

@@ -113,3 +113,16 @@ func TierChangedOf(userID, eventID string, c *TierChange) TierChanged {
 	return TierChanged{Type: "tier_changed", UserID: userID, From: c.From, To: c.To, Reason: c.Reason,
 		EventID: eventID, OccurredAt: c.OccurredAt}
 }
+
+// CouponRedeemed is the body of a LOYALTY coupon_redeemed notice: a storefront redeemed
+// a coupon code issued to the user.
+type CouponRedeemed struct {
+	Type       string    `json:"type"` // "coupon_redeemed"
+	UserID     string    `json:"user_id"`
+	Code       string    `json:"code"`
+	PoolID     string    `json:"pool_id"`
+	RewardID   string    `json:"reward_id"`
+	CampaignID string    `json:"campaign_id"`
+	OrderID    string    `json:"order_id"`
+	RedeemedAt time.Time `json:"redeemed_at"`
+}
