@@ -41,6 +41,10 @@ func (w *ruleWatcher) Run(ctx context.Context) error {
 			w.log.Error("campaign left out of the rule set", "err", err)
 		}
 		w.rules.Store(rs)
+		for i := range all { // dashboards see 0, not "no data", before the first one
+			w.metrics.ruleErrors.WithLabelValues(all[i].ID)
+			w.metrics.rewards.WithLabelValues(all[i].ID, all[i].Reward.Type)
+		}
 		w.metrics.rulesLoaded.Set(float64(rs.Len()))
 		w.log.Info("rule set loaded", "active_campaigns", rs.Len(), "campaigns", len(all))
 		w.once.Do(func() { close(w.loaded) })

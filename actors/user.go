@@ -271,10 +271,10 @@ func (a *userActor) submitChain(ev *EventReceived, d loyalty.Decision) {
 func (a *userActor) step(base *loyalty.User, in loyalty.Input) (loyalty.Decision, error) {
 	var reserved map[string]loyalty.BudgetDelta
 	var codes []string
-	var refused []loyalty.Refusal
+	var notes evalNotes
 	d, err := loyalty.Step(base, in, func(ev *event.Event, view *loyalty.User) ([]campaign.Match, map[string]loyalty.BudgetDelta, error) {
-		matches, deltas, ref, err := a.evaluate(ev, view)
-		reserved, refused = deltas, ref
+		matches, deltas, n, err := a.evaluate(ev, view)
+		reserved, notes = deltas, n
 		for _, m := range matches {
 			if m.Campaign.Reward.TakesCode() {
 				codes = append(codes, m.Campaign.Reward.Pool)
@@ -289,19 +289,27 @@ func (a *userActor) step(base *loyalty.User, in loyalty.Input) (loyalty.Decision
 		a.deps.pools.release(codes)
 	}
 	if err == nil && d.Rejected == "" {
-		d.Refused = refused
+		d.Refused = notes.refused
 	}
+	d.RuleErrors = notes.ruleErrors
 	return d, err
 }
 
-// evaluate is the loyalty.Evaluator of the actor: it runs the rules and reserves the
-// budgets and pool codes of the matches. A campaign whose budget cannot hold its reward
-// is left out and the rules run again (an exclusive campaign that cannot pay must not
-// stop the ones below it); so is one whose pool has no code left, and that is returned
-// as a refusal.
-func (a *userActor) evaluate(ev *event.Event, view *loyalty.User) ([]campaign.Match, map[string]loyalty.BudgetDelta, []loyalty.Refusal, error) {
+// evalNotes is what evaluate learnt besides the matches: the campaigns refused for lack
+// of pool codes and those whose rules failed at run time.
+type evalNotes struct {
+	refused    []loyalty.Refusal
+	ruleErrors []string
+}
+
+// evaluate runs the rules for the actor's loyalty.Evaluator (see step) and reserves the
+// budgets and pool codes of the matches; it also returns the campaigns whose rules failed
+// at run time. A campaign whose budget cannot hold its reward is left out and the rules
+// run again (an exclusive campaign that cannot pay must not stop the ones below it); so
+// is one whose pool has no code left, and that is returned as a refusal.
+func (a *userActor) evaluate(ev *event.Event, view *loyalty.User) ([]campaign.Match, map[string]loyalty.BudgetDelta, evalNotes, error) {
 	b, p := a.deps.budgets, a.deps.pools
-	var refused []loyalty.Refusal
+	var notes evalNotes
 	var skipped map[string]bool
 	in := &cel.Input{Event: ev, User: view, Skip: func(c *campaign.Campaign) bool {
 		return skipped[c.ID] || (limited(c) && b.exhausted(c))
@@ -312,7 +320,7 @@ func (a *userActor) evaluate(ev *event.Event, view *loyalty.User) ([]campaign.Ma
 		a.deps.metrics.evalDuration.Observe(time.Since(start).Seconds())
 		a.deps.ruleErrors.record(ev.ID, ruleErrs)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, evalNotes{}, err
 		}
 		deltas := map[string]loyalty.BudgetDelta{}
 		var codes []string
@@ -330,14 +338,17 @@ func (a *userActor) evaluate(ev *event.Event, view *loyalty.User) ([]campaign.Ma
 			if c.Reward.TakesCode() {
 				if !p.reserve(c.Reward.Pool) {
 					short = c.ID
-					refused = append(refused, loyalty.Refusal{CampaignID: c.ID, Pool: c.Reward.Pool, Reason: loyalty.RefusedPoolExhausted})
+					notes.refused = append(notes.refused, loyalty.Refusal{CampaignID: c.ID, Pool: c.Reward.Pool, Reason: loyalty.RefusedPoolExhausted})
 					break
 				}
 				codes = append(codes, c.Reward.Pool)
 			}
 		}
 		if short == "" {
-			return matches, deltas, refused, nil
+			for _, re := range ruleErrs {
+				notes.ruleErrors = append(notes.ruleErrors, re.CampaignID)
+			}
+			return matches, deltas, notes, nil
 		}
 		b.settle(deltas, false)
 		p.release(codes)

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +27,8 @@ import (
 // Child is a campaignd started by the driver: built from the module's ./cmd/campaignd,
 // with a private data dir (its own Postgres cluster and JetStream store) and free ports.
 type Child struct {
+	// NATSURL, once started, carries the user campaignd and its generated password: the
+	// embedded server has no anonymous access.
 	URL, NATSURL       string
 	Username, Password string
 	// PprofURL serves the child's Go profiles (/debug/pprof/...).
@@ -106,6 +109,14 @@ func StartChild(ctx context.Context, binary string, extraEnv []string, stderr io
 	if err := c.waitReady(ctx); err != nil {
 		return nil, err
 	}
+	// The embedded NATS server has no anonymous access: connect as campaignd, with the
+	// password it generated into its data dir.
+	natsPassword, err := os.ReadFile(filepath.Join(dir, "data", "nats-campaignd.password"))
+	if err != nil {
+		c.Stop(io.Discard)
+		return nil, fmt.Errorf("campaignd's NATS password: %w", err)
+	}
+	c.NATSURL = (&url.URL{Scheme: "nats", User: url.UserPassword("campaignd", strings.TrimSpace(string(natsPassword))), Host: addrs.nats}).String()
 	return c, nil
 }
 

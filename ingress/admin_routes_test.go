@@ -621,24 +621,28 @@ func TestAdminManagementTakesEffectAtOnce(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
 	admin := env.tokens["admin"]
-	created := env.expect(t, 201, "POST", "/v1/admins", admin, map[string]string{"username": "new-editor", "password": "longenough", "role": "editor"})
+	const first, second = "long-enough-1", "changed-passphrase"
+	created := env.expect(t, 201, "POST", "/v1/admins", admin, map[string]string{"username": "new-editor", "password": first, "role": "editor"})
 	if created["role"] != "editor" || created["password_hash"] != nil {
 		t.Fatalf("created = %v", created)
 	}
-	env.expect(t, 409, "POST", "/v1/admins", admin, map[string]string{"username": "new-editor", "password": "longenough", "role": "editor"})
-	env.expect(t, 400, "POST", "/v1/admins", admin, map[string]string{"username": "x", "password": "longenough", "role": "root"})
-	env.expect(t, 403, "POST", "/v1/admins", env.tokens["editor"], map[string]string{"username": "y", "password": "longenough", "role": "admin"})
+	env.expect(t, 409, "POST", "/v1/admins", admin, map[string]string{"username": "new-editor", "password": first, "role": "editor"})
+	env.expect(t, 400, "POST", "/v1/admins", admin, map[string]string{"username": "x", "password": first, "role": "root"})
+	env.expect(t, 403, "POST", "/v1/admins", env.tokens["editor"], map[string]string{"username": "y", "password": first, "role": "admin"})
 
-	tok := env.expect(t, 200, "POST", "/v1/auth/token", "", map[string]string{"username": "new-editor", "password": "longenough"})
+	tok := env.expect(t, 200, "POST", "/v1/auth/token", "", map[string]string{"username": "new-editor", "password": first})
 	bearer := "Bearer " + tok["access_token"].(string)
 	env.expect(t, 200, "GET", "/v1/campaigns", bearer, nil)
 
 	env.expect(t, 200, "PATCH", "/v1/admins/new-editor", admin, map[string]any{"disabled": true})
 	env.expect(t, 401, "GET", "/v1/campaigns", bearer, nil)
-	env.expect(t, 200, "PATCH", "/v1/admins/new-editor", admin, map[string]any{"disabled": false, "role": "viewer", "password": "changed-pw"})
+	env.expect(t, 200, "PATCH", "/v1/admins/new-editor", admin, map[string]any{"disabled": false, "role": "viewer"})
 	env.expect(t, 403, "POST", "/v1/campaigns", bearer, map[string]any{"name": "x", "rule": "true", "reward": map[string]any{"type": "coupon"}})
-	env.expect(t, 401, "POST", "/v1/auth/token", "", map[string]string{"username": "new-editor", "password": "longenough"})
-	env.expect(t, 200, "POST", "/v1/auth/token", "", map[string]string{"username": "new-editor", "password": "changed-pw"})
+	// A password reset ends the tokens issued before it.
+	env.expect(t, 200, "PATCH", "/v1/admins/new-editor", admin, map[string]any{"password": second})
+	env.expect(t, 401, "GET", "/v1/campaigns", bearer, nil)
+	env.expect(t, 401, "POST", "/v1/auth/token", "", map[string]string{"username": "new-editor", "password": first})
+	env.expect(t, 200, "POST", "/v1/auth/token", "", map[string]string{"username": "new-editor", "password": second})
 	env.expect(t, 404, "PATCH", "/v1/admins/ghost", admin, map[string]any{"disabled": true})
 
 	list := env.expect(t, 200, "GET", "/v1/admins", admin, nil)["admins"].([]any)
@@ -646,7 +650,7 @@ func TestAdminManagementTakesEffectAtOnce(t *testing.T) {
 		t.Fatalf("admins = %v", list)
 	}
 	audit := env.expect(t, 200, "GET", "/v1/audit?target_type=admin&target_id=new-editor", admin, nil)["entries"].([]any)
-	if len(audit) != 3 {
+	if len(audit) != 4 {
 		t.Fatalf("admin audit = %v", audit)
 	}
 }

@@ -206,7 +206,7 @@ func TestRuleTestRequestProblems(t *testing.T) {
 		{"an unknown reward type", map[string]any{"rule": "true", "event": ev, "reward": map[string]any{"type": "cash"}}, "reward.type"},
 		{"points rewards need points", map[string]any{"rule": "true", "event": ev, "reward": map[string]any{"type": "points"}}, "reward.points"},
 		{"only points rewards have points", map[string]any{"rule": "true", "event": ev, "reward": map[string]any{"type": "coupon", "points": 5}}, "reward.points"},
-		{"an unknown user field", map[string]any{"rule": "true", "event": ev, "user": map[string]any{"tierr": "gold"}}, "tierr"},
+		{"an unknown user field is named by its path", map[string]any{"rule": "true", "event": ev, "user": map[string]any{"tierr": "gold"}}, "user.tierr"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" is 400 naming "+tt.field, func(t *testing.T) {

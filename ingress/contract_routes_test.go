@@ -278,10 +278,10 @@ func TestCampaignStatsAndOwnPasswordMatchTheContract(t *testing.T) {
 	env.expect(t, 200, "DELETE", "/v1/campaigns/budget", editor, nil)
 	env.expect(t, 200, "DELETE", "/v1/campaigns/budget", editor, nil)
 
-	env.expect(t, 403, "PUT", "/v1/auth/password", editor, map[string]any{"current_password": "wrong", "new_password": "long enough"})
+	env.expect(t, 403, "PUT", "/v1/auth/password", editor, map[string]any{"current_password": "wrong", "new_password": "long enough now"})
 	env.expect(t, 400, "PUT", "/v1/auth/password", editor, map[string]any{"current_password": testPassword, "new_password": "short"})
-	env.expect(t, 204, "PUT", "/v1/auth/password", editor, map[string]any{"current_password": testPassword, "new_password": "long enough"})
-	env.expect(t, 200, "POST", "/v1/auth/token", "", map[string]any{"username": "editor-user", "password": "long enough"})
+	env.expect(t, 204, "PUT", "/v1/auth/password", editor, map[string]any{"current_password": testPassword, "new_password": "long enough now"})
+	env.expect(t, 200, "POST", "/v1/auth/token", "", map[string]any{"username": "editor-user", "password": "long enough now"})
 	env.expect(t, 400, "PATCH", "/v1/admins/editor-user", env.tokens["admin"], map[string]any{"role": "owner"})
 }
 

@@ -54,22 +54,57 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 // 64 KiB, an invalid event, and JetStream not acknowledging it.
 var rejectReasons = []string{"too_large", "invalid", "unavailable"}
 
-// observe assigns the correlation id, records metrics for every request and, at debug
-// level, logs one access line per request (method, route, status, duration_ms,
-// correlation_id).
+// defaultHTMLCSP is the Content-Security-Policy of an HTML answer whose handler set none
+// (/docs and the console set their own): nothing may load, run, frame it or be posted.
+const defaultHTMLCSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// maxRequestIDLen bounds an X-Request-ID taken from a client.
+const maxRequestIDLen = 64
+
+// validRequestID reports whether id may be the correlation id as the client sent it: 1
+// to maxRequestIDLen bytes of [A-Za-z0-9._:-]. It travels in logs, answers and the
+// Campaign-Correlation-Id NATS header, so nothing else (spaces, CR and LF, non-ASCII,
+// NATS' own separators) is ever copied from the request.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// observe assigns the correlation id (the client's X-Request-ID when it is a bounded
+// token, see validRequestID, else a new UUID), sets the headers of every answer
+// (X-Content-Type-Options: nosniff; a strict CSP on HTML that has none), records metrics
+// for every request and, at debug level, logs one access line per request (method,
+// route, status, duration_ms, correlation_id).
 func (s *Server) observe(c *fiber.Ctx) error {
 	start := time.Now()
-	cid := strings.Clone(c.Get("X-Request-ID"))
-	if cid == "" || len(cid) > 128 {
+	cid := c.Get("X-Request-ID")
+	if validRequestID(cid) {
+		cid = strings.Clone(cid)
+	} else {
 		cid = uuid.NewString()
 	}
 	api.SetCorrelationID(c, cid)
 	c.Set("X-Request-ID", cid)
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	err := c.Next()
 	if err != nil {
 		if herr := c.App().Config().ErrorHandler(c, err); herr != nil {
 			_ = c.SendStatus(fiber.StatusInternalServerError)
 		}
+	}
+	h := &c.Response().Header
+	h.Set(fiber.HeaderXContentTypeOptions, "nosniff") // again: a handler may have replaced the headers
+	if strings.HasPrefix(strings.ToLower(string(h.ContentType())), "text/html") && len(h.Peek(fiber.HeaderContentSecurityPolicy)) == 0 {
+		h.Set(fiber.HeaderContentSecurityPolicy, defaultHTMLCSP)
 	}
 	// Fiber's strings point into buffers it reuses: copy what outlives the request.
 	route := strings.Clone(c.Route().Path)

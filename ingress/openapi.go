@@ -49,7 +49,9 @@ func (s *Server) openapiDoc() fiber.Map {
 			"description": "Event ingest for storefronts (API key) and the admin API (JWT) of Campaign Manager. " +
 				"Request bodies are JSON without unknown fields; errors are RFC 9457 problem details (`application/problem+json`). " +
 				"Lists are oldest first, paged with `limit` and `cursor` (the previous page's `next_cursor`). " +
-				"Every answer carries `X-Request-ID`: the request's own, or a generated one.",
+				"Every answer carries `X-Request-ID`: the request's own when it is 1 to 64 of `[A-Za-z0-9._:-]`, else a generated one; " +
+				"`X-Content-Type-Options: nosniff`; and, from the admin API (every route with a token, and `/v1/auth/*`), `Cache-Control: no-store`. " +
+				"HTML pages carry a strict `Content-Security-Policy`.",
 			"license": fiber.Map{"name": "Apache 2.0", "identifier": "Apache-2.0"},
 		},
 		"servers": []fiber.Map{{"url": "/", "description": "The campaignd that serves this document"}},
@@ -66,8 +68,9 @@ func (s *Server) openapiDoc() fiber.Map {
 			},
 			"parameters": fiber.Map{
 				"RequestID": fiber.Map{"name": "X-Request-ID", "in": "header", "required": false,
-					"description": "A correlation id for the server's logs (at most 128 bytes); one is generated when absent. The answer echoes it.",
-					"schema":      fiber.Map{"type": "string", "maxLength": 128}, "example": "3f1c9a2e-order-1001"},
+					"description": "A correlation id for the server's logs, the answer and the event's NATS header (Campaign-Correlation-Id): " +
+						"1 to 64 of [A-Za-z0-9._:-]. Absent or anything else, a new one is generated. The answer says which.",
+					"schema": fiber.Map{"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}, "example": "3f1c9a2e-order-1001"},
 			},
 			"headers": responseHeaders(),
 			"schemas": s.routes.Schemas,
@@ -85,7 +88,7 @@ func responseHeaders() fiber.Map {
 	}
 	str := fiber.Map{"type": "string"}
 	return fiber.Map{
-		"RequestID":       header(false, "The request's correlation id (X-Request-ID as sent, or generated)", str),
+		"RequestID":       header(false, "The request's correlation id (X-Request-ID as sent when it is a token of 1 to 64 [A-Za-z0-9._:-], else generated)", str),
 		"ETag":            header(true, `The version of the resource, quoted ("3"); send it back as If-Match`, str),
 		"Location":        header(true, "Where the created resource is", str),
 		"RetryAfter":      header(true, "Seconds to wait before retrying", fiber.Map{"type": "integer", "minimum": 1}),

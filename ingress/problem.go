@@ -41,9 +41,9 @@ func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
 // problemFor is the one mapping of errors to RFC 9457 problems. A *api.Problem is sent as
 // it is; field errors (one or joined) are 400 naming the first field and listing every
 // one; event.ErrTooLarge is 413; a rule compile error 400 with positions; store and DLQ
-// sentinels 404, 409, 412 or 422 (saying what they were about, see api.About); a coupon
-// code that cannot be used says why (see couponProblem). Anything else is internal: nil,
-// and the caller logs it.
+// sentinels 404, 409 (exists, the last admin), 412 or 422 (saying what they were about,
+// see api.About); a coupon code that cannot be used says why (see couponProblem).
+// Anything else is internal: nil, and the caller logs it.
 func problemFor(err error) *api.Problem {
 	var p *api.Problem
 	var fe *fiber.Error
@@ -74,6 +74,8 @@ func problemFor(err error) *api.Problem {
 		return api.Problemf(fiber.StatusNotFound, what+" not found")
 	case errors.Is(err, persistence.ErrConflict):
 		return api.Problemf(fiber.StatusConflict, what+" already exists")
+	case errors.Is(err, persistence.ErrLastAdmin):
+		return api.Problemf(fiber.StatusConflict, what+" is the last enabled admin with the admin role; enable or create another admin first, so that someone can still manage admins")
 	case errors.Is(err, persistence.ErrVersionMismatch):
 		return api.Problemf(fiber.StatusPreconditionFailed, what+" has changed; its version does not match If-Match")
 	case errors.Is(err, bus.ErrDLQNotReplayable):

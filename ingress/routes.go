@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -73,12 +74,30 @@ func (s *Server) routeTable() api.Group {
 	return g
 }
 
-// mount installs the middleware and every route behind its access guard.
+// mount installs the middleware and every route behind its access guard; the answers of
+// the admin API (admin access, and the token exchange) are never stored by a cache.
 func (s *Server) mount() {
 	s.app.Use(s.observe)
 	for _, r := range s.routes.Routes {
+		if isAdminAPI(r) {
+			s.app.Add(r.Method, r.Path, noStore, s.guard(r.Access), r.Handler)
+			continue
+		}
 		s.app.Add(r.Method, r.Path, s.guard(r.Access), r.Handler)
 	}
+}
+
+// isAdminAPI reports whether r is a route of the admin API: one needing an admin token,
+// or under /v1/auth/.
+func isAdminAPI(r api.Route) bool {
+	return r.Access.IsAdmin() || strings.HasPrefix(r.Path, "/v1/auth/")
+}
+
+// noStore marks the answer, error or not, as one no cache may keep (tokens, keys,
+// loyalty data, the audit log).
+func noStore(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Next()
 }
 
 // guard is the access check of a route: public routes pass; API-key routes need a valid,

@@ -181,6 +181,35 @@ func (s *Store) ListCampaigns(ctx context.Context) ([]campaign.Campaign, error) 
 	return out, nil
 }
 
+// ListCampaignsPage returns up to limit campaigns (current versions, archived ones
+// included) oldest first: created after the campaign whose cursor is after (0: from the
+// first). next is the cursor of the last one returned, 0 when none was.
+func (s *Store) ListCampaignsPage(ctx context.Context, after int64, limit int) (cs []campaign.Campaign, next int64, err error) {
+	rows, err := s.pool.Query(ctx, `SELECT seq, version, status, body, created_at, updated_at FROM campaigns
+		WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list campaigns: %w", err)
+	}
+	cs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (campaign.Campaign, error) {
+		var seq int64
+		c, err := scanCampaign(seqScanner{r, &seq})
+		next = seq
+		return c, err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list campaigns: %w", err)
+	}
+	return cs, next, nil
+}
+
+// seqScanner scans a row's first column into seq and the rest as the row it wraps.
+type seqScanner struct {
+	row pgx.Row
+	seq *int64
+}
+
+func (s seqScanner) Scan(dest ...any) error { return s.row.Scan(append([]any{s.seq}, dest...)...) }
+
 // ListCampaignVersions returns every saved version of a campaign, oldest first, or
 // ErrNotFound when the campaign does not exist.
 func (s *Store) ListCampaignVersions(ctx context.Context, id string) ([]CampaignVersion, error) {

@@ -278,11 +278,16 @@ func (c *refundArrays) queue(b *pgx.Batch) {
 type rewardArrays struct {
 	ids, users, campaigns, events, types, payloads []string
 	versions, points                               []int64
-	occurred                                       []time.Time
+	occurred, created                              []time.Time
 }
 
-// add appends the reward r.
-func (c *rewardArrays) add(r *loyalty.Reward) {
+// add appends the reward r, setting its CreatedAt to now when it has none (the first
+// attempt's time), so the stored row and the REWARDS message carry the same time.
+func (c *rewardArrays) add(r *loyalty.Reward, now time.Time) {
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = now
+	}
+	c.created = append(c.created, r.CreatedAt)
 	c.ids = append(c.ids, r.ID)
 	c.users = append(c.users, r.UserID)
 	c.campaigns = append(c.campaigns, r.CampaignID)
@@ -304,11 +309,11 @@ func (c *rewardArrays) queue(b *pgx.Batch, careful, codes bool) {
 	if codes {
 		payload += ` || ` + couponPayloadSQL
 	}
-	b.Queue(`INSERT INTO rewards (id, user_id, campaign_id, campaign_version, event_id, type, points, payload, occurred_at)
-			SELECT t.id, t.u, t.c, t.v, t.e, t.ty, t.p, `+payload+`, t.o
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::timestamptz[])
-				AS t(id, u, c, v, e, ty, p, pl, o)`+onConflictNothing(careful, "id"),
-		c.ids, c.users, c.campaigns, c.versions, c.events, c.types, c.points, c.payloads, c.occurred)
+	b.Queue(`INSERT INTO rewards (id, user_id, campaign_id, campaign_version, event_id, type, points, payload, occurred_at, created_at)
+			SELECT t.id, t.u, t.c, t.v, t.e, t.ty, t.p, `+payload+`, t.o, t.cr
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::timestamptz[], $10::timestamptz[])
+				AS t(id, u, c, v, e, ty, p, pl, o, cr)`+onConflictNothing(careful, "id"),
+		c.ids, c.users, c.campaigns, c.versions, c.events, c.types, c.points, c.payloads, c.occurred, c.created)
 }
 
 // budgetArrays holds what the decisions take from each campaign's budget, summed per
@@ -425,4 +430,46 @@ func mustJSON(v any) string {
 		return "{}"
 	}
 	return string(b)
+}
+
+// ruleErrorArrays counts the decisions' rule errors per campaign and UTC day of the
+// event; queue adds the counts to campaign_rule_errors.
+type ruleErrorArrays struct {
+	counts map[ruleErrorDay]int64
+}
+
+type ruleErrorDay struct {
+	campaign string
+	day      time.Time
+}
+
+// add counts d's rule errors.
+func (c *ruleErrorArrays) add(d *loyalty.Decision) {
+	if len(d.RuleErrors) == 0 {
+		return
+	}
+	if c.counts == nil {
+		c.counts = map[ruleErrorDay]int64{}
+	}
+	day := d.OccurredAt.UTC().Truncate(24 * time.Hour)
+	for _, id := range d.RuleErrors {
+		c.counts[ruleErrorDay{id, day}]++
+	}
+}
+
+// queue adds the counts, rows in (campaign, day) order so concurrent batches lock them
+// in the same order.
+func (c *ruleErrorArrays) queue(b *pgx.Batch) {
+	if len(c.counts) == 0 {
+		return
+	}
+	ids := make([]string, 0, len(c.counts))
+	days := make([]time.Time, 0, len(c.counts))
+	counts := make([]int64, 0, len(c.counts))
+	for k, n := range c.counts {
+		ids, days, counts = append(ids, k.campaign), append(days, k.day), append(counts, n)
+	}
+	b.Queue(`INSERT INTO campaign_rule_errors AS e (campaign_id, day, errors)
+		SELECT id, (d AT TIME ZONE 'UTC')::date, n FROM unnest($1::text[], $2::timestamptz[], $3::bigint[]) AS t(id, d, n) ORDER BY id, d
+		ON CONFLICT (campaign_id, day) DO UPDATE SET errors = e.errors + excluded.errors`, ids, days, counts)
 }

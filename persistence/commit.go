@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -296,12 +297,14 @@ type commitColumns struct {
 	budgets budgetArrays
 	codes   codeArrays
 	refused refusalArrays
+	errors  ruleErrorArrays
 }
 
 // newCommitColumns gathers the rows of ds[pending]. It returns a value, which stays on
 // commitOnce's stack.
 func newCommitColumns(ds []loyalty.Decision, pending []int) commitColumns {
 	c := commitColumns{events: newProcessedArrays(len(pending))}
+	now := time.Now().UTC().Truncate(time.Microsecond) // Postgres keeps microseconds
 	chainLen := make(map[string]int, len(pending))
 	for _, i := range pending {
 		chainLen[ds[i].User.UserID]++
@@ -333,11 +336,12 @@ func newCommitColumns(ds []loyalty.Decision, pending []int) commitColumns {
 			c.refunds.add(d.Refund)
 		}
 		for k := range d.Rewards {
-			c.rewards.add(&d.Rewards[k])
+			c.rewards.add(&d.Rewards[k], now)
 		}
 		c.budgets.add(d.Budget)
 		c.codes.add(d)
 		c.refused.add(d)
+		c.errors.add(d)
 	}
 	return c
 }
@@ -368,6 +372,7 @@ func (c *commitColumns) queue(b *pgx.Batch, careful bool, r *commitReturned) {
 	c.rewards.queue(b, careful, len(c.codes.rewards) > 0)
 	c.budgets.queue(b, r.over)
 	c.refused.queue(b)
+	c.errors.queue(b)
 }
 
 // applied reports whether every decision applied: each event was recorded, each user

@@ -239,6 +239,7 @@ func TestCommitBatchWritesEveryTableOfADecision(t *testing.T) {
 	d1.Ledger = append(d1.Ledger, loyalty.LedgerEntry{Kind: loyalty.LedgerAdjust, Points: 1, BalanceAfter: 6,
 		CampaignVersion: 7, Actor: "admin", Reason: "goodwill", OccurredAt: at})
 	d1.Budget = map[string]loyalty.BudgetDelta{"c": {Rewards: 1, Points: 5, MaxRewards: 10}}
+	d1.OccurredAt, d1.RuleErrors = at, []string{"c", "broken"}
 	d2 := decision("w2", "gil", 2, 0)
 	d2.Rewards, d2.Ledger, d2.Effect = nil, nil, nil
 	d2.Refund = &loyalty.RefundApplied{EventID: "w1", Amount: 4, Points: 2}
@@ -246,6 +247,7 @@ func TestCommitBatchWritesEveryTableOfADecision(t *testing.T) {
 	d3 := decision("w3", "gil", 3, 0)
 	d3.Rewards, d3.Ledger, d3.Effect = nil, nil, nil
 	d3.Rejected = "over-redeem"
+	d3.OccurredAt, d3.RuleErrors = at.Add(time.Hour), []string{"broken"}
 	outs := commit(t, s, d1, d2, d3)
 	if fmt.Sprint(outs) != fmt.Sprint([]persistence.Outcome{persistence.Committed, persistence.Committed, persistence.Committed}) {
 		t.Fatalf("outcomes %v", outs)
@@ -264,6 +266,18 @@ func TestCommitBatchWritesEveryTableOfADecision(t *testing.T) {
 	}
 	if from != "" || to != "silver" || reason != "points" || event != "w1" || !occurred.Equal(at) {
 		t.Errorf("tier change: %q → %q (%q) by %q at %v", from, to, reason, event, occurred)
+	}
+	rs, err := s.ListRewards(ctx, "gil", 0, 10)
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("rewards: %v, %v", rs, err)
+	}
+	if rs[0].CreatedAt.IsZero() || !rs[0].CreatedAt.Equal(d1.Rewards[0].CreatedAt) {
+		t.Errorf("reward created_at stored %v, in the committed decision %v: want the same, not zero", rs[0].CreatedAt, d1.Rewards[0].CreatedAt)
+	}
+	var errs string
+	if err := conn.QueryRow(ctx, `SELECT string_agg(campaign_id || ' ' || day || ' ' || errors, ', ' ORDER BY campaign_id)
+		FROM campaign_rule_errors`).Scan(&errs); err != nil || errs != "broken 2026-11-28 2, c 2026-11-28 1" {
+		t.Errorf("rule errors = %q, %v", errs, err)
 	}
 	var nulls int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM points_ledger WHERE user_id = 'gil' AND kind = 'adjust'

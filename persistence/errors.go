@@ -25,6 +25,8 @@ var (
 	ErrCouponExpired = errors.New("expired")
 	// ErrCouponRedeemed: the coupon code was redeemed (for another order).
 	ErrCouponRedeemed = errors.New("already redeemed")
+	// ErrLastAdmin: the change would leave no enabled admin with the admin role.
+	ErrLastAdmin = errors.New("last enabled admin")
 )
 
 // translate maps driver errors to the package's sentinels.

@@ -8,8 +8,10 @@ type Decision struct {
 	EventID   string
 	EventType string
 	StreamSeq int64
-	User      User
-	Rewards   []Reward
+	// OccurredAt is the event's time (UTC).
+	OccurredAt time.Time
+	User       User
+	Rewards    []Reward
 	// Ledger holds the points changes, in order; their sum is the change of User.Points.
 	Ledger []LedgerEntry
 	// Effect, when set, records what the event did for later refunds.
@@ -23,6 +25,9 @@ type Decision struct {
 	// Rejected, when not empty, is why the event was refused: it is recorded as processed
 	// with that reason and changes nothing but User.LastRejection.
 	Rejected string
+	// RuleErrors are the campaigns whose rule or points expression failed at run time on
+	// this event (no match for them); they count in the campaigns' stats.
+	RuleErrors []string
 	// Refused are the campaigns that matched but whose rewards were not granted (their
 	// pools had no code left); they count in the campaigns' stats.
 	Refused []Refusal

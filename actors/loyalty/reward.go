@@ -18,5 +18,6 @@ type Reward struct {
 	// pool).
 	Pool       string    `json:"-"`
 	OccurredAt time.Time `json:"occurred_at"`
-	CreatedAt  time.Time `json:"created_at"`
+	// CreatedAt is when the reward was committed (set by the commit).
+	CreatedAt time.Time `json:"created_at"`
 }

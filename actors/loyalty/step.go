@@ -82,6 +82,7 @@ func (s *step) decision(ev *event.Event, seq uint64) Decision {
 		EventID:    ev.ID,
 		EventType:  ev.Type,
 		StreamSeq:  int64(seq),
+		OccurredAt: ev.OccurredAt.UTC(),
 		User:       s.user,
 		Rewards:    s.rewards,
 		Ledger:     s.ledger,

@@ -42,8 +42,9 @@ func (c *cli) adminsCreateCommand() *cobra.Command {
 		Use:   "create USERNAME --role admin|editor|viewer [--password-stdin]",
 		Short: "Create an admin account",
 		Long: `Create an admin account. Roles: admin (everything), editor (campaigns), viewer (read
-only). The password (8 to 72 bytes) comes from --password-stdin, a prompt when stdin is a
-terminal, or --password.`,
+only). The username is stored trimmed and lower-cased. The password (12 characters to 72
+bytes, not a common one) comes from --password-stdin, a prompt when stdin is a terminal,
+or --password.`,
 		Args: cobra.ExactArgs(1),
 		RunE: action(func(cmd *cobra.Command, args []string) error {
 			if !validRole(role) {

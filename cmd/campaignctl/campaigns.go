@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -299,26 +300,73 @@ func (c *cli) printCampaign(k campaign) error {
 	return c.fields(kv)
 }
 
+// campaignPage is the page size campaignctl asks GET /v1/campaigns for by default (the
+// most the server gives).
+const campaignPage = 1000
+
+// allCampaigns fetches every campaign, oldest first, chunk at a time, following
+// next_cursor from page to page.
+func allCampaigns(ctx context.Context, cl *client, chunk int) ([]json.RawMessage, error) {
+	out := []json.RawMessage{}
+	for cursor := ""; ; {
+		q := url.Values{"limit": {strconv.Itoa(chunk)}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var page struct {
+			Campaigns  []json.RawMessage `json:"campaigns"`
+			NextCursor string            `json:"next_cursor"`
+		}
+		if _, err := cl.do(ctx, "GET", "/v1/campaigns?"+q.Encode(), nil, nil, &page); err != nil {
+			return nil, err
+		}
+		out = append(out, page.Campaigns...)
+		if page.NextCursor == "" || page.NextCursor == cursor {
+			return out, nil
+		}
+		cursor = page.NextCursor
+	}
+}
+
 func (c *cli) campaignsListCommand() *cobra.Command {
-	return &cobra.Command{
+	chunk := campaignPage
+	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
-		Short:   "List campaigns, archived ones included",
+		Short:   "List every campaign, oldest first, archived ones included",
 		Args:    cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			return c.show(cmd, "GET", "/v1/campaigns", nil, as("campaigns", func(list struct {
-				Campaigns []campaign `json:"campaigns"`
-			}) error {
-				return c.table(cols("ID", "NAME", "STATUS", "VERSION", "PRIORITY", "REWARD", "RULE",
-					"+EXCLUSIVE", "+LIMITS", "+STARTS", "+ENDS", "+UPDATED AT"),
-					rowsOf(list.Campaigns, func(k campaign) []string {
-						return []string{k.ID, c.cut(k.Name, 30), k.Status, strconv.FormatInt(k.Version, 10),
-							strconv.Itoa(k.Priority), c.cut(k.Reward.String(), 30), c.cut(k.Rule, 50),
-							strconv.FormatBool(k.Exclusive), k.limits(), timeOr(k.StartsAt, "-"), timeOr(k.EndsAt, "-"), timeOr(&k.UpdatedAt, "-")}
-					}))
-			}))
+			if chunk < 1 || chunk > campaignPage {
+				return usageErrorf("--chunk-size must be from 1 to %d, got %d", campaignPage, chunk)
+			}
+			cl, err := c.authed()
+			if err != nil {
+				return err
+			}
+			raws, err := allCampaigns(cmd.Context(), cl, chunk)
+			if err != nil {
+				return err
+			}
+			if c.structured() {
+				return c.print(map[string]any{"campaigns": raws})
+			}
+			list := make([]campaign, len(raws))
+			for i, r := range raws {
+				if err := json.Unmarshal(r, &list[i]); err != nil {
+					return fmt.Errorf("decode campaigns: %w", err)
+				}
+			}
+			return c.table(cols("ID", "NAME", "STATUS", "VERSION", "PRIORITY", "REWARD", "RULE",
+				"+EXCLUSIVE", "+LIMITS", "+STARTS", "+ENDS", "+UPDATED AT"),
+				rowsOf(list, func(k campaign) []string {
+					return []string{k.ID, c.cut(k.Name, 30), k.Status, strconv.FormatInt(k.Version, 10),
+						strconv.Itoa(k.Priority), c.cut(k.Reward.String(), 30), c.cut(k.Rule, 50),
+						strconv.FormatBool(k.Exclusive), k.limits(), timeOr(k.StartsAt, "-"), timeOr(k.EndsAt, "-"), timeOr(&k.UpdatedAt, "-")}
+				}))
 		}),
 	}
+	cmd.Flags().IntVar(&chunk, "chunk-size", campaignPage, "campaigns fetched per request (the list shows them all, like kubectl's --chunk-size)")
+	return cmd
 }
 
 // campaignStatusCommand is activate, pause or archive: a POST (DELETE for archive) that

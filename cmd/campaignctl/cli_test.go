@@ -420,6 +420,30 @@ func TestCLIAgainstCampaignd(t *testing.T) {
 		c.must(exitUsage, "admins", "set-role", "vera", "owner")
 	})
 
+	t.Run("ListFollowsEveryPage", func(t *testing.T) {
+		c := c
+		c.t = t
+		more := "- {id: page-two, name: Two, rule: \"true\", reward: {type: coupon}}\n- {id: page-three, name: Three, rule: \"true\", reward: {type: coupon}}\n"
+		c.must(exitOK, "campaigns", "apply", "-f", writeFile(t, more))
+		list := decode[struct {
+			Campaigns []campaign `json:"campaigns"`
+		}](t, c.must(exitOK, "campaigns", "list", "--chunk-size", "1", "-o", "json").stdout)
+		var ids []string
+		for _, k := range list.Campaigns {
+			ids = append(ids, k.ID)
+		}
+		if strings.Join(ids, ",") != "ten-percent,page-two,page-three" {
+			t.Errorf("list in pages of 1: %v, want every campaign oldest first", ids)
+		}
+		table := c.must(exitOK, "campaigns", "list", "--chunk-size", "2").stdout
+		for _, id := range []string{"ten-percent", "page-two", "page-three"} {
+			if !strings.Contains(table, id) {
+				t.Errorf("list table lacks %s:\n%s", id, table)
+			}
+		}
+		c.must(exitUsage, "campaigns", "list", "--chunk-size", "0")
+	})
+
 	t.Run("RejectedTokenExits3", func(t *testing.T) {
 		dir := t.TempDir()
 		bad := `{"servers":{"` + server + `":{"username":"admin","token":"not-a-jwt"}}}`

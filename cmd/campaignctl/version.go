@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -126,15 +127,14 @@ func (c *cli) completeCampaignIDs(cmd *cobra.Command, args []string, toComplete 
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	var list struct {
-		Campaigns []campaign `json:"campaigns"`
-	}
-	if _, err := cl.do(cmd.Context(), "GET", "/v1/campaigns", nil, nil, &list); err != nil {
+	raws, err := allCampaigns(cmd.Context(), cl, campaignPage)
+	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	var ids []string
-	for _, k := range list.Campaigns {
-		if strings.HasPrefix(k.ID, toComplete) {
+	for _, r := range raws {
+		var k campaign
+		if json.Unmarshal(r, &k) == nil && strings.HasPrefix(k.ID, toComplete) {
 			ids = append(ids, k.ID+"\t"+k.Name+" ("+k.Status+")")
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,11 @@ type App struct {
 	reg *prometheus.Registry
 	ns  *server.Server
 	nc  *nats.Conn
+	// natsAuth are the options campaignd's connection authenticates with (natsOptions),
+	// valid after Start; the in-process tests connect as campaignd with them.
+	natsAuth []nats.Option
+	// natsUsers are the embedded server's users for services, for the banner.
+	natsUsers []natsUser
 	// ncClosed is closed once nc is closed (after Drain).
 	ncClosed chan struct{}
 	js       jetstream.JetStream
@@ -107,10 +113,15 @@ func (a *App) Start(ctx context.Context) error {
 func (a *App) startNATS(ctx context.Context) (int, error) {
 	a.NATSURL = a.cfg.NATSURL
 	a.ncClosed = make(chan struct{})
+	var passwords bus.Passwords
 	if a.NATSURL == "" {
+		var err error
+		if passwords, err = a.embeddedUsers(); err != nil {
+			return 0, err
+		}
 		ns, err := bus.StartServer(bus.ServerConfig{
 			Listen: a.cfg.NATSListen, StoreDir: filepath.Join(a.cfg.DataDir, "nats"),
-			SyncAlways: a.cfg.SyncAlways, SyncInterval: a.cfg.SyncInterval,
+			SyncAlways: a.cfg.SyncAlways, SyncInterval: a.cfg.SyncInterval, Passwords: passwords,
 		})
 		if err != nil {
 			return 0, fmt.Errorf("CAMPAIGN_NATS_LISTEN: %w", err)
@@ -118,7 +129,12 @@ func (a *App) startNATS(ctx context.Context) (int, error) {
 		a.ns = ns
 		a.NATSURL = ns.ClientURL()
 	}
-	nc, err := nats.Connect(a.NATSURL, nats.Name("campaignd"), nats.MaxReconnects(-1),
+	auth, err := a.natsOptions(passwords)
+	if err != nil {
+		return 0, err
+	}
+	a.natsAuth = auth
+	nc, err := nats.Connect(a.NATSURL, append(slices.Clone(auth), nats.Name("campaignd"), nats.MaxReconnects(-1),
 		nats.ReconnectWait(500*time.Millisecond), nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: our own Drain at shutdown
@@ -126,8 +142,11 @@ func (a *App) startNATS(ctx context.Context) (int, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { a.log.Info("nats reconnected") }),
-		nats.ClosedHandler(func(*nats.Conn) { close(a.ncClosed) }))
+		nats.ClosedHandler(func(*nats.Conn) { close(a.ncClosed) }))...)
 	if err != nil {
+		if errors.Is(err, nats.ErrAuthorization) && a.cfg.NATSURL != "" {
+			return 0, fmt.Errorf("NATS_URL: connect to %s (check CAMPAIGN_NATS_CREDS, CAMPAIGN_NATS_NKEY or CAMPAIGN_NATS_USER and CAMPAIGN_NATS_PASSWORD): %w", a.NATSURL, err)
+		}
 		return 0, fmt.Errorf("NATS_URL: connect to %s: %w", a.NATSURL, err)
 	}
 	a.nc = nc
@@ -137,6 +156,92 @@ func (a *App) startNATS(ctx context.Context) (int, error) {
 	}
 	a.js = js
 	return bus.EnsureStreams(ctx, js, bus.StreamsConfig{Partitions: a.cfg.Partitions, Replicas: a.cfg.StreamReplicas})
+}
+
+// natsOptions are the options campaignd's connection authenticates with: as the user
+// campaignd with its password from embedded (the embedded server), or with the
+// CAMPAIGN_NATS_* credentials and TLS settings (NATS_URL); and always its own inbox
+// prefix (bus.AppInboxPrefix), which the downstream identity cannot subscribe to.
+func (a *App) natsOptions(embedded bus.Passwords) ([]nats.Option, error) {
+	opts := []nats.Option{nats.CustomInboxPrefix(bus.AppInboxPrefix)}
+	if a.cfg.NATSURL == "" {
+		return append(opts, nats.UserInfo(bus.CampaigndUser, embedded.Campaignd)), nil
+	}
+	external, err := externalNATSOptions(a.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, external...), nil
+}
+
+// natsUser is one of the embedded server's users for services, as the banner shows it.
+type natsUser struct {
+	name, does string
+	// env is the variable of its password; file, when env is not set, the data dir file
+	// that holds it.
+	env, file string
+}
+
+// Files in the data dir holding the embedded server's passwords (0600): names, not
+// credentials.
+const (
+	campaigndPasswordFile  = "nats-campaignd.password" //nolint:gosec // G101: a file name
+	ingestPasswordFile     = "nats-ingest.password"    //nolint:gosec // G101: a file name
+	downstreamPasswordFile = "nats-downstream.password"
+)
+
+// embeddedUsers are the passwords of the embedded server's users: campaignd's generated
+// once into the data dir and reused; ingest's and downstream's from their variables,
+// else generated the same way and printed when generated.
+func (a *App) embeddedUsers() (bus.Passwords, error) {
+	var pw bus.Passwords
+	var err error
+	if pw.Campaignd, _, err = a.dataDirSecret(campaigndPasswordFile, 12, 16); err != nil {
+		return pw, fmt.Errorf("CAMPAIGN_DATA_DIR: campaignd's NATS password: %w", err)
+	}
+	ingest := natsUser{name: bus.IngestUser, does: "publishes events.<token>", env: "CAMPAIGN_NATS_INGEST_PASSWORD", file: ingestPasswordFile}
+	if pw.Ingest, err = a.servicePassword(&ingest, a.cfg.NATSIngestPassword); err != nil {
+		return pw, err
+	}
+	downstream := natsUser{name: bus.DownstreamUser, does: "consumes REWARDS and LOYALTY", env: "CAMPAIGN_NATS_DOWNSTREAM_PASSWORD", file: downstreamPasswordFile}
+	if pw.Downstream, err = a.servicePassword(&downstream, a.cfg.NATSDownstreamPassword); err != nil {
+		return pw, err
+	}
+	a.natsUsers = []natsUser{ingest, downstream}
+	return pw, nil
+}
+
+// servicePassword is u's password: configured (its variable's value) unless empty, else
+// the one kept in u's data dir file, generated and printed once the first time.
+func (a *App) servicePassword(u *natsUser, configured string) (string, error) {
+	if configured != "" {
+		u.file = ""
+		return configured, nil
+	}
+	pw, created, err := a.dataDirSecret(u.file, 12, 16)
+	if err != nil {
+		return "", fmt.Errorf("%s is empty, so a password is generated: %w", u.env, err)
+	}
+	if created {
+		fmt.Fprintf(a.out, "NATS user %q created: password %q (shown once; kept in %s; set %s to choose it)\n",
+			u.name, pw, filepath.Join(a.cfg.DataDir, u.file), u.env)
+	}
+	return pw, nil
+}
+
+// dataDirSecret is the secret kept in the data dir file name, or a new one of n random
+// bytes (hex) written there (0600) when the file holds fewer than minLen characters;
+// created says which.
+func (a *App) dataDirSecret(name string, minLen, n int) (secret string, created bool, err error) {
+	path := filepath.Join(a.cfg.DataDir, name)
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= minLen { //nolint:gosec // G304: the operator's data dir
+		return strings.TrimSpace(string(b)), false, nil
+	}
+	secret = randomToken(n)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil { //nolint:gosec // G703: the operator's data dir
+		return "", false, fmt.Errorf("write %s: %w", path, err)
+	}
+	return secret, true, nil
 }
 
 // openBuckets binds the campaigns, settings and api_keys buckets, republishes them from
@@ -255,7 +360,10 @@ func (a *App) openDatabase(ctx context.Context) error {
 	return a.bootstrapAdmin(ctx)
 }
 
-// bootstrapAdmin creates the first admin when none exists.
+// bootstrapAdmin makes sure someone can manage admins: when no enabled admin has the
+// admin role (none exists yet, or the last one was disabled, demoted or deleted), it
+// creates CAMPAIGN_ADMIN_USER, or enables it again as an admin, with
+// CAMPAIGN_ADMIN_PASSWORD (else a random password, printed once).
 func (a *App) bootstrapAdmin(ctx context.Context) error {
 	if a.cfg.Mode == modeEngine {
 		return nil
@@ -264,21 +372,29 @@ func (a *App) bootstrapAdmin(ctx context.Context) error {
 	if pw == "" {
 		pw, generated = randomToken(12), true
 	}
+	if err := admin.CheckPassword(pw, a.cfg.AdminUser); err != nil {
+		return fmt.Errorf("CAMPAIGN_ADMIN_PASSWORD: %w", err)
+	}
 	passwords := admin.Passwords{Cost: a.passwordCost}
 	hash, err := passwords.Hash(pw)
 	if err != nil {
 		return err
 	}
-	created, err := a.store.EnsureAdmin(ctx, a.cfg.AdminUser, hash, "admin")
+	outcome, err := a.store.EnsureAdmin(ctx, a.cfg.AdminUser, hash)
 	if err != nil {
 		return fmt.Errorf("bootstrap admin: %w", err)
 	}
-	if created {
-		if generated {
-			fmt.Fprintf(a.out, "Bootstrap admin created: username %q, password %q (shown once; set CAMPAIGN_ADMIN_PASSWORD to choose it)\n", a.cfg.AdminUser, pw)
-		} else {
-			fmt.Fprintf(a.out, "Bootstrap admin created: username %q with the password from CAMPAIGN_ADMIN_PASSWORD\n", a.cfg.AdminUser)
-		}
+	user := persistence.UsernameKey(a.cfg.AdminUser)
+	what := map[persistence.BootstrapOutcome]string{
+		persistence.BootstrapCreated:  "created",
+		persistence.BootstrapRestored: "restored (no enabled admin had the admin role; it is enabled again as an admin)",
+	}[outcome]
+	switch {
+	case what == "":
+	case generated:
+		fmt.Fprintf(a.out, "Bootstrap admin %s: username %q, password %q (shown once; set CAMPAIGN_ADMIN_PASSWORD to choose it)\n", what, user, pw)
+	default:
+		fmt.Fprintf(a.out, "Bootstrap admin %s: username %q with the password from CAMPAIGN_ADMIN_PASSWORD\n", what, user)
 	}
 	return nil
 }
@@ -288,13 +404,9 @@ func (a *App) jwtSecret() ([]byte, error) {
 	if a.cfg.JWTSecret != "" {
 		return []byte(a.cfg.JWTSecret), nil
 	}
-	path := filepath.Join(a.cfg.DataDir, "jwt.secret")
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 { //nolint:gosec // G304: the operator's data dir
-		return []byte(strings.TrimSpace(string(b))), nil
-	}
-	secret := randomToken(32)
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil { //nolint:gosec // G703: the operator's data dir
-		return nil, fmt.Errorf("CAMPAIGN_JWT_SECRET: write generated secret: %w", err)
+	secret, _, err := a.dataDirSecret("jwt.secret", 32, 32)
+	if err != nil {
+		return nil, fmt.Errorf("CAMPAIGN_JWT_SECRET: generated secret: %w", err)
 	}
 	return []byte(secret), nil
 }

@@ -6,9 +6,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/campaignmanager/campaignmanager/ingress/admin"
 )
 
 // Modes of campaignd.
@@ -45,6 +51,13 @@ type Config struct {
 	PprofAddr       string
 	LogLevel        string
 	LogFormat       string
+
+	// NATSIngestPassword and NATSDownstreamPassword are the embedded server's users'
+	// passwords (empty: generated in DataDir).
+	NATSIngestPassword, NATSDownstreamPassword string
+	// Credentials and TLS for an external NATS (NATSURL).
+	NATSCreds, NATSNkey, NATSUser, NATSPassword string
+	NATSTLSCA, NATSTLSCert, NATSTLSKey          string
 }
 
 type setting struct {
@@ -54,6 +67,40 @@ type setting struct {
 
 func str(dst func(*Config) *string) func(*Config, string) error {
 	return func(c *Config, v string) error { *dst(c) = v; return nil }
+}
+
+// file sets a path that must name a readable file, when it is not empty.
+func file(dst func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v != "" {
+			f, err := os.Open(v) //nolint:gosec // G304: the operator names the file
+			if err != nil {
+				return fmt.Errorf("cannot read the file: %w", err)
+			}
+			fi, err := f.Stat()
+			_ = f.Close() // opened to check it can be read; nothing was read
+			if err != nil {
+				return fmt.Errorf("cannot read the file: %w", err)
+			}
+			if !fi.Mode().IsRegular() {
+				return fmt.Errorf("%s is not a regular file", v)
+			}
+		}
+		*dst(c) = v
+		return nil
+	}
+}
+
+// natsPassword sets a password of the embedded server's users, at least 12 characters
+// when it is not empty.
+func natsPassword(dst func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v != "" && len(v) < 12 {
+			return errors.New("must be at least 12 characters")
+		}
+		*dst(c) = v
+		return nil
+	}
 }
 
 func positiveInt(dst func(*Config) *int) func(*Config, string) error {
@@ -102,6 +149,17 @@ var settings = []setting{
 		c.NATSListen = v
 		return nil
 	}},
+	{"CAMPAIGN_NATS_INGEST_PASSWORD", "nats-ingest-password", "", "password of the embedded NATS server's user ingest (publishes events); empty: generated into the data dir and printed once",
+		natsPassword(func(c *Config) *string { return &c.NATSIngestPassword })},
+	{"CAMPAIGN_NATS_DOWNSTREAM_PASSWORD", "nats-downstream-password", "", "password of the embedded NATS server's user downstream (consumes REWARDS and LOYALTY); empty: generated into the data dir and printed once",
+		natsPassword(func(c *Config) *string { return &c.NATSDownstreamPassword })},
+	{"CAMPAIGN_NATS_CREDS", "nats-creds", "", "external NATS: a credentials file (user JWT and seed) to connect with", file(func(c *Config) *string { return &c.NATSCreds })},
+	{"CAMPAIGN_NATS_NKEY", "nats-nkey", "", "external NATS: a file holding the user NKEY seed to connect with", file(func(c *Config) *string { return &c.NATSNkey })},
+	{"CAMPAIGN_NATS_USER", "nats-user", "", "external NATS: the user to connect as (with CAMPAIGN_NATS_PASSWORD)", str(func(c *Config) *string { return &c.NATSUser })},
+	{"CAMPAIGN_NATS_PASSWORD", "nats-password", "", "external NATS: the password of CAMPAIGN_NATS_USER", str(func(c *Config) *string { return &c.NATSPassword })},
+	{"CAMPAIGN_NATS_TLS_CA", "nats-tls-ca", "", "external NATS: a PEM file of the CA certificates to verify the server with (turns TLS on)", file(func(c *Config) *string { return &c.NATSTLSCA })},
+	{"CAMPAIGN_NATS_TLS_CERT", "nats-tls-cert", "", "external NATS: a PEM client certificate (with CAMPAIGN_NATS_TLS_KEY; turns TLS on)", file(func(c *Config) *string { return &c.NATSTLSCert })},
+	{"CAMPAIGN_NATS_TLS_KEY", "nats-tls-key", "", "external NATS: the PEM private key of CAMPAIGN_NATS_TLS_CERT", file(func(c *Config) *string { return &c.NATSTLSKey })},
 	{"DATABASE_URL", "database-url", "", "external Postgres; empty starts a private cluster in the data dir", str(func(c *Config) *string { return &c.DatabaseURL })},
 	{"CAMPAIGN_DATA_DIR", "data-dir", "./.data", "embedded NATS store, private Postgres cluster, generated secrets", func(c *Config, v string) error {
 		if v == "" {
@@ -117,10 +175,12 @@ var settings = []setting{
 		c.JWTSecret = v
 		return nil
 	}},
-	{"CAMPAIGN_ADMIN_USER", "admin-user", "admin", "bootstrap admin, created when no admin exists", str(func(c *Config) *string { return &c.AdminUser })},
-	{"CAMPAIGN_ADMIN_PASSWORD", "admin-password", "", "bootstrap admin's password; empty: a random one printed once", func(c *Config, v string) error {
-		if v != "" && len(v) < 8 {
-			return errors.New("must be at least 8 characters")
+	{"CAMPAIGN_ADMIN_USER", "admin-user", "admin", "bootstrap admin, created (or enabled again as an admin, with CAMPAIGN_ADMIN_PASSWORD) when no enabled admin has the admin role", str(func(c *Config) *string { return &c.AdminUser })},
+	{"CAMPAIGN_ADMIN_PASSWORD", "admin-password", "", "bootstrap admin's password, 12 characters to 72 bytes and not a common one; empty: a random one printed once", func(c *Config, v string) error {
+		if v != "" {
+			if err := admin.CheckPassword(v, ""); err != nil {
+				return err
+			}
 		}
 		c.AdminPassword = v
 		return nil
@@ -224,5 +284,113 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	if c.NATSURL == "" && c.StreamReplicas > 1 {
 		errs = append(errs, fmt.Errorf("CAMPAIGN_STREAM_REPLICAS: %d replicas need a NATS cluster (NATS_URL); the embedded server is a single node", c.StreamReplicas))
 	}
+	errs = append(errs, checkNATSAuth(c)...)
 	return c, errors.Join(errs...)
+}
+
+// checkNATSAuth reports the problems of the NATS credential and TLS settings together:
+// which kind of server each is for, the pairs, the mutually exclusive ones, and (through
+// externalNATSOptions) the files' contents.
+func checkNATSAuth(c Config) []error {
+	type setting struct{ env, v string }
+	external := []setting{{"CAMPAIGN_NATS_CREDS", c.NATSCreds}, {"CAMPAIGN_NATS_NKEY", c.NATSNkey}, {"CAMPAIGN_NATS_USER", c.NATSUser},
+		{"CAMPAIGN_NATS_PASSWORD", c.NATSPassword}, {"CAMPAIGN_NATS_TLS_CA", c.NATSTLSCA}, {"CAMPAIGN_NATS_TLS_CERT", c.NATSTLSCert},
+		{"CAMPAIGN_NATS_TLS_KEY", c.NATSTLSKey}}
+	embedded := []setting{{"CAMPAIGN_NATS_INGEST_PASSWORD", c.NATSIngestPassword}, {"CAMPAIGN_NATS_DOWNSTREAM_PASSWORD", c.NATSDownstreamPassword}}
+	var errs []error
+	if c.NATSURL == "" {
+		for _, s := range external {
+			if s.v != "" {
+				errs = append(errs, fmt.Errorf("%s: only for an external NATS (NATS_URL); the embedded server's credentials are generated in CAMPAIGN_DATA_DIR", s.env))
+			}
+		}
+		return errs
+	}
+	for _, s := range embedded {
+		if s.v != "" {
+			errs = append(errs, fmt.Errorf("%s: only for the embedded NATS server; with NATS_URL the server's own configuration has the users (see deploy/nats/nats-server.conf)", s.env))
+		}
+	}
+	var ways []string
+	for _, s := range external[:3] { // creds, nkey, user
+		if s.v != "" {
+			ways = append(ways, s.env)
+		}
+	}
+	if len(ways) > 1 {
+		errs = append(errs, fmt.Errorf("%s: use one way to authenticate, not %s", ways[1], strings.Join(ways, " and ")))
+	}
+	switch {
+	case c.NATSUser == "" && c.NATSPassword != "":
+		errs = append(errs, errors.New("CAMPAIGN_NATS_PASSWORD: needs CAMPAIGN_NATS_USER"))
+	case c.NATSUser != "" && c.NATSPassword == "":
+		errs = append(errs, errors.New("CAMPAIGN_NATS_USER: needs CAMPAIGN_NATS_PASSWORD"))
+	}
+	switch {
+	case c.NATSTLSCert == "" && c.NATSTLSKey != "":
+		errs = append(errs, errors.New("CAMPAIGN_NATS_TLS_KEY: needs CAMPAIGN_NATS_TLS_CERT"))
+	case c.NATSTLSCert != "" && c.NATSTLSKey == "":
+		errs = append(errs, errors.New("CAMPAIGN_NATS_TLS_CERT: needs CAMPAIGN_NATS_TLS_KEY"))
+	}
+	if len(errs) == 0 {
+		if _, err := externalNATSOptions(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// externalNATSOptions are the nats.go options of the credential and TLS settings for an
+// external NATS. Every file is read here, so that a bad one is an error naming its
+// variable (several are joined).
+func externalNATSOptions(c Config) ([]nats.Option, error) {
+	var opts []nats.Option
+	var errs []error
+	switch {
+	case c.NATSCreds != "":
+		if err := checkCreds(c.NATSCreds); err != nil {
+			errs = append(errs, fmt.Errorf("CAMPAIGN_NATS_CREDS: %w", err))
+		}
+		opts = append(opts, nats.UserCredentials(c.NATSCreds))
+	case c.NATSNkey != "":
+		opt, err := nats.NkeyOptionFromSeed(c.NATSNkey)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("CAMPAIGN_NATS_NKEY: %s: %w", c.NATSNkey, err))
+		}
+		opts = append(opts, opt)
+	case c.NATSUser != "":
+		opts = append(opts, nats.UserInfo(c.NATSUser, c.NATSPassword))
+	}
+	// RootCAs and ClientCert load their files when applied to nats.Options.
+	var probe nats.Options
+	tlsOption := func(env string, opt nats.Option) {
+		if err := opt(&probe); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", env, err))
+		}
+		opts = append(opts, opt)
+	}
+	if c.NATSTLSCA != "" {
+		tlsOption("CAMPAIGN_NATS_TLS_CA", nats.RootCAs(c.NATSTLSCA))
+	}
+	if c.NATSTLSCert != "" {
+		tlsOption("CAMPAIGN_NATS_TLS_CERT, CAMPAIGN_NATS_TLS_KEY", nats.ClientCert(c.NATSTLSCert, c.NATSTLSKey))
+	}
+	return opts, errors.Join(errs...)
+}
+
+// checkCreds reports whether path is a NATS credentials file: a user JWT and a user seed.
+func checkCreds(path string) error {
+	b, err := os.ReadFile(path) //nolint:gosec // G304: the operator names the file
+	if err != nil {
+		return err
+	}
+	if jwt, err := nkeys.ParseDecoratedJWT(b); err != nil || strings.Count(jwt, ".") != 2 {
+		return fmt.Errorf("%s holds no user JWT (a .creds file from nsc or nats-server is expected)", path)
+	}
+	kp, err := nkeys.ParseDecoratedUserNKey(b)
+	if err != nil {
+		return fmt.Errorf("%s holds no user seed: %w", path, err)
+	}
+	kp.Wipe()
+	return nil
 }

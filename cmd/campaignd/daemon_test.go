@@ -10,13 +10,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/campaignmanager/campaignmanager/ingress/bus"
 	"github.com/campaignmanager/campaignmanager/persistence/pgtest"
 )
 
@@ -118,6 +121,15 @@ func (d *daemon) start() {
 	})
 }
 
+// natsAuth are the options to connect to the daemon's embedded NATS server as campaignd:
+// the password it generated into its data dir (nats-campaignd.password) at first start.
+func (d *daemon) natsAuth() []nats.Option {
+	d.t.Helper()
+	b, err := os.ReadFile(filepath.Join(d.vars["CAMPAIGN_DATA_DIR"], campaigndPasswordFile))
+	require.NoError(d.t, err, "campaignd's NATS password in its data dir")
+	return []nats.Option{nats.UserInfo(bus.CampaigndUser, strings.TrimSpace(string(b)))}
+}
+
 // kill sends SIGKILL and waits for the process to be gone. Killing a stopped daemon
 // does nothing.
 func (d *daemon) kill() {
@@ -155,7 +167,7 @@ func startCrashDaemon(t *testing.T, in ingester) (*daemon, *client) {
 	}
 	d := newDaemon(t, bin, vars)
 	d.start()
-	c := newClient(t, d.base, "nats://"+vars["CAMPAIGN_NATS_LISTEN"])
+	c := newClient(t, d.base, "nats://"+vars["CAMPAIGN_NATS_LISTEN"], d.natsAuth()...)
 	c.http.Timeout = 10 * time.Second
 	c.token = c.login("admin", adminPassword)
 	c.newAPIKey("crash-test")

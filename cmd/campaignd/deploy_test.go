@@ -772,21 +772,17 @@ func TestDeployComposeRunsAClusterWithMonitoring(t *testing.T) {
 	require.Len(t, natsServices, 3, "compose: three NATS servers")
 	serverNames := map[string]bool{}
 	for _, name := range natsServices {
-		cmd := c.Services[name].Command
-		require.Contains(t, cmd, "-js", "compose service %s: JetStream", name)
-		_, ok := flagValue(cmd, "-sd")
-		require.True(t, ok, "compose service %s: a store dir (-sd)", name)
-		serverName, ok := flagValue(cmd, "-n")
-		require.True(t, ok, "compose service %s: a stable server name (-n), which clustered JetStream needs", name)
-		serverNames[serverName] = true
-		cluster, _ := flagValue(cmd, "--cluster_name")
-		require.Equal(t, "campaign", cluster, "compose service %s: --cluster_name", name)
-		routes, ok := flagValue(cmd, "--routes")
-		require.True(t, ok, "compose service %s: --routes", name)
+		// What nats-server makes of the service's command line and configuration file.
+		o := composeNATSOptions(t, name, c.Services[name])
+		require.True(t, o.JetStream, "compose service %s: JetStream", name)
+		require.NotEmpty(t, o.StoreDir, "compose service %s: a JetStream store dir", name)
+		require.Contains(t, c.Services[name].volumeTargets(), o.StoreDir, "compose service %s: the store dir %s must be a volume", name, o.StoreDir)
+		require.NotEmpty(t, o.ServerName, "compose service %s: a stable server name (-n), which clustered JetStream needs", name)
+		serverNames[o.ServerName] = true
+		require.Equal(t, "campaign", o.Cluster.Name, "compose service %s: cluster name", name)
+		require.NotZero(t, o.Cluster.Port, "compose service %s: cluster port", name)
 		var routed []string
-		for _, r := range strings.Split(routes, ",") {
-			u, err := url.Parse(r)
-			require.NoError(t, err)
+		for _, u := range o.Routes {
 			routed = append(routed, u.Hostname())
 		}
 		for _, other := range natsServices {
@@ -794,6 +790,7 @@ func TestDeployComposeRunsAClusterWithMonitoring(t *testing.T) {
 				require.Contains(t, routed, other, "compose service %s does not route to %s", name, other)
 			}
 		}
+		requireNATSIdentities(t, "compose service "+name, o)
 	}
 	require.Len(t, serverNames, 3, "compose: NATS server names must differ")
 

@@ -101,13 +101,19 @@ func grantsTheReward(t *testing.T, in ingester) {
 	stream, err := e.jetStream().Stream(context.Background(), bus.RewardsStream)
 	require.NoError(t, err)
 	published := map[string]string{}
+	created := map[string]time.Time{}
 	for seq := uint64(1); seq <= 3; seq++ {
 		msg, err := stream.GetMsg(context.Background(), seq)
 		require.NoError(t, err)
 		published[msg.Header.Get(jetstream.MsgIDHeader)] = msg.Subject
+		var body rewardView
+		require.NoError(t, json.Unmarshal(msg.Data, &body))
+		created[body.ID] = body.CreatedAt
 	}
 	for _, r := range rs {
 		require.Equal(t, bus.RewardSubject(r.CampaignID, event.Token(user)), published[r.ID], "reward %s", r.ID)
+		require.False(t, r.CreatedAt.IsZero(), "reward %s has its commit time", r.ID)
+		require.True(t, r.CreatedAt.Equal(created[r.ID]), "reward %s: created_at %v in the API, %v on REWARDS", r.ID, r.CreatedAt, created[r.ID])
 	}
 
 	// A user id with a space and a dot.

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -124,14 +125,16 @@ type natsLink struct {
 	owner *testing.T
 	mu    sync.Mutex
 	url   string
-	nc    *nats.Conn
-	js    jetstream.JetStream
+	// auth are the options the connection authenticates with (campaignd's own).
+	auth []nats.Option
+	nc   *nats.Conn
+	js   jetstream.JetStream
 }
 
 // newClient returns a client of the campaignd at base (http://host:port) whose NATS
-// server is at natsURL ("" when the test does not publish).
-func newClient(t *testing.T, base, natsURL string) *client {
-	return &client{t: t, base: base, http: &http.Client{Timeout: 30 * time.Second}, nats: &natsLink{owner: t, url: natsURL}}
+// server is at natsURL ("" when the test does not publish), connecting with auth.
+func newClient(t *testing.T, base, natsURL string, auth ...nats.Option) *client {
+	return &client{t: t, base: base, http: &http.Client{Timeout: 30 * time.Second}, nats: &natsLink{owner: t, url: natsURL, auth: auth}}
 }
 
 // with returns a copy of the client that reports to t (a subtest's): a test may only
@@ -343,6 +346,8 @@ type rewardView struct {
 	EventID         string `json:"event_id"`
 	Type            string `json:"type"`
 	Points          int64  `json:"points"`
+	// CreatedAt is when the reward was committed.
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // rewards returns the user's rewards, oldest first (at most 1000).
@@ -452,7 +457,7 @@ func (c *client) jetStream() jetstream.JetStream {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.js == nil {
-		nc, err := nats.Connect(l.url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+		nc, err := nats.Connect(l.url, append(slices.Clone(l.auth), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))...)
 		require.NoError(c.t, err)
 		l.owner.Cleanup(nc.Close)
 		js, err := jetstream.New(nc)
@@ -463,15 +468,15 @@ func (c *client) jetStream() jetstream.JetStream {
 }
 
 // setNATS points the client at another NATS server (an in-process campaignd restarted on
-// a new port), closing the connection to the old one.
-func (c *client) setNATS(natsURL string) {
+// a new port), connecting with auth, and closes the connection to the old one.
+func (c *client) setNATS(natsURL string, auth ...nats.Option) {
 	l := c.nats
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.nc != nil {
 		l.nc.Close()
 	}
-	l.url, l.nc, l.js = natsURL, nil, nil
+	l.url, l.auth, l.nc, l.js = natsURL, auth, nil, nil
 }
 
 // publishEvent publishes ev to NATS as a service does (DESIGN §4): its JSON on
@@ -610,6 +615,10 @@ type env struct {
 	dbURL   string
 	dataDir string
 	app     *App
+	// vars override the environment of the next start; out, when set, gets what
+	// campaignd prints (the bootstrap admin's lines).
+	vars map[string]string
+	out  io.Writer
 }
 
 // newEnv starts campaignd on a throwaway database, logs in as the bootstrap admin and
@@ -644,18 +653,31 @@ func (e *env) start() {
 		"CAMPAIGN_PARTITIONS":     "8",
 		"CAMPAIGN_EXPIRY_SWEEP":   "200ms",
 	}
-	e.app = startApp(e.t, vars)
+	for k, v := range e.vars {
+		vars[k] = v
+	}
+	out := e.out
+	if out == nil {
+		out = io.Discard
+	}
+	e.app = startAppOut(e.t, vars, out)
 	e.base = "http://" + e.app.http.Addr()
-	e.setNATS(e.app.NATSURL)
+	e.setNATS(e.app.NATSURL, e.app.natsAuth...) // as campaignd: its own credentials
 }
 
 // startApp runs campaignd in-process with the environment vars; the caller closes it.
 func startApp(t *testing.T, vars map[string]string) *App {
 	t.Helper()
+	return startAppOut(t, vars, io.Discard)
+}
+
+// startAppOut is startApp printing to out.
+func startAppOut(t *testing.T, vars map[string]string, out io.Writer) *App {
+	t.Helper()
 	cfg, err := loadConfig(nil, func(k string) string { return vars[k] }, io.Discard)
 	require.NoError(t, err)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	app := newApp(cfg, log, io.Discard)
+	app := newApp(cfg, log, out)
 	app.passwordCost = bcrypt.MinCost // production cost under -race takes seconds per hash
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

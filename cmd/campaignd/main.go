@@ -12,11 +12,14 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/campaignmanager/campaignmanager/ingress/bus"
 )
 
 func main() {
@@ -126,6 +129,23 @@ func printBanner(w io.Writer, a *App) {
 	fmt.Fprintf(w, "campaignd is up (mode %s)\n", a.cfg.Mode)
 	fmt.Fprintf(w, "  API      %s/v1\n  Docs     %s/docs  (OpenAPI: %s/openapi.json)\n  Metrics  %s/metrics\n  NATS     %s\n",
 		base, base, base, base, a.NATSURL)
+	if a.ns != nil {
+		fmt.Fprintf(w, "           no anonymous access; services connect as\n")
+		example := ""
+		for _, u := range a.natsUsers {
+			where, ref := "$"+u.env, `"$`+u.env+`"`
+			if u.file != "" {
+				where = filepath.Join(a.cfg.DataDir, u.file)
+				ref = `"$(cat ` + where + `)"`
+			}
+			fmt.Fprintf(w, "           %-10s  %s; password in %s\n", u.name, u.does, where)
+			if u.name == bus.IngestUser {
+				example = fmt.Sprintf("nats --server %s --user %s --password %s pub events.alice '{\"id\":\"e1\",\"user_id\":\"alice\",\"type\":\"signup\"}' --header Nats-Msg-Id:e1",
+					a.NATSURL, u.name, ref)
+			}
+		}
+		fmt.Fprintf(w, "           e.g. %s\n", example)
+	}
 	if a.pg != nil {
 		fmt.Fprintf(w, "  Postgres private cluster in %s\n", a.cfg.DataDir)
 	}

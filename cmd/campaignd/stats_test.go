@@ -68,3 +68,41 @@ func TestCampaignStatsCountRewardsAndPointsPerUTCDayForThirtyDays(t *testing.T) 
 		require.Zero(t, d.Rewards+d.Points, d.Day)
 	}
 }
+
+// TestRuleErrorsShowInTheCampaignStatsByDay runs a points expression that is negative for
+// small purchases: each such event is a rule error of the campaign (no reward), counted
+// once in its stats on the UTC day of the event, also when the event comes again.
+func TestRuleErrorsShowInTheCampaignStatsByDay(t *testing.T) {
+	e := newEnv(t)
+	e.createCampaign(map[string]any{"id": "over-100", "name": "points over 100", "status": "active",
+		"rule": `event.type == "purchase"`, "reward": map[string]any{"type": "points", "points": "int(event.amount) - 100"}})
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	yesterday := day.Add(-12 * time.Hour).Format(time.RFC3339)
+	for i, ev := range []struct {
+		amount float64
+		at     string
+	}{{60, yesterday}, {250, yesterday}, {70, day.Format(time.RFC3339)}, {80, day.Add(time.Hour).Format(time.RFC3339)}} {
+		e.postEvent(map[string]any{"id": fmt.Sprintf("re-%d", i), "user_id": "erin", "type": "purchase",
+			"amount": ev.amount, "occurred_at": ev.at}, http.StatusAccepted)
+	}
+	e.waitUser("erin", 4)
+	// A repeated event is not counted again.
+	e.postEvent(map[string]any{"id": "re-0", "user_id": "erin", "type": "purchase", "amount": 60, "occurred_at": yesterday}, http.StatusOK)
+	e.waitEngineIdle(patience)
+
+	var st struct {
+		Rewards    int64 `json:"rewards"`
+		RuleErrors int64 `json:"rule_errors"`
+		Daily      []struct {
+			Day        string `json:"day"`
+			Rewards    int64  `json:"rewards"`
+			RuleErrors int64  `json:"rule_errors"`
+		} `json:"daily"`
+	}
+	e.do("GET", "/v1/campaigns/over-100/stats", e.token, nil, http.StatusOK, &st)
+	require.Equal(t, int64(1), st.Rewards)
+	require.Equal(t, int64(3), st.RuleErrors)
+	last, before := st.Daily[len(st.Daily)-1], st.Daily[len(st.Daily)-2]
+	require.Equal(t, [2]int64{0, 2}, [2]int64{last.Rewards, last.RuleErrors}, "today: %s", last.Day)
+	require.Equal(t, [2]int64{1, 1}, [2]int64{before.Rewards, before.RuleErrors}, "yesterday: %s", before.Day)
+}

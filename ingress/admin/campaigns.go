@@ -100,17 +100,32 @@ func (a *API) createCampaign(c *fiber.Ctx) error {
 	return a.sendCampaign(c, fiber.StatusCreated, &camp)
 }
 
+type campaignList struct {
+	Campaigns  []campaign.Campaign `json:"campaigns"`
+	NextCursor string              `json:"next_cursor,omitempty"`
+}
+
+// listCampaigns pages the campaigns (archived ones included) oldest first; next_cursor is
+// set when the page is full.
 func (a *API) listCampaigns(c *fiber.Ctx) error {
-	ctx, cancel := api.Ctx(c)
-	defer cancel()
-	cs, err := a.deps.Store.ListCampaigns(ctx)
+	limit, after, err := api.Page(c)
 	if err != nil {
 		return err
 	}
-	if cs == nil {
-		cs = []campaign.Campaign{}
+	ctx, cancel := api.Ctx(c)
+	defer cancel()
+	cs, next, err := a.deps.Store.ListCampaignsPage(ctx, after, limit)
+	if err != nil {
+		return err
 	}
-	return c.JSON(fiber.Map{"campaigns": cs})
+	out := campaignList{Campaigns: cs}
+	if out.Campaigns == nil {
+		out.Campaigns = []campaign.Campaign{}
+	}
+	if len(cs) == limit {
+		out.NextCursor = strconv.FormatInt(next, 10)
+	}
+	return c.JSON(out)
 }
 
 func (a *API) getCampaign(c *fiber.Ctx) error {
@@ -263,6 +278,10 @@ type campaignStats struct {
 	RefusedByReason map[string]int64 `json:"refused_by_reason"`
 	// Pool is the coupon code pool of the campaign's reward, if it names one.
 	Pool *poolLevel `json:"pool,omitempty"`
+	// RuleErrors counts the events on which the campaign's rule or points expression
+	// failed at run time (a missing attribute, a negative or too large points result, the
+	// runtime cost limit): no match for them.
+	RuleErrors int64 `json:"rule_errors"`
 	// Daily is what the campaign granted on each of the last statsDays UTC days, oldest
 	// first, today last (zeros included), by the events' time.
 	Daily []persistence.DayTotal `json:"daily"`
@@ -303,7 +322,7 @@ func (a *API) campaignStats(c *fiber.Ctx) error {
 		return err
 	}
 	out := campaignStats{CampaignID: id, Version: camp.Version, Status: camp.Status, Rewards: st.Rewards,
-		Users: st.Users, PointsGranted: st.PointsGranted, Budget: b, Daily: daily}
+		Users: st.Users, PointsGranted: st.PointsGranted, Budget: b, RuleErrors: st.RuleErrors, Daily: daily}
 	if err := a.refusalStats(ctx, &camp, &out); err != nil {
 		return err
 	}
@@ -362,8 +381,8 @@ func (a *API) campaignRoutes() api.Group {
 					503: "Saved, but not yet published to the engines; they load it at their next start",
 				}},
 			{Method: "GET", Path: "/v1/campaigns", Access: api.Viewer, Tag: tag, OperationID: "listCampaigns",
-				Summary: "List campaigns, archived ones included", Handler: a.listCampaigns, Response: "CampaignList",
-				Statuses: []int{200}},
+				Summary: "List campaigns oldest first, archived ones included (limit, cursor)", Handler: a.listCampaigns, Response: "CampaignList",
+				Params: api.Pagination, Statuses: []int{200, 400}, StatusNotes: map[int]string{400: "A bad limit or cursor"}},
 			{Method: "GET", Path: "/v1/campaigns/:id", Access: api.Viewer, Tag: tag, OperationID: "getCampaign",
 				Summary: "Get a campaign (ETag is its version)", Handler: a.getCampaign, Response: "Campaign", Headers: etag,
 				Statuses: []int{200, 400, 404}},
@@ -398,9 +417,9 @@ func (a *API) campaignRoutes() api.Group {
 		Schemas: map[string]any{
 			"Campaign": obj([]string{"name", "rule", "reward"}, fiber.Map{
 				"id":          fiber.Map{"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$", "description": "Generated from the name when absent"},
-				"name":        str(),
-				"description": str(),
-				"rule":        fiber.Map{"type": "string", "description": "Boolean CEL expression over event, user and now"},
+				"name":        fiber.Map{"type": "string", "minLength": 1, "maxLength": campaign.MaxNameChars},
+				"description": fiber.Map{"type": "string", "maxLength": campaign.MaxDescriptionChars},
+				"rule":        fiber.Map{"type": "string", "maxLength": campaign.MaxExprChars, "description": "Boolean CEL expression over event, user and now"},
 				"reward":      ref("Reward"),
 				"status":      fiber.Map{"type": "string", "enum": []string{"draft", "active", "paused", "archived"}, "default": "draft"},
 				"starts_at":   dateTime,
@@ -412,7 +431,7 @@ func (a *API) campaignRoutes() api.Group {
 					"per_user_per_day": fiber.Map{"type": "integer", "minimum": 0, "description": "Rewards per user per day of time_zone"},
 					"total_rewards":    fiber.Map{"type": "integer", "minimum": 0, "description": "Budget: rewards in all"},
 					"total_points":     fiber.Map{"type": "integer", "minimum": 0, "description": "Budget: points in all"}}),
-				"time_zone":  fiber.Map{"type": "string", "description": "IANA zone whose days limits.per_user_per_day counts; UTC when unset"},
+				"time_zone":  fiber.Map{"type": "string", "maxLength": campaign.MaxTimeZoneChars, "description": "IANA zone whose days limits.per_user_per_day counts; UTC when unset"},
 				"version":    fiber.Map{"type": "integer", "readOnly": true},
 				"created_at": fiber.Map{"type": "string", "format": "date-time", "readOnly": true},
 				"updated_at": fiber.Map{"type": "string", "format": "date-time", "readOnly": true},
@@ -421,12 +440,12 @@ func (a *API) campaignRoutes() api.Group {
 				"type":       fiber.Map{"type": "string", "enum": []string{campaign.RewardPoints, campaign.RewardCoupon, campaign.RewardFreeShipping, campaign.RewardNotification}},
 				"points":     pointsExpr,
 				"expires_in": fiber.Map{"type": "string", "description": "For points rewards: how long granted points stay valid, e.g. 8760h"},
-				"data":       fiber.Map{"type": "object", "description": "Free-form, passed on with the reward (e.g. a coupon code)"},
+				"data":       fiber.Map{"type": "object", "description": fmt.Sprintf("Free-form, passed on with the reward (e.g. a coupon code); at most %d bytes as JSON", campaign.MaxDataBytes)},
 				"pool": fiber.Map{"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$",
 					"description": "For coupon and free_shipping rewards: the coupon code pool the reward takes one code from (payload.coupon_code); " +
 						"a reward whose pool has no code left is not granted (stats: rewards_refused)"},
 			}),
-			"CampaignList": obj([]string{"campaigns"}, fiber.Map{"campaigns": fiber.Map{"type": "array", "items": ref("Campaign")}}),
+			"CampaignList": listOf("campaigns", "Campaign"),
 			"CampaignVersionList": obj([]string{"versions"}, fiber.Map{"versions": fiber.Map{"type": "array", "items": obj(nil, fiber.Map{
 				"version": integer, "created_by": str(), "created_at": dateTime, "campaign": ref("Campaign")})}}),
 			"CampaignStats": obj(nil, fiber.Map{
@@ -436,6 +455,7 @@ func (a *API) campaignRoutes() api.Group {
 					"description": "rewards_refused by reason (pool_exhausted)"},
 				"pool": obj([]string{"id", "left", "low_water", "low"}, fiber.Map{"id": str(),
 					"left": fiber.Map{"type": "integer", "description": "Free, unexpired codes left"}, "low_water": integer, "low": boolean}),
+				"rule_errors": fiber.Map{"type": "integer", "description": "Events on which the rule or points expression failed at run time (no match)"},
 				"budget": obj(nil, fiber.Map{
 					"total_rewards": integer, "total_points": integer, "rewards_used": integer, "points_used": integer,
 					"rewards_left": integer, "points_left": integer,
@@ -443,8 +463,8 @@ func (a *API) campaignRoutes() api.Group {
 				"daily": fiber.Map{"type": "array", "minItems": statsDays, "maxItems": statsDays,
 					"description": fmt.Sprintf("What the campaign granted on each of the last %d UTC days, oldest first and today last, "+
 						"days without rewards included; a reward counts on the day of its event's occurred_at", statsDays),
-					"items": obj([]string{"day", "rewards", "points"}, fiber.Map{
-						"day": fiber.Map{"type": "string", "format": "date"}, "rewards": integer, "points": integer})}}),
+					"items": obj([]string{"day", "rewards", "points", "rule_errors"}, fiber.Map{
+						"day": fiber.Map{"type": "string", "format": "date"}, "rewards": integer, "points": integer, "rule_errors": integer})}}),
 		},
 		Examples: map[string]any{
 			"Campaign": fiber.Map{
@@ -460,4 +480,4 @@ func (a *API) campaignRoutes() api.Group {
 // pointsExpr is the schema of a points expression: a string holding an integer CEL
 // expression, or an integer constant.
 var pointsExpr = fiber.Map{"description": "Integer CEL expression (a string), or an integer constant, for points rewards",
-	"oneOf": []fiber.Map{{"type": "string"}, {"type": "integer"}}}
+	"oneOf": []fiber.Map{{"type": "string", "maxLength": campaign.MaxExprChars}, {"type": "integer"}}}

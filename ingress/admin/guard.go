@@ -32,8 +32,9 @@ func validRole(r string) bool { return roleRank(r) > 0 }
 const localAdmin = "admin"
 
 // Guard is the access-control middleware of an admin route (access Viewer, Editor or
-// Admin): a valid bearer token of an admin that still exists, is not disabled and whose
-// current role (the stored one, so a demotion takes effect at once) is high enough.
+// Admin): a valid bearer token, issued after the admin's last password change, of an
+// admin that still exists, is not disabled and whose current role (the stored one, so a
+// demotion takes effect at once) is high enough.
 // Other access levels pass through.
 func (a *API) Guard(access api.Access) fiber.Handler {
 	if !access.IsAdmin() {
@@ -74,6 +75,8 @@ func (a *API) guard(c *fiber.Ctx, access api.Access) error {
 		return fmt.Errorf("guard: %w", err)
 	case adm.Disabled:
 		return Unauthorized(c, bearer+`, error="invalid_token"`, "the token's admin is disabled")
+	case adm.PasswordChangedAt != nil && !issuedAfter(claims, *adm.PasswordChangedAt):
+		return Unauthorized(c, bearer+`, error="invalid_token"`, "the token was issued before the admin's password was last changed; log in again")
 	}
 	if roleRank(adm.Role) < access.Rank() {
 		return api.Problemf(fiber.StatusForbidden, fmt.Sprintf("role %s may not do this; it needs %s", adm.Role, access))

@@ -1,12 +1,61 @@
 package admin
 
 import (
+	_ "embed"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 )
+
+// Password length bounds: at least MinPasswordChars characters, at most MaxPasswordBytes
+// bytes (all that bcrypt reads).
+const (
+	MinPasswordChars = 12
+	MaxPasswordBytes = 72
+)
+
+//go:embed common-passwords.txt
+var commonPasswordList string
+
+// commonPasswords is the embedded list, lower-cased.
+var commonPasswords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, l := range strings.Split(commonPasswordList, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			m[strings.ToLower(l)] = true
+		}
+	}
+	return m
+}()
+
+// CheckPassword returns an error saying why pw may not be the password of the admin
+// username, nil when it may: it must hold MinPasswordChars characters to
+// MaxPasswordBytes bytes, not be one character repeated, not be the username, and not
+// be a common password (common-passwords.txt, compared lower-cased, also with digits
+// and symbols around it removed, so "Password2024!" is "password"). The error reads
+// after the field's name ("password: must hold …").
+func CheckPassword(pw, username string) error {
+	switch n := utf8.RuneCountInString(pw); {
+	case n < MinPasswordChars || len(pw) > MaxPasswordBytes:
+		return fmt.Errorf("must hold at least %d characters and at most %d bytes; got %d characters", MinPasswordChars, MaxPasswordBytes, n)
+	case strings.Count(pw, string([]rune(pw)[:1])) == n:
+		return errors.New("must not be one character repeated")
+	}
+	low := strings.ToLower(pw)
+	if u := strings.ToLower(strings.TrimSpace(username)); u != "" && strings.TrimSpace(low) == u {
+		return errors.New("must not be the username")
+	}
+	core := strings.TrimFunc(low, func(r rune) bool { return !unicode.IsLetter(r) })
+	if commonPasswords[low] || commonPasswords[strings.TrimSpace(low)] || commonPasswords[core] {
+		return errors.New("is a common password; choose a longer phrase of unrelated words")
+	}
+	return nil
+}
 
 // DefaultPasswordCost is the bcrypt work factor of production password hashes.
 const DefaultPasswordCost = 12

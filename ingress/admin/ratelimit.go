@@ -3,11 +3,12 @@ package admin
 import (
 	"container/list"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
 // Login rate limits: token buckets per username and per client address. Every attempt
@@ -22,7 +23,9 @@ const (
 	maxLimiterKeyLen = 128
 )
 
-// loginLimiter limits POST /v1/auth/token per username and per client address. Memory is
+// loginLimiter limits password checks per username and per client address: POST
+// /v1/auth/token and the current password of PUT /v1/auth/password share its buckets,
+// so guesses through either count together. Memory is
 // bounded: each side keeps at most loginLimiterSlots buckets. It is safe for concurrent
 // use.
 type loginLimiter struct {
@@ -58,9 +61,10 @@ func (l *loginLimiter) allow(username, addr string) (ok bool, retryAfter time.Du
 	return true, 0
 }
 
-// userLimiterKey folds case, so Alice and alice share a bucket, and caps the length.
+// userLimiterKey is the username's key (persistence.UsernameKey: trimmed, lower-cased),
+// so " Alice" and alice share a bucket, capped in length.
 func userLimiterKey(username string) string {
-	k := strings.ToLower(username)
+	k := persistence.UsernameKey(username)
 	if len(k) > maxLimiterKeyLen {
 		k = k[:maxLimiterKeyLen]
 	}

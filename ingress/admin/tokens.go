@@ -53,10 +53,24 @@ func newTokenIssuer(secret []byte, ttl time.Duration) (*tokenIssuer, error) {
 	return t, nil
 }
 
-// issue signs a token for username with role and returns it with its expiry.
-func (t *tokenIssuer) issue(username, role string) (string, time.Time, error) {
+// issue signs a token for username with role and returns it with its expiry. Its iat is
+// the second the credentials were read (read), or the second after the password's last
+// change (changed, nil for none) when that is later: a token checked against the current
+// password has an iat past the change, and every token issued before the change has one
+// at or before its second, so the guard refuses those by comparing seconds (issuedAfter)
+// without refusing the login right after a change.
+func (t *tokenIssuer) issue(username, role string, read time.Time, changed *time.Time) (string, time.Time, error) {
 	now := t.now().UTC().Truncate(time.Second)
-	exp := now.Add(t.ttl)
+	iat := read.UTC().Truncate(time.Second)
+	if changed != nil {
+		if after := changed.UTC().Truncate(time.Second).Add(time.Second); after.After(iat) {
+			iat = after
+		}
+	}
+	nbf, exp := now, now.Add(t.ttl)
+	if iat.Before(nbf) {
+		nbf = iat
+	}
 	claims := adminClaims{
 		Role: role,
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -64,8 +78,8 @@ func (t *tokenIssuer) issue(username, role string) (string, time.Time, error) {
 			Subject:   username,
 			Audience:  jwt.ClaimStrings{tokenAudience},
 			ExpiresAt: jwt.NewNumericDate(exp),
-			IssuedAt:  jwt.NewNumericDate(now),
-			NotBefore: jwt.NewNumericDate(now),
+			IssuedAt:  jwt.NewNumericDate(iat),
+			NotBefore: jwt.NewNumericDate(nbf),
 		},
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.secret)
@@ -73,6 +87,13 @@ func (t *tokenIssuer) issue(username, role string) (string, time.Time, error) {
 		return "", time.Time{}, fmt.Errorf("sign token: %w", err)
 	}
 	return s, exp, nil
+}
+
+// issuedAfter reports whether a token's iat is past the second of changed, the admin's
+// last password change: a token issued in that second may predate the change, so it is
+// refused (see issue).
+func issuedAfter(c *adminClaims, changed time.Time) bool {
+	return c.IssuedAt != nil && c.IssuedAt.Unix() > changed.Unix()
 }
 
 // parse verifies a token's signature, algorithm, issuer, audience and times, and returns

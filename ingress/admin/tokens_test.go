@@ -41,13 +41,13 @@ func signClaims(t *testing.T, method jwt.SigningMethod, key any, mutate func(*ad
 
 func TestTokenIssuerAcceptsOnlyItsOwnValidTokens(t *testing.T) {
 	ti := newTestIssuer(t)
-	valid, _, err := ti.issue("root", "editor")
+	valid, _, err := ti.issue("root", "editor", ti.now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	expiredIssuer := newTestIssuer(t)
 	expiredIssuer.now = func() time.Time { return time.Now().Add(-time.Hour) }
-	expired, _, err := expiredIssuer.issue("root", "admin")
+	expired, _, err := expiredIssuer.issue("root", "admin", expiredIssuer.now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestTokenIssuerAcceptsOnlyItsOwnValidTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherKey, _, _ := other.issue("root", "admin")
+	otherKey, _, _ := other.issue("root", "admin", other.now(), nil)
 	parts := strings.Split(valid, ".")
 	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	payload = []byte(strings.Replace(string(payload), `"role":"editor"`, `"role":"admin"`, 1))
@@ -152,5 +152,42 @@ func TestPasswordsDefaultToProductionCost(t *testing.T) {
 	}
 	if cost, _ := bcrypt.Cost([]byte(h)); cost != DefaultPasswordCost {
 		t.Fatalf("cost = %d, want %d", cost, DefaultPasswordCost)
+	}
+}
+
+// TestTokensOfTheSecondOfAPasswordChangeAreRefused: iat has whole seconds, so a token
+// issued in the second of a change may predate it and is refused; a login that read the
+// changed row in that second gets an iat one second later, which passes.
+func TestTokensOfTheSecondOfAPasswordChangeAreRefused(t *testing.T) {
+	ti := newTestIssuer(t)
+	changed := time.Date(2030, 5, 6, 7, 8, 9, 500_000_000, time.UTC)
+	tests := []struct {
+		name    string
+		read    time.Time
+		changed *time.Time
+		ok      bool
+	}{
+		{"issued the second before the change", changed.Add(-time.Second), nil, false},
+		{"issued earlier in the second of the change", changed.Add(-100 * time.Millisecond), nil, false},
+		{"issued later in the second of the change, without seeing it", changed.Add(100 * time.Millisecond), nil, false},
+		{"issued in the second of the change, having read it", changed.Add(100 * time.Millisecond), &changed, true},
+		{"issued the second after the change", changed.Add(time.Second), nil, true},
+		{"issued long after the change, having read it", changed.Add(time.Hour), &changed, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ti.now = func() time.Time { return tt.read }
+			tok, _, err := ti.issue("root", "admin", tt.read, tt.changed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			claims, err := ti.parse(tok)
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			if got := issuedAfter(claims, changed); got != tt.ok {
+				t.Fatalf("issuedAfter = %v, want %v (iat %v)", got, tt.ok, claims.IssuedAt)
+			}
+		})
 	}
 }

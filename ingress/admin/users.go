@@ -83,12 +83,18 @@ func (a *API) listAudit(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	f := persistence.AuditFilter{AfterID: after, Limit: limit}
+	for _, q := range []struct {
+		name string
+		to   *string
+	}{{"actor", &f.Actor}, {"target_type", &f.TargetType}, {"target_id", &f.TargetID}} {
+		if *q.to, err = api.Query(c, q.name); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := api.Ctx(c)
 	defer cancel()
-	es, err := a.deps.Store.ListAudit(ctx, persistence.AuditFilter{
-		Actor: c.Query("actor"), TargetType: c.Query("target_type"), TargetID: c.Query("target_id"),
-		AfterID: after, Limit: limit,
-	})
+	es, err := a.deps.Store.ListAudit(ctx, f)
 	if err != nil {
 		return err
 	}

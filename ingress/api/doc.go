@@ -1,7 +1,8 @@
 // Package api holds the primitives the HTTP edge (package ingress) and the admin API
 // (package ingress/admin) share: a route's description (Route, Access, Group: the one
 // source for routing, access control and the OpenAPI document), the problem details body
-// (Problem), and strict request helpers (DecodeJSON, PathParam, Page, CorrelationID).
+// (Problem), and strict request helpers (DecodeJSON, the one decoder of admin bodies, with the
+// strictness of events: strict.go; PathParam, Query, Page, CorrelationID).
 //
 // It exists so that the admin API can describe its routes without importing package
 // ingress, which mounts them (ingress imports admin). Errors become problems in exactly

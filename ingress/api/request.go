@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -29,27 +30,25 @@ func RequireJSON(c *fiber.Ctx) error {
 	return nil
 }
 
-// DecodeJSON decodes the request body into v strictly: a JSON content type (else a 415
-// *Problem), valid UTF-8 without NUL characters, one well-formed document with no
-// unknown fields (else a *event.FieldError naming the field when there is one).
+// DecodeJSON decodes the request body into v strictly, the one decoder of every admin
+// body: a JSON content type (else a 415 *Problem); then one JSON document whose strings
+// are valid UTF-8 without NUL characters or lone surrogates, whose objects repeat no key,
+// and whose keys are exactly the fields of the struct they decode into, nested at most
+// MaxJSONDepth levels (see checkJSON); then encoding/json with unknown fields refused.
+// Every refusal is a *event.FieldError naming the field (a path such as
+// "reward.data.code") when there is one.
 func DecodeJSON(c *fiber.Ctx, v any) error {
 	if err := RequireJSON(c); err != nil {
 		return err
 	}
 	body := c.Body()
-	if !utf8.Valid(body) {
-		return &event.FieldError{Reason: "the body is not valid UTF-8"}
-	}
-	if bytes.IndexByte(body, 0) >= 0 || bytes.Contains(bytes.ToLower(body), []byte(`\u0000`)) {
-		return &event.FieldError{Reason: "the body must not contain NUL characters"}
+	if err := checkJSON(body, reflect.TypeOf(v)); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return &event.FieldError{Reason: "the body must hold a single JSON document"}
 	}
 	return nil
 }
@@ -87,6 +86,17 @@ func PathParam(c *fiber.Ctx, name string) (string, error) {
 	v, err := url.PathUnescape(c.Params(name))
 	if err != nil || v == "" || !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
 		return "", &event.FieldError{Field: name, Reason: "path parameter " + name + " must be a non-empty URL-escaped UTF-8 string without NUL"}
+	}
+	return strings.Clone(v), nil
+}
+
+// Query returns the query parameter name ("" when absent), URL-unescaped by Fiber. A
+// value that is not valid UTF-8 or holds NUL is a *event.FieldError naming the parameter:
+// such a value can match nothing stored, and Postgres refuses it as text.
+func Query(c *fiber.Ctx, name string) (string, error) {
+	v := c.Query(name)
+	if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+		return "", &event.FieldError{Field: name, Reason: "query parameter " + name + " must be valid UTF-8 without NUL"}
 	}
 	return strings.Clone(v), nil
 }

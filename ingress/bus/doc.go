@@ -1,6 +1,7 @@
 // Package bus is the NATS side of Campaign Manager, in ids and bytes: the embedded
-// server, the JetStream streams (EVENTS, REWARDS, LOYALTY, DLQ) and KV buckets
-// (campaigns, settings, api_keys; Bucket), every subject's build and parse
+// server and who may do what on it (auth.go: accounts, users, permissions), the
+// JetStream streams (EVENTS, REWARDS, LOYALTY, DLQ) and KV buckets (campaigns, settings,
+// api_keys; Bucket), every subject's build and parse
 // (subjects.go), every outgoing message (notices.go: REWARDS and LOYALTY notices, DLQ
 // entries), the engine's durable consumers over ranges of partitions (Lane,
 // EnsureConsumers), the event publisher used by ingest, and the DLQ's admin operations.

@@ -22,10 +22,13 @@ type ServerConfig struct {
 	SyncAlways bool
 	// SyncInterval is the fsync interval when SyncAlways is off; 0 keeps NATS's default.
 	SyncInterval time.Duration
+	// Passwords of the users campaignd, ingest and downstream (auth.go); all required.
+	Passwords Passwords
 }
 
-// StartServer starts an embedded nats-server with JetStream and waits until it accepts
-// clients. Shutdown stops it.
+// StartServer starts an embedded nats-server with JetStream, the accounts and users of
+// auth.go and no anonymous access, and waits until it accepts clients. A store written
+// by a server without accounts is adopted by AppAccount first. Shutdown stops it.
 func StartServer(cfg ServerConfig) (*server.Server, error) {
 	host, portStr, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
@@ -35,17 +38,19 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: listen port %q: %w", portStr, err)
 	}
-	opts := &server.Options{
-		ServerName:         "campaignd-embedded",
-		Host:               host,
-		Port:               port,
-		JetStream:          true,
-		StoreDir:           cfg.StoreDir,
-		SyncAlways:         cfg.SyncAlways,
-		SyncInterval:       cfg.SyncInterval,
-		NoSigs:             true,
-		MaxPayload:         8 << 20,
-		JetStreamMaxMemory: 256 << 20,
+	opts := &server.Options{}
+	if err := configureAuth(opts, cfg.Passwords); err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	opts.ServerName = "campaignd-embedded"
+	opts.Host, opts.Port = host, port
+	opts.JetStream, opts.StoreDir = true, cfg.StoreDir
+	opts.SyncAlways, opts.SyncInterval = cfg.SyncAlways, cfg.SyncInterval
+	opts.NoSigs = true
+	opts.MaxPayload = 8 << 20
+	opts.JetStreamMaxMemory = 256 << 20
+	if err := adoptGlobalStore(cfg.StoreDir); err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {

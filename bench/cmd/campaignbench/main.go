@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var (
 		scenario  = fs.String("scenario", env("scenario", "quick"), "scenario: "+bench.ScenarioNames())
 		server    = fs.String("server", env("server", ""), "campaignd base URL; empty starts a campaignd child")
-		natsURL   = fs.String("nats", env("nats", ""), "NATS URL of the server (with --server)")
+		natsURL   = fs.String("nats", env("nats", ""), "NATS URL of the server (with --server), with the credentials of a user that may publish events, subscribe to rewards.> and create a stream, e.g. nats://campaignd:PASSWORD@host:4222")
 		username  = fs.String("username", env("username", "admin"), "admin user (with --server)")
 		password  = fs.String("password", env("password", ""), "admin password (with --server)")
 		campaignd = fs.String("campaignd", env("campaignd", ""), "prebuilt campaignd binary for the child; empty builds ./cmd/campaignd")

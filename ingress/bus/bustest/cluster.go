@@ -22,10 +22,27 @@ type Cluster struct {
 	servers []*server.Server
 }
 
-// StartCluster runs n JetStream servers (n >= 3 for replicated streams) in one cluster,
-// each with its own store under t.TempDir(), and waits until JetStream has a meta leader.
-// Every server is shut down in t.Cleanup.
+// StartCluster runs n open JetStream servers (no authentication; n >= 3 for replicated
+// streams) in one cluster, each with its own store under t.TempDir(), and waits until
+// JetStream has a meta leader. Every server is shut down in t.Cleanup.
 func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	return startCluster(t, n, func() (*server.Options, error) {
+		return &server.Options{JetStream: true, MaxPayload: 8 << 20, JetStreamMaxMemory: 64 << 20}, nil
+	})
+}
+
+// StartClusterFromConfig is StartCluster with each server configured by nats-server's
+// configuration file (its accounts, users, permissions, JetStream settings), read once
+// per server, with what would clash on one machine replaced: server names, addresses,
+// routes, store directories, no monitoring port. Variables the file references must be
+// in the environment.
+func StartClusterFromConfig(t testing.TB, n int, file string) *Cluster {
+	t.Helper()
+	return startCluster(t, n, func() (*server.Options, error) { return server.ProcessConfigFile(file) })
+}
+
+func startCluster(t testing.TB, n int, base func() (*server.Options, error)) *Cluster {
 	t.Helper()
 	clients, routes := freePorts(t, n), freePorts(t, n)
 	c := &Cluster{t: t}
@@ -36,13 +53,16 @@ func StartCluster(t testing.TB, n int) *Cluster {
 				peers = append(peers, &url.URL{Scheme: "nats-route", Host: "127.0.0.1:" + strconv.Itoa(routes[j])})
 			}
 		}
-		c.opts = append(c.opts, &server.Options{
-			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: clients[i],
-			Cluster:   server.ClusterOpts{Name: "campaign-test", Host: "127.0.0.1", Port: routes[i]},
-			Routes:    peers,
-			JetStream: true, StoreDir: t.TempDir(), NoSigs: true, MaxPayload: 8 << 20,
-			JetStreamMaxMemory: 64 << 20,
-		})
+		o, err := base()
+		if err != nil {
+			t.Fatalf("nats server %d options: %v", i, err)
+		}
+		o.ServerName, o.Host, o.Port = fmt.Sprintf("n%d", i+1), "127.0.0.1", clients[i]
+		o.HTTPHost, o.HTTPPort = "", 0
+		o.Cluster.Name, o.Cluster.Host, o.Cluster.Port = "campaign-test", "127.0.0.1", routes[i]
+		o.Routes = peers
+		o.JetStream, o.StoreDir, o.NoSigs = true, t.TempDir(), true
+		c.opts = append(c.opts, o)
 		c.servers = append(c.servers, nil)
 	}
 	for i := range n {

@@ -107,6 +107,19 @@ export async function get(path, opts) {
   return (await call('GET', path, opts)).data;
 }
 
+/** getAll fetches every page of a paged list (GET path?limit=&cursor=, following
+ * next_cursor) and answers the items under key, in the server's order. */
+export async function getAll(path, key, limit = 1000) {
+  const items = [];
+  let cursor = '';
+  for (;;) {
+    const page = await get(query(path, {limit, cursor}));
+    items.push(...(page[key] || []));
+    if (!page.next_cursor || page.next_cursor === cursor) return items;
+    cursor = page.next_cursor;
+  }
+}
+
 /** post is call('POST', path, {body}) answering the body. */
 export async function post(path, body, opts = {}) {
   return (await call('POST', path, {...opts, body})).data;

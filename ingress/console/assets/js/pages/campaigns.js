@@ -1,6 +1,6 @@
 // The campaign list: status, priority, schedule, reward and what each granted today.
 
-import {can, get, url} from '../api.js';
+import {can, get, getAll, url} from '../api.js';
 import {h, pageHead, empty, badge, tableWrap, table, fmtNum, todayUTC, fmtTime} from '../dom.js';
 
 /** schedule says when a campaign applies, by event time. */
@@ -45,7 +45,7 @@ async function fillToday(rows) {
 export async function list(view) {
   const create = can('editor') ? h('a', {class: 'button primary', href: '#/campaigns/new', dataset: {edit: ''}}, 'New campaign') : null;
   view.append(pageHead('Campaigns', create));
-  const {campaigns} = await get('/v1/campaigns');
+  const campaigns = await getAll('/v1/campaigns', 'campaigns');
   if (!campaigns.length) {
     view.append(empty(can('editor') ? 'No campaigns yet. Create the first one: a rule, a reward, and it is live once you activate it.' :
       'No campaigns yet. An editor or admin can create them.', create && h('a', {class: 'button', href: '#/campaigns/new'}, 'Create a campaign')));

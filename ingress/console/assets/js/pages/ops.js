@@ -149,10 +149,10 @@ export async function admins(view, params, rerender) {
       h('td', null, fmtTime(a.created_at)), h('td', {class: 'row-actions'}, a.username === me ? '' : toggle));
   });
   const username = h('input', {type: 'text', name: 'username', required: true, autocomplete: 'off'});
-  const password = h('input', {type: 'password', name: 'password', required: true, minlength: '8', maxlength: '72', autocomplete: 'new-password'});
+  const password = h('input', {type: 'password', name: 'password', required: true, minlength: '12', maxlength: '72', autocomplete: 'new-password'});
   const newRole = h('select', {name: 'role'}, ROLES.map((r) => h('option', {value: r}, r)));
   const add = h('button', {type: 'submit', class: 'primary'}, 'Create admin');
-  const form = h('form', {class: 'inline-form'}, field('Username', username), field('Password (8 to 72 bytes)', password), field('Role', newRole), add);
+  const form = h('form', {class: 'inline-form'}, field('Username', username), field('Password (12 characters to 72 bytes, not a common one)', password), field('Role', newRole), add);
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     busy(add, async () => {
