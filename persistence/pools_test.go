@@ -196,6 +196,14 @@ func TestPoolCommitIsWrongAboutAPoolOnlyWhenItIs(t *testing.T) {
 	if outs := commit(t, s, again); outs[0] != persistence.Duplicate && outs[0] != persistence.Fenced {
 		t.Fatalf("bob's event again: %v, want Duplicate or Fenced", outs[0])
 	}
+	// A redelivered event republishes its rewards from what is stored: the code is there.
+	stored, err := s.RewardsOfEvent(ctx, bob.EventID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 1 || stored[0].Payload["coupon_code"] != "one-0000" {
+		t.Fatalf("rewards of bob's event as stored: %+v", stored)
+	}
 	cs, err := s.ListUserCoupons(ctx, "bob", 0, 10)
 	if err != nil {
 		t.Fatal(err)
