@@ -282,11 +282,8 @@ func TestPoolCodesStayExactAcrossKillNine(t *testing.T) {
 	defer cancel()
 	// A probe signup shows both campaigns reached the engine.
 	require.NoError(t, httpIngest.store(ctx, c, signup("probe-signup"), nil))
-	poll(t, patience, "probe signup rewarded", func() bool {
-		var rs struct{ Rewards []storedReward }
-		c.do("GET", "/v1/users/probe-signup/rewards", c.token, nil, http.StatusOK, &rs)
-		return len(rs.Rewards) == 1
-	})
+	c.waitUser("probe-signup", 1)
+	require.Len(t, c.rewards("probe-signup"), 1, "the probe's coupon")
 
 	// The signups ride on the purchase load: every third stored purchase sends the next
 	// one, so they spread over the whole run and its kills.
