@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -310,4 +311,117 @@ func TestPoolCodesStayExactAcrossKillNine(t *testing.T) {
 	t.Logf("pool crash test: SIGKILL at %v purchases stored; %s", killedAt, &st)
 	l.requireExactlyOnce(t, c, 30*time.Second)
 	c.requirePoolOutcome("crash-coupon", "crash-pool", append([]string{"probe-signup"}, users...), 150)
+}
+
+// couponProblem is the problem details answer of a code that cannot be used.
+type couponProblem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Reason string `json:"reason"`
+}
+
+// requireCouponProblem posts body to the code's action (validate or redeem) and requires
+// an RFC 9457 problem of status naming reason.
+func (c *client) requireCouponProblem(code, action string, body map[string]any, status int, reason string) {
+	c.t.Helper()
+	res := c.request("POST", "/v1/coupons/"+url.PathEscape(code)+"/"+action, "key:"+c.apiKey, body)
+	require.Equal(c.t, status, res.status, "%s %s %v: %s", action, code, body, res.body)
+	require.Equal(c.t, "application/problem+json", res.header.Get("Content-Type"), "%s %s", action, code)
+	var p couponProblem
+	require.NoError(c.t, json.Unmarshal(res.body, &p))
+	require.Equal(c.t, couponProblem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: p.Detail, Reason: reason}, p)
+	require.NotEmpty(c.t, p.Detail)
+}
+
+// userCoupon is an entry of GET /v1/users/{id}/coupons.
+type userCoupon struct {
+	Code       string         `json:"code"`
+	PoolID     string         `json:"pool_id"`
+	RewardID   string         `json:"reward_id"`
+	CampaignID string         `json:"campaign_id"`
+	Type       string         `json:"type"`
+	Data       map[string]any `json:"data"`
+	Status     string         `json:"status"`
+	OrderID    string         `json:"order_id"`
+}
+
+func (c *client) userCoupons(id string) []userCoupon {
+	c.t.Helper()
+	var out struct{ Coupons []userCoupon }
+	c.do("GET", "/v1/users/"+url.PathEscape(id)+"/coupons", c.token, nil, http.StatusOK, &out)
+	return out.Coupons
+}
+
+// TestCouponValidateAndRedeemSayWhyAfterTheEngineIssuedTheCode: codes issued by the
+// engine to alice and bob are valid for their owner only; a storefront learns why one
+// cannot be used, as a problem naming the reason (unknown 404, other_user 403, redeemed
+// 409, expired 410); redeeming is idempotent on the order; the user's coupons show each
+// code's status.
+func TestCouponValidateAndRedeemSayWhyAfterTheEngineIssuedTheCode(t *testing.T) {
+	e := newEnv(t)
+	e.createPool("welcome", 5)
+	e.createCampaign(poolCampaign("welcome-coupon", "welcome"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	codes := map[string]string{}
+	for _, u := range []string{"alice", "bob"} {
+		require.NoError(t, httpIngest.store(ctx, &e.client, signup(u), nil))
+		e.waitUser(u, 1)
+		var rs struct{ Rewards []storedReward }
+		e.do("GET", "/v1/users/"+u+"/rewards", e.token, nil, http.StatusOK, &rs)
+		require.Len(t, rs.Rewards, 1, u)
+		codes[u], _ = rs.Rewards[0].Payload["coupon_code"].(string)
+		require.Regexp(t, `^SHIP-[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}$`, codes[u], u)
+	}
+	alice, bob := codes["alice"], codes["bob"]
+
+	var v struct {
+		Valid      bool           `json:"valid"`
+		Code       string         `json:"code"`
+		UserID     string         `json:"user_id"`
+		CampaignID string         `json:"campaign_id"`
+		Type       string         `json:"type"`
+		Data       map[string]any `json:"data"`
+	}
+	e.do("POST", "/v1/coupons/"+strings.ToLower(alice)+"/validate", "key:"+e.apiKey, map[string]any{"user_id": "alice"}, http.StatusOK, &v)
+	require.True(t, v.Valid)
+	require.Equal(t, alice, v.Code)
+	require.Equal(t, "alice", v.UserID)
+	require.Equal(t, "welcome-coupon", v.CampaignID)
+	require.Equal(t, "coupon", v.Type)
+	require.Equal(t, map[string]any{"percent_off": 10.0}, v.Data)
+	e.requireCouponProblem(alice, "validate", map[string]any{"user_id": "bob"}, http.StatusForbidden, "other_user")
+	e.requireCouponProblem("SHIP-NOPE-NOPE", "validate", map[string]any{"user_id": "alice"}, http.StatusNotFound, "unknown")
+	e.requireCouponProblem("not a code", "validate", map[string]any{"user_id": "alice"}, http.StatusNotFound, "unknown")
+	e.requireCouponProblem(alice, "redeem", map[string]any{"user_id": "bob", "order_id": "o-bob"}, http.StatusForbidden, "other_user")
+	// Without an API key the coupon API is closed, like ingest.
+	require.Equal(t, http.StatusUnauthorized, e.request("POST", "/v1/coupons/"+alice+"/validate", "", map[string]any{"user_id": "alice"}).status)
+
+	e.do("POST", "/v1/coupons/"+alice+"/redeem", "key:"+e.apiKey, map[string]any{"user_id": "alice", "order_id": "o-1"}, http.StatusOK, nil)
+	e.do("POST", "/v1/coupons/"+alice+"/redeem", "key:"+e.apiKey, map[string]any{"user_id": "alice", "order_id": "o-1"}, http.StatusOK, nil)
+	e.requireCouponProblem(alice, "redeem", map[string]any{"user_id": "alice", "order_id": "o-2"}, http.StatusConflict, "redeemed")
+	e.requireCouponProblem(alice, "validate", map[string]any{"user_id": "alice"}, http.StatusConflict, "redeemed")
+
+	// bob's code expires (its expiry moved to the past, as time would).
+	conn, err := pgx.Connect(ctx, e.dbURL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, `UPDATE coupon_codes SET expires_at = now() - interval '1 second' WHERE code = $1`, bob)
+	require.NoError(t, err)
+	e.requireCouponProblem(bob, "validate", map[string]any{"user_id": "bob"}, http.StatusGone, "expired")
+	e.requireCouponProblem(bob, "redeem", map[string]any{"user_id": "bob", "order_id": "o-3"}, http.StatusGone, "expired")
+
+	a := e.userCoupons("alice")
+	require.Len(t, a, 1)
+	require.Equal(t, userCoupon{Code: alice, PoolID: "welcome", RewardID: a[0].RewardID, CampaignID: "welcome-coupon", Type: "coupon",
+		Data: map[string]any{"percent_off": 10.0}, Status: "redeemed", OrderID: "o-1"}, a[0])
+	b := e.userCoupons("bob")
+	require.Len(t, b, 1)
+	require.Equal(t, "expired", b[0].Status)
+	require.Equal(t, http.StatusNotFound, e.request("GET", "/v1/users/ghost/coupons", e.token, nil).status)
+	var p struct{ Issued, Redeemed, Left int64 }
+	e.do("GET", "/v1/pools/welcome", e.token, nil, http.StatusOK, &p)
+	require.Equal(t, struct{ Issued, Redeemed, Left int64 }{2, 1, 3}, p)
 }
