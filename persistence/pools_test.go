@@ -304,3 +304,59 @@ func TestAddCodesLeavesOutCodesThatExistInAnyPool(t *testing.T) {
 		t.Fatalf("pool b: %+v", p)
 	}
 }
+
+// TestPoolIssuesTheNextUnexpiredCodeWithItsExpiry: codes are issued in the order they
+// were added, skipping those past their own expiry; a code's expiry (its own, else the
+// pool's) goes into the reward's payload as coupon_expires_at and onto the coupon, which
+// reads expired once that time has passed.
+func TestPoolIssuesTheNextUnexpiredCodeWithItsExpiry(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	ctx := t.Context()
+	poolExp := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)
+	if err := s.CreatePool(ctx, &persistence.Pool{ID: "x", Name: "x", ExpiresAt: &poolExp}, "tester"); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Minute)
+	own := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	if _, err := s.AddCodes(ctx, "x", []persistence.NewCode{{Code: "GONE", ExpiresAt: &past}, {Code: "OWN", ExpiresAt: &own}, {Code: "POOLS"}},
+		"tester", "pool.import", nil); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		code string
+		exp  time.Time
+	}{{"OWN", own}, {"POOLS", poolExp}}
+	for i, user := range []string{"ann", "bob"} {
+		d := couponDecision(user, "x", false)
+		if outs := commit(t, s, d); outs[0] != persistence.Committed {
+			t.Fatalf("%s: %v", user, outs[0])
+		}
+		payload := d.Rewards[0].Payload
+		if payload["coupon_code"] != want[i].code || payload["coupon_expires_at"] != want[i].exp.Format(time.RFC3339) {
+			t.Fatalf("%s's payload %v, want code %s expiring %s", user, payload, want[i].code, want[i].exp)
+		}
+		stored, err := s.RewardsOfEvent(ctx, d.EventID)
+		if err != nil || len(stored) != 1 || stored[0].Payload["coupon_expires_at"] != payload["coupon_expires_at"] {
+			t.Fatalf("%s's stored reward %+v (%v), want the payload %v", user, stored, err, payload)
+		}
+		cp, err := s.GetCoupon(ctx, want[i].code)
+		if err != nil || cp.ExpiresAt == nil || !cp.ExpiresAt.Equal(want[i].exp) {
+			t.Fatalf("coupon %s: %+v %v", want[i].code, cp, err)
+		}
+		if cp.Status(want[i].exp.Add(-time.Second)) != "issued" || cp.Status(want[i].exp) != "expired" {
+			t.Fatalf("coupon %s: status just before and at its expiry %q %q", cp.Code, cp.Status(want[i].exp.Add(-time.Second)), cp.Status(want[i].exp))
+		}
+	}
+	// Only the expired code is left, and it is not free.
+	if outs := commit(t, s, couponDecision("cid", "x", false)); outs[0] != persistence.PoolChanged {
+		t.Fatalf("a reward from a pool with only an expired code: %v, want PoolChanged", outs[0])
+	}
+	if _, err := s.GetCoupon(ctx, "GONE"); !errors.Is(err, persistence.ErrCouponUnknown) {
+		t.Fatalf("the expired code was issued: %v", err)
+	}
+	p, err := s.GetPool(ctx, "x")
+	if err != nil || p.Issued != 2 || p.Expired != 1 || p.Left != 0 {
+		t.Fatalf("pool x: %+v %v", p.PoolCounts, err)
+	}
+}
