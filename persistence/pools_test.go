@@ -360,3 +360,32 @@ func TestPoolIssuesTheNextUnexpiredCodeWithItsExpiry(t *testing.T) {
 		t.Fatalf("pool x: %+v %v", p.PoolCounts, err)
 	}
 }
+
+// TestACommitThatFailsIssuesNoCode: the code is assigned inside the reward's own
+// transaction, so a commit that fails after the assignment (here a later row Postgres
+// refuses, as a crash would end it) leaves the code free, and the next commit of the
+// same reward takes it.
+func TestACommitThatFailsIssuesNoCode(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	ctx := t.Context()
+	newPool(t, s, "one", 1, nil)
+	ann := couponDecision("ann", "one", false)
+	bad := decision("e-bad", "bad", 1, 5)
+	bad.Rewards[0].Type = "points\x00" // text with NUL: Postgres refuses the reward rows, queued after the codes
+	var perm *persistence.PermanentError
+	if _, err := s.CommitBatch(ctx, []loyalty.Decision{ann, bad}, nil); !errors.As(err, &perm) {
+		t.Fatalf("a batch Postgres refuses: %v, want a PermanentError", err)
+	}
+	p, err := s.GetPool(ctx, "one")
+	if err != nil || p.Issued != 0 || p.Left != 1 {
+		t.Fatalf("after the failed commit: %+v %v, want the code free", p.PoolCounts, err)
+	}
+	if _, err := s.GetCoupon(ctx, "one-0000"); !errors.Is(err, persistence.ErrCouponUnknown) {
+		t.Fatalf("the code of the failed commit is issued: %v", err)
+	}
+	ann = couponDecision("ann", "one", false)
+	if outs := commit(t, s, ann); outs[0] != persistence.Committed || ann.Rewards[0].Payload["coupon_code"] != "one-0000" {
+		t.Fatalf("ann again: %v %v", outs, ann.Rewards[0].Payload)
+	}
+}
