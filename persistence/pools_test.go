@@ -48,6 +48,71 @@ func couponDecision(user, pool string, refused bool) loyalty.Decision {
 	return d
 }
 
+// issueRecord collects what concurrent commits of coupon decisions did: the code each
+// user got, the refusals, and what went wrong. Safe for concurrent use.
+type issueRecord struct {
+	mu       sync.Mutex
+	issued   map[string]string // code -> user
+	refused  int
+	failures []error
+}
+
+func (r *issueRecord) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failures = append(r.failures, err)
+}
+
+// commitUntilSettled commits ds and records the outcomes; a decision told PoolChanged is
+// decided again the way an actor does (a reward while the pool has codes, else a
+// refusal) and committed again, until none is left.
+func (r *issueRecord) commitUntilSettled(t *testing.T, s *persistence.Store, ds []loyalty.Decision) {
+	for len(ds) > 0 {
+		outs, err := s.CommitBatch(t.Context(), ds, nil)
+		if err != nil {
+			r.fail(err)
+			return
+		}
+		var again []loyalty.Decision
+		for i, o := range outs {
+			d := ds[i]
+			switch o {
+			case persistence.Committed:
+				r.committed(&d)
+			case persistence.PoolChanged:
+				levels, err := s.LoadPoolLevels(t.Context())
+				if err != nil {
+					r.fail(err)
+					return
+				}
+				again = append(again, couponDecision(d.User.UserID, "spring", levels["spring"].Left == 0))
+			default:
+				r.fail(fmt.Errorf("%s: outcome %v", d.User.UserID, o))
+			}
+		}
+		ds = again
+	}
+}
+
+// committed records a committed decision: a refusal, or a reward whose code must be new.
+func (r *issueRecord) committed(d *loyalty.Decision) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(d.Rewards) == 0 {
+		r.refused++
+		return
+	}
+	code, _ := d.Rewards[0].Payload["coupon_code"].(string)
+	switch other, dup := r.issued[code]; {
+	case code == "":
+		r.failures = append(r.failures, fmt.Errorf("%s: committed without a code in the payload", d.User.UserID))
+	case dup:
+		r.failures = append(r.failures, fmt.Errorf("code %s issued to %s and %s", code, other, d.User.UserID))
+	default:
+		r.issued[code] = d.User.UserID
+	}
+}
+
 // TestPoolCodesAreIssuedExactlyOnceUnderConcurrentBatches has 200 users qualify for a
 // 150-code pool, their decisions committed in batches from several goroutines at once
 // (as several committers and engines do). A decision told PoolChanged is decided again
@@ -62,53 +127,12 @@ func TestPoolCodesAreIssuedExactlyOnceUnderConcurrentBatches(t *testing.T) {
 	newPool(t, s, "spring", codes, nil)
 
 	jobs := make(chan []loyalty.Decision)
-	var mu sync.Mutex
-	issued := map[string]string{} // code -> user
-	refused := 0
-	var failures []error
+	r := &issueRecord{issued: map[string]string{}}
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for ds := range jobs {
-				for len(ds) > 0 {
-					outs, err := s.CommitBatch(ctx, ds, nil)
-					if err != nil {
-						mu.Lock()
-						failures = append(failures, err)
-						mu.Unlock()
-						return
-					}
-					var again []loyalty.Decision
-					for i, o := range outs {
-						d := ds[i]
-						switch o {
-						case persistence.Committed:
-							mu.Lock()
-							if len(d.Rewards) == 0 {
-								refused++
-							} else if code, _ := d.Rewards[0].Payload["coupon_code"].(string); code == "" {
-								failures = append(failures, fmt.Errorf("%s: committed without a code in the payload", d.User.UserID))
-							} else if other, dup := issued[code]; dup {
-								failures = append(failures, fmt.Errorf("code %s issued to %s and %s", code, other, d.User.UserID))
-							} else {
-								issued[code] = d.User.UserID
-							}
-							mu.Unlock()
-						case persistence.PoolChanged:
-							levels, err := s.LoadPoolLevels(ctx)
-							if err != nil {
-								t.Error(err)
-								return
-							}
-							again = append(again, couponDecision(d.User.UserID, "spring", levels["spring"].Left == 0))
-						default:
-							mu.Lock()
-							failures = append(failures, fmt.Errorf("%s: outcome %v", d.User.UserID, o))
-							mu.Unlock()
-						}
-					}
-					ds = again
-				}
+				r.commitUntilSettled(t, s, ds)
 			}
 		})
 	}
@@ -122,11 +146,12 @@ func TestPoolCodesAreIssuedExactlyOnceUnderConcurrentBatches(t *testing.T) {
 	}
 	close(jobs)
 	wg.Wait()
-	if len(failures) > 0 {
-		t.Fatal(errors.Join(failures...))
+	if len(r.failures) > 0 {
+		t.Fatal(errors.Join(r.failures...))
 	}
-	if len(issued) != codes || refused != users-codes {
-		t.Fatalf("issued %d codes and refused %d rewards, want %d and %d", len(issued), refused, codes, users-codes)
+	issued := r.issued
+	if len(issued) != codes || r.refused != users-codes {
+		t.Fatalf("issued %d codes and refused %d rewards, want %d and %d", len(issued), r.refused, codes, users-codes)
 	}
 	p, err := s.GetPool(ctx, "spring")
 	if err != nil {

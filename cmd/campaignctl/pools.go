@@ -285,7 +285,7 @@ and counted.`,
 				if err != nil {
 					return usageErrorf("read %s: %v", file, err)
 				}
-				defer f.Close()
+				defer f.Close() //nolint:errcheck // read only
 				in = f
 			}
 			imp := &codeImport{cl: cl, path: "/v1/pools/" + escape(args[0]) + "/codes", file: file, chunk: chunk, expiry: exp}
