@@ -41,7 +41,8 @@ func decode[T any](t *testing.T, s string) T {
 // TestCLIAgainstCampaignd drives every command against a real campaignd: login, keys,
 // idempotent apply (created, unchanged, updated, with the versions to prove it),
 // pause/activate, rule validation with line:column, JSON output, loyalty users after a
-// real event, and the exit codes for not logged in, 401 and 404.
+// real event, coupon pools (create, import in chunks, generate, show, list) and the
+// coupons the engine issued from one, and the exit codes for not logged in, 401 and 404.
 func TestCLIAgainstCampaignd(t *testing.T) {
 	server := startCampaignd(t)
 	c := ctl{t: t, server: server, configDir: filepath.Join(t.TempDir(), "config")}
@@ -390,6 +391,60 @@ func TestCLIAgainstCampaignd(t *testing.T) {
 		c.must(exitNotFound, "users", "rewards", "nobody")
 	})
 
+	t.Run("Admins", func(t *testing.T) {
+		c := c
+		c.t = t
+		r := c.run("viewer-password-1\n", "admins", "create", "vera", "--role", "viewer", "--password-stdin")
+		if r.code != exitOK || !strings.Contains(r.stdout, "admin/vera created (role viewer") {
+			t.Fatalf("admins create: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		c.must(exitOK, "admins", "set-role", "vera", "editor")
+		c.must(exitOK, "admins", "disable", "vera")
+		list := decode[struct {
+			Admins []admin `json:"admins"`
+		}](t, c.must(exitOK, "admins", "list", "-o", "json").stdout)
+		var vera *admin
+		for i := range list.Admins {
+			if list.Admins[i].Username == "vera" {
+				vera = &list.Admins[i]
+			}
+		}
+		if vera == nil || vera.Role != "editor" || !vera.Disabled {
+			t.Errorf("vera: %+v", vera)
+		}
+		// A disabled admin cannot log in.
+		other := ctl{t: t, server: server, configDir: t.TempDir()}
+		if r := other.run("viewer-password-1\n", "login", "-u", "vera", "--password-stdin"); r.code != exitUnauthorized {
+			t.Errorf("disabled admin login: exit %d", r.code)
+		}
+		c.must(exitNotFound, "admins", "disable", "nobody")
+		c.must(exitUsage, "admins", "set-role", "vera", "owner")
+	})
+
+	t.Run("ListFollowsEveryPage", func(t *testing.T) {
+		c := c
+		c.t = t
+		more := "- {id: page-two, name: Two, rule: \"true\", reward: {type: coupon}}\n- {id: page-three, name: Three, rule: \"true\", reward: {type: coupon}}\n"
+		c.must(exitOK, "campaigns", "apply", "-f", writeFile(t, more))
+		list := decode[struct {
+			Campaigns []campaign `json:"campaigns"`
+		}](t, c.must(exitOK, "campaigns", "list", "--chunk-size", "1", "-o", "json").stdout)
+		var ids []string
+		for _, k := range list.Campaigns {
+			ids = append(ids, k.ID)
+		}
+		if strings.Join(ids, ",") != "ten-percent,page-two,page-three" {
+			t.Errorf("list in pages of 1: %v, want every campaign oldest first", ids)
+		}
+		table := c.must(exitOK, "campaigns", "list", "--chunk-size", "2").stdout
+		for _, id := range []string{"ten-percent", "page-two", "page-three"} {
+			if !strings.Contains(table, id) {
+				t.Errorf("list table lacks %s:\n%s", id, table)
+			}
+		}
+		c.must(exitUsage, "campaigns", "list", "--chunk-size", "0")
+	})
+
 	t.Run("PoolsCreateImportShowListAndCoupons", func(t *testing.T) {
 		c := c
 		c.t = t
@@ -460,60 +515,6 @@ func TestCLIAgainstCampaignd(t *testing.T) {
 		if table := c.must(exitOK, "users", "coupons", "carol").stdout; !strings.Contains(table, cs.Coupons[0].Code) || !strings.Contains(table, "issued") {
 			t.Errorf("users coupons table:\n%s", table)
 		}
-	})
-
-	t.Run("Admins", func(t *testing.T) {
-		c := c
-		c.t = t
-		r := c.run("viewer-password-1\n", "admins", "create", "vera", "--role", "viewer", "--password-stdin")
-		if r.code != exitOK || !strings.Contains(r.stdout, "admin/vera created (role viewer") {
-			t.Fatalf("admins create: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-		}
-		c.must(exitOK, "admins", "set-role", "vera", "editor")
-		c.must(exitOK, "admins", "disable", "vera")
-		list := decode[struct {
-			Admins []admin `json:"admins"`
-		}](t, c.must(exitOK, "admins", "list", "-o", "json").stdout)
-		var vera *admin
-		for i := range list.Admins {
-			if list.Admins[i].Username == "vera" {
-				vera = &list.Admins[i]
-			}
-		}
-		if vera == nil || vera.Role != "editor" || !vera.Disabled {
-			t.Errorf("vera: %+v", vera)
-		}
-		// A disabled admin cannot log in.
-		other := ctl{t: t, server: server, configDir: t.TempDir()}
-		if r := other.run("viewer-password-1\n", "login", "-u", "vera", "--password-stdin"); r.code != exitUnauthorized {
-			t.Errorf("disabled admin login: exit %d", r.code)
-		}
-		c.must(exitNotFound, "admins", "disable", "nobody")
-		c.must(exitUsage, "admins", "set-role", "vera", "owner")
-	})
-
-	t.Run("ListFollowsEveryPage", func(t *testing.T) {
-		c := c
-		c.t = t
-		more := "- {id: page-two, name: Two, rule: \"true\", reward: {type: coupon}}\n- {id: page-three, name: Three, rule: \"true\", reward: {type: coupon}}\n"
-		c.must(exitOK, "campaigns", "apply", "-f", writeFile(t, more))
-		list := decode[struct {
-			Campaigns []campaign `json:"campaigns"`
-		}](t, c.must(exitOK, "campaigns", "list", "--chunk-size", "1", "-o", "json").stdout)
-		var ids []string
-		for _, k := range list.Campaigns {
-			ids = append(ids, k.ID)
-		}
-		if strings.Join(ids, ",") != "ten-percent,page-two,page-three" {
-			t.Errorf("list in pages of 1: %v, want every campaign oldest first", ids)
-		}
-		table := c.must(exitOK, "campaigns", "list", "--chunk-size", "2").stdout
-		for _, id := range []string{"ten-percent", "page-two", "page-three"} {
-			if !strings.Contains(table, id) {
-				t.Errorf("list table lacks %s:\n%s", id, table)
-			}
-		}
-		c.must(exitUsage, "campaigns", "list", "--chunk-size", "0")
 	})
 
 	t.Run("RejectedTokenExits3", func(t *testing.T) {
