@@ -47,6 +47,7 @@ type Config struct {
 	MaxResident     int
 	ShutdownTimeout time.Duration
 	MaxClockSkew    time.Duration
+	PoolLowWater    int64
 	PprofAddr       string
 	LogLevel        string
 	LogFormat       string
@@ -215,6 +216,14 @@ var settings = []setting{
 	{"CAMPAIGN_MAX_RESIDENT_USERS", "max-resident-users", "1000000", "cap on users held in memory (actors and compact states); past it the least recently used idle ones are let go", positiveInt(func(c *Config) *int { return &c.MaxResident })},
 	{"CAMPAIGN_EXPIRY_SWEEP", "expiry-sweep", "1m", "how often users with points due to expire are looked for", duration(func(c *Config) *time.Duration { return &c.ExpirySweep })},
 	{"CAMPAIGN_MAX_CLOCK_SKEW", "max-clock-skew", "5m", "how far in the future an event may be dated (after the time received, or stored when published to NATS); later ones are refused (400) or parked in DLQ", duration(func(c *Config) *time.Duration { return &c.MaxClockSkew })},
+	{"CAMPAIGN_POOL_LOW_WATER", "pool-low-water", "100", "low-water mark of a coupon code pool created without one: at or below this many codes left it is low (alert CouponPoolLow)", func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("must be a whole number of codes, 0 or more, got %q", v)
+		}
+		c.PoolLowWater = n
+		return nil
+	}},
 	{"CAMPAIGN_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long SIGTERM waits for in-flight work", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"CAMPAIGN_PPROF_ADDR", "pprof-addr", "", "serve Go's pprof profiles on this address (keep it on loopback); empty: off", func(c *Config, v string) error {
 		if v != "" {
