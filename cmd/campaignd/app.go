@@ -350,9 +350,9 @@ func (a *App) startHTTP(ctx context.Context) error {
 		}
 		broadcast := a.broadcast()
 		deps.Admin, err = admin.New(admin.Deps{Store: a.store, Publisher: publisher, Campaigns: broadcast, Tiers: broadcast,
-			Keys: a.keys, DLQ: bus.NewDLQ(a.js), Webhooks: webhook.Endpoints{Bus: a.webhooks}, WebhookSender: a.sender,
-			Logger: a.log, Registerer: a.reg},
-			admin.Config{JWTSecret: secret, PasswordCost: a.passwordCost})
+			Keys: a.keys, DLQ: bus.NewDLQ(a.js), Notices: bus.NewNoticePublisher(a.js),
+			Webhooks: webhook.Endpoints{Bus: a.webhooks}, WebhookSender: a.sender, Logger: a.log, Registerer: a.reg},
+			admin.Config{JWTSecret: secret, PasswordCost: a.passwordCost, PoolLowWater: a.cfg.PoolLowWater})
 		if err != nil {
 			return err
 		}

@@ -47,6 +47,7 @@ type Config struct {
 	MaxResident     int
 	ShutdownTimeout time.Duration
 	MaxClockSkew    time.Duration
+	PoolLowWater    int64
 	PprofAddr       string
 	LogLevel        string
 	LogFormat       string
@@ -239,6 +240,14 @@ var settings = []setting{
 			return fmt.Errorf("must be an integer from 1 to 100, got %q", v)
 		}
 		c.WebhookMaxAttempts = n
+		return nil
+	}},
+	{"CAMPAIGN_POOL_LOW_WATER", "pool-low-water", "100", "low-water mark of a coupon code pool created without one: at or below this many codes left it is low (alert CouponPoolLow)", func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("must be a whole number of codes, 0 or more, got %q", v)
+		}
+		c.PoolLowWater = n
 		return nil
 	}},
 	{"CAMPAIGN_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long SIGTERM waits for in-flight work", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},

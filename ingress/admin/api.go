@@ -43,6 +43,9 @@ type Config struct {
 	PasswordCost int
 	// Now is the clock of tokens and login rate limits; nil means time.Now.
 	Now func() time.Time
+	// PoolLowWater is the low-water mark of a coupon code pool created without one (0:
+	// none).
+	PoolLowWater int64
 }
 
 func (c *Config) setDefaults() {
@@ -68,6 +71,8 @@ type Deps struct {
 	Tiers     TierSink
 	Keys      KeySink
 	DLQ       DLQ
+	// Notices publishes the coupon_redeemed notices of redemptions (nil: none).
+	Notices NoticeSink
 	// Webhooks and WebhookSender, both set, add the webhook routes.
 	Webhooks      WebhookSink
 	WebhookSender WebhookSender
@@ -112,10 +117,12 @@ func New(deps Deps, cfg Config) (*API, error) {
 }
 
 // Routes is every admin route with the schemas of its bodies: token exchange, admins,
-// API keys, campaigns, rules, users and loyalty, tiers, audit, (with a DLQ) the
-// dead-letter stream and (with Webhooks and WebhookSender) outbound webhooks.
+// API keys, campaigns, rules, users and loyalty, tiers, audit, coupon pools, the
+// storefront's coupon checks (API key), (with a DLQ) the dead-letter stream and (with
+// Webhooks and WebhookSender) outbound webhooks.
 func (a *API) Routes() api.Group {
-	g := a.authRoutes().Merge(a.keyRoutes(), a.campaignRoutes(), a.ruleRoutes(), a.userRoutes(), a.tierRoutes(), a.auditRoutes())
+	g := a.authRoutes().Merge(a.keyRoutes(), a.campaignRoutes(), a.ruleRoutes(), a.userRoutes(), a.tierRoutes(), a.auditRoutes(),
+		a.poolRoutes(), a.couponRoutes())
 	if a.deps.DLQ != nil {
 		g = g.Merge(a.dlqRoutes())
 	}
