@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,8 +58,9 @@ func (l *lines) String() string {
 
 // TestReadmeDeliverRewardsWorksVerbatim follows README's "Deliver rewards" as written:
 // its campaignctl commands, its receiver.go run with go run (on a free port instead of
-// 8000), its coupon.yaml and the curl line's event; the receiver must print the verified
-// test ping and the reward with its coupon code. The Python verify function of the same
+// 8000), its coupon.yaml and its curl lines (the event, then validating and redeeming the
+// code the receiver printed); the receiver must print the verified test ping, the reward
+// with a code from the pool, and the code's redemption. The Python verify function of the same
 // section must accept a delivery signed as campaignd signs it and refuse a changed body.
 func TestReadmeDeliverRewardsWorksVerbatim(t *testing.T) {
 	server := startCampaignd(t, "CAMPAIGN_WEBHOOK_ALLOW_PRIVATE=true")
@@ -87,6 +89,7 @@ func TestReadmeDeliverRewardsWorksVerbatim(t *testing.T) {
 	}
 	out := &lines{}
 	var hookID, secret string
+	rewardLine := regexp.MustCompile(`^rw_\S+ reward\.granted (\{.*\})$`)
 	for _, line := range commands {
 		words := shellWords(line)
 		switch {
@@ -107,7 +110,11 @@ func TestReadmeDeliverRewardsWorksVerbatim(t *testing.T) {
 		case strings.HasPrefix(words[0], "WEBHOOK_SECRET=") && strings.Join(words[1:], " ") == "go run receiver.go":
 			runReceiver(t, dir, port, secret, out)
 		case words[0] == "curl":
-			postReadmeEvent(t, server, shopKey, words)
+			code := ""
+			if strings.Contains(line, "$CODE") {
+				code = codeOf(t, out, rewardLine)
+			}
+			curlAsWritten(t, server, shopKey, code, words)
 		default:
 			t.Fatalf("a command the test does not know: %s", line)
 		}
@@ -115,12 +122,16 @@ func TestReadmeDeliverRewardsWorksVerbatim(t *testing.T) {
 	waitUntil(t, "the receiver printed the ping", func() bool {
 		return out.find(regexp.MustCompile(`^ping_[0-9a-f]+ webhook\.test \{`)) != ""
 	})
-	waitUntil(t, "the receiver printed the coupon", func() bool {
-		return out.find(regexp.MustCompile(`^rw_\S+ reward\.granted \{.*"coupon_code":"CPN-`)) != ""
+	code := codeOf(t, out, rewardLine)
+	if !strings.HasPrefix(code, "SHIP-") {
+		t.Errorf("the reward's code %q is not from the pool", code)
+	}
+	waitUntil(t, "the receiver printed the redemption", func() bool {
+		return out.find(regexp.MustCompile(`^coupon_redeemed_`+regexp.QuoteMeta(code)+` loyalty\.coupon_redeemed \{.*"order_id":"order-8"`)) != ""
 	})
 	// Records are written in batches, shortly after the delivery.
-	waitUntil(t, "webhooks deliveries lists the ping and the reward as succeeded", func() bool {
-		return strings.Count(c.must(exitOK, "webhooks", "deliveries", hookID).stdout, "succeeded") == 2
+	waitUntil(t, "webhooks deliveries lists the ping, the reward and the redemption as succeeded", func() bool {
+		return strings.Count(c.must(exitOK, "webhooks", "deliveries", hookID).stdout, "succeeded") == 3
 	})
 	checkReadmePython(t, python)
 }
@@ -182,9 +193,30 @@ func runReceiver(t *testing.T, dir, addr, secret string, out *lines) {
 	})
 }
 
-// postReadmeEvent sends the event of the README's curl line (its -d body, to the path of
-// its URL) with the shop's key, as curl would.
-func postReadmeEvent(t *testing.T, server, key string, words []string) {
+// codeOf waits for the reward the receiver printed (a line matching reward, its body
+// the group) and returns its coupon_code.
+func codeOf(t *testing.T, out *lines, reward *regexp.Regexp) string {
+	t.Helper()
+	var line string
+	waitUntil(t, "the receiver printed the reward", func() bool {
+		line = out.find(reward)
+		return line != ""
+	})
+	var r struct {
+		Payload struct {
+			CouponCode string `json:"coupon_code"`
+		} `json:"payload"`
+	}
+	if err := json.Unmarshal([]byte(reward.FindStringSubmatch(line)[1]), &r); err != nil || r.Payload.CouponCode == "" {
+		t.Fatalf("the reward the receiver printed holds no coupon_code: %s (%v)", line, err)
+	}
+	return r.Payload.CouponCode
+}
+
+// curlAsWritten sends the request of one of the README's curl lines (its -d body as JSON
+// to the path of its URL, $CODE replaced by code) with the shop's key, as curl would,
+// and requires a 2xx.
+func curlAsWritten(t *testing.T, server, key, code string, words []string) {
 	t.Helper()
 	var body, path string
 	for i, w := range words {
@@ -192,13 +224,31 @@ func postReadmeEvent(t *testing.T, server, key string, words []string) {
 		case w == "-d" && i+1 < len(words):
 			body = words[i+1]
 		case strings.HasPrefix(w, "http://127.0.0.1:8080/"):
-			path = strings.TrimPrefix(w, "http://127.0.0.1:8080")
+			path = strings.ReplaceAll(strings.TrimPrefix(w, "http://127.0.0.1:8080"), "$CODE", code)
 		}
 	}
-	if path != "/v1/events" || !json.Valid([]byte(body)) || !strings.Contains(strings.Join(words, " "), "X-API-Key: $SHOP_KEY") {
-		t.Fatalf("the curl line does not post an event with the shop's key: %q", words)
+	if path == "" || !json.Valid([]byte(body)) || !strings.Contains(strings.Join(words, " "), "X-API-Key: $SHOP_KEY") {
+		t.Fatalf("the curl line does not post JSON with the shop's key: %q", words)
 	}
-	postEvent(t, server, key, body)
+	if path == "/v1/events" {
+		postEvent(t, server, key, body)
+		return
+	}
+	req, err := http.NewRequest("POST", server+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-API-Key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close() // read in full
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s: %d %s", path, resp.StatusCode, answer)
+	}
 }
 
 // checkReadmePython runs the README's Python verify on a delivery signed as campaignd
