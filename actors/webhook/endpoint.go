@@ -173,8 +173,9 @@ func missing(err error) bool {
 		errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
-// handle makes one attempt of the notice m and settles it: acked after a 2xx; after a
-// 410 the endpoint is disabled and m handed back (it waits in the consumer until the
+// handle makes one attempt of the notice m and settles it: after a 2xx, acked once the
+// recorder has written its record (so a crash in between sends it again rather than
+// leave it unrecorded); after a 410 the endpoint is disabled and m handed back (it waits in the consumer until the
 // endpoint is enabled again); after its last attempt it is recorded failed and
 // terminated; otherwise handed back to come again after the schedule's delay (to any
 // replica).
@@ -210,9 +211,8 @@ func (e *endpointStage) handle(ctx context.Context, m jetstream.Msg) {
 	rec.Subject, rec.Stream, rec.StreamSeq = n.Subject, n.Stream, n.StreamSeq
 	switch {
 	case a.OK():
-		_ = m.Ack()
 		e.d.metrics.deliveries.WithLabelValues(e.id, outcomeDelivered).Inc()
-		e.d.rec.add(rec)
+		e.d.rec.addThenAck(rec, m) // acked once its record is written
 	case a.Gone():
 		e.d.metrics.deliveries.WithLabelValues(e.id, outcomeGone).Inc()
 		e.d.rec.add(rec)

@@ -39,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"webhook"}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "campaign_webhook_records_dropped_total",
-			Help: "Delivery records of successful attempts not written because Postgres could not keep up (the deliveries themselves were made).",
+			Help: "Webhook delivery records not written: the recorder's queue was full or Postgres refused the batch (the attempts themselves were made).",
 		}),
 	}
 	for _, c := range []prometheus.Collector{m.deliveries, m.latency, m.backlog, m.dropped} {

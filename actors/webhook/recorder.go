@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/campaignmanager/campaignmanager/actors/supervisor"
 	"github.com/campaignmanager/campaignmanager/persistence"
 )
@@ -13,8 +15,12 @@ import (
 // recorder writes delivery records to Postgres in batches (one statement per batch), so
 // a delivery costs the database a share of a statement, not a transaction. A record a
 // caller waits for (a final failure, which must be listed before its notice is let go)
-// is never dropped; others are dropped when the queue is full (Postgres away or behind),
-// counted in campaign_webhook_records_dropped_total.
+// is never dropped. A success's notice is acked by the recorder once its batch is
+// written, so every delivered notice is recorded (a crash before the write sends it
+// again). Records are dropped when the queue is full (Postgres away or behind), and a
+// batch that cannot be written after its retries is given up; both are counted in
+// campaign_webhook_records_dropped_total, and their notices are acked all the same: the
+// deliveries were made.
 type recorder struct {
 	store   *persistence.Store
 	log     *slog.Logger
@@ -28,6 +34,8 @@ type recorder struct {
 type recordJob struct {
 	d    persistence.Delivery
 	done chan error // nil: nobody waits
+	// ack, when set, is the notice to acknowledge once the record is written.
+	ack jetstream.Msg
 }
 
 func newRecorder(store *persistence.Store, log *slog.Logger, m *metrics, batch int, every time.Duration) *recorder {
@@ -41,6 +49,17 @@ func (r *recorder) add(d persistence.Delivery) {
 	case r.in <- recordJob{d: d}:
 	default:
 		r.metrics.dropped.Inc()
+	}
+}
+
+// addThenAck queues d and acknowledges m once d is written; it does not block (a full
+// queue drops d and acknowledges m at once).
+func (r *recorder) addThenAck(d persistence.Delivery, m jetstream.Msg) {
+	select {
+	case r.in <- recordJob{d: d, ack: m}:
+	default:
+		r.metrics.dropped.Inc()
+		_ = m.Ack()
 	}
 }
 
@@ -82,6 +101,12 @@ func (r *recorder) Run(ctx context.Context) error {
 		for _, j := range jobs {
 			if j.done != nil {
 				j.done <- err
+			}
+			if j.ack != nil {
+				if err != nil {
+					r.metrics.dropped.Inc()
+				}
+				_ = j.ack.Ack()
 			}
 		}
 		jobs = jobs[:0]

@@ -698,10 +698,14 @@ func TestWebhookKillNineMidDeliveryStillDeliversWithTheSameID(t *testing.T) {
 		t.Fatal("no delivery reached the receiver")
 	}
 	// While its attempt is in flight the notice is not acknowledged: once the others are
-	// delivered and acked, it is the one left pending in the endpoint's consumer.
+	// delivered and acked, it is the one left pending in the endpoint's consumer. And a
+	// notice is acked only once its delivery is recorded, so the others' records are
+	// there the moment they are acked.
+	var others []string
 	for i := range n {
 		if rid := c.rewardOf(fmt.Sprintf("crash-%d", i), "coupon-on-purchase"); rid != id {
 			rcv.waitFor(t, rid)
+			others = append(others, rid)
 		}
 	}
 	js := c.jetStream()
@@ -711,6 +715,11 @@ func TestWebhookKillNineMidDeliveryStillDeliversWithTheSameID(t *testing.T) {
 		info := cons.CachedInfo()
 		return info.NumPending == 0 && info.NumAckPending == 1
 	})
+	for _, rid := range others {
+		var rec delivery
+		c.do("GET", "/v1/webhooks/"+w.ID+"/deliveries/"+rid, c.token, nil, http.StatusOK, &rec)
+		require.Equal(t, "succeeded", rec.Status, "an acknowledged delivery is recorded")
+	}
 	d.kill() // mid-delivery: the attempt of id is in flight
 	close(release)
 	d.start()

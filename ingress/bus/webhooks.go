@@ -91,8 +91,9 @@ type WebhookConsumerConfig struct {
 	// hands it to another: well over one attempt's timeout, so two replicas never deliver
 	// one notice at once. 0 means 30 s.
 	AckWait time.Duration
-	// MaxAckPending bounds the notices of one endpoint in flight over all replicas; 0
-	// means 1024.
+	// MaxAckPending bounds the notices of one endpoint handed out and not yet
+	// acknowledged over all replicas (attempts in flight, successes whose records are
+	// being written, failures waiting for their retry); 0 means 4096.
 	MaxAckPending int
 }
 
@@ -110,7 +111,7 @@ func OpenWebhooks(ctx context.Context, js jetstream.JetStream, cfg WebhookConsum
 		cfg.AckWait = 30 * time.Second
 	}
 	if cfg.MaxAckPending == 0 {
-		cfg.MaxAckPending = 1024
+		cfg.MaxAckPending = 4096
 	}
 	b, err := OpenBucket(ctx, js, WebhooksKV)
 	if err != nil {
