@@ -572,6 +572,8 @@ func FuzzCompile(f *testing.F) {
 		`event.amount > 10`, `int(event.amount * 0.1)`, `100`, `event.attributes.items.exists(i, i > 1)`,
 		`event.attributes.?x.orValue(1) == 1`, `has(user.first_seen)`, "a\n.b(", `"\u00e9" + 'x'`, `[1,2][3]`,
 		`campaign.Event{}`, `type(event)`, `event.attributes.all(k, event.attributes.all(j, true))`,
+		`!(event.type in ["a", "b"]) && event.attributes.x > 1`, `[event.type].exists(t, t == "a") || event.type != "b"`,
+		`event.attributes.k > 0 ? event.type == "a" : event.type == "b"`,
 	} {
 		f.Add(s)
 	}
@@ -593,8 +595,26 @@ func FuzzCompile(f *testing.F) {
 		if _, err := r.Eval(in); errors.Is(err, ErrPanic) {
 			t.Fatalf("Eval(%q) panicked: %v", src, err)
 		}
+		checkTypesAreSound(t, r, in)
 		_, _ = CompilePoints(src)
 	})
+}
+
+// checkTypesAreSound evaluates r with in's event as each type its type set leaves out
+// (of its literals and two others): the rule must be false there, without an error.
+func checkTypesAreSound(t *testing.T, r *Rule, in *Input) {
+	t.Helper()
+	ev := *in.Event
+	probe := Input{Event: &ev, User: in.User}
+	for _, typ := range append(r.types.names, "purchase", "zz.other") {
+		if r.types.contains(typ) {
+			continue
+		}
+		ev.Type = typ
+		if ok, err := r.Eval(&probe); ok || err != nil {
+			t.Fatalf("%q leaves out type %q but evaluates to %v, %v", r.src, typ, ok, err)
+		}
+	}
 }
 
 func ptr[T any](v T) *T { return &v }

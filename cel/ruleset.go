@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/campaignmanager/campaignmanager/cel/campaign"
+	"github.com/campaignmanager/campaignmanager/ingress/event"
 )
 
 // Compiled is a valid campaign with its rule and points expression compiled.
@@ -27,6 +28,12 @@ func (c *Compiled) Points() *Points { return c.points }
 // concurrent use; build a new one when campaigns change.
 type RuleSet struct {
 	compiled []Compiled
+	// byType holds, for every type some rule names (see ruleTypes), the positions in
+	// compiled of the campaigns whose rule can match it (Rule.Matches), ascending.
+	byType map[string][]int32
+	// other is the same for every type no rule names, the engine's own aside (they only
+	// reach rules that name them).
+	other []int32
 }
 
 // NewRuleSet validates and compiles every campaign in cs and keeps the active ones.
@@ -59,7 +66,42 @@ func NewRuleSet(cs []campaign.Campaign) (*RuleSet, []error) {
 		}
 		return cmp.Compare(a.Campaign.ID, b.Campaign.ID)
 	})
+	rs.index()
 	return rs, errs
+}
+
+// index builds byType and other from the rules' type sets, so that Evaluate looks at
+// only the campaigns that can match the event's type.
+func (rs *RuleSet) index() {
+	rs.byType = map[string][]int32{}
+	for i := range rs.compiled {
+		for _, t := range rs.compiled[i].rule.types.names {
+			rs.byType[t] = nil
+		}
+	}
+	for i := range rs.compiled {
+		r := rs.compiled[i].rule
+		for t := range rs.byType {
+			if r.Matches(t) {
+				rs.byType[t] = append(rs.byType[t], int32(i))
+			}
+		}
+		if r.types.kind != typesOnly {
+			rs.other = append(rs.other, int32(i))
+		}
+	}
+}
+
+// candidates returns the positions of the campaigns whose rule can match an event of
+// type typ, in evaluation order.
+func (rs *RuleSet) candidates(typ string) []int32 {
+	if c, ok := rs.byType[typ]; ok {
+		return c
+	}
+	if event.IsReserved(typ) {
+		return nil
+	}
+	return rs.other
 }
 
 // Len returns the number of active campaigns in the set.
@@ -76,10 +118,12 @@ func (rs *RuleSet) Campaigns() []campaign.Campaign {
 
 // Evaluate runs the active campaigns against in, in evaluation order, and returns those
 // that match. A campaign is skipped when its rule cannot match the event's type (see
-// Rule.Matches: the engine's own types only reach rules that name them), when in.Event.OccurredAt is before its starts_at or
-// at or after its ends_at, when limits.per_user is set and User.RewardCounts[id] has reached
-// it, or when limits.per_user_per_day is set and User.RewardDays[id] has reached it on the
-// event's day in the campaign's time zone. Campaigns for which in.Skip is true are left out.
+// Rule.Matches: the engine's own types only reach rules that name them); the set is
+// indexed by type, so those rules cost nothing. It is skipped too when
+// in.Event.OccurredAt is before its starts_at or at or after its ends_at, when
+// limits.per_user is set and User.RewardCounts[id] has reached it, or when
+// limits.per_user_per_day is set and User.RewardDays[id] has reached it on the event's
+// day in the campaign's time zone. Campaigns for which in.Skip is true are left out.
 // A runtime error in a rule or points expression means no match and is reported in
 // ruleErrs. When an exclusive campaign matches, lower campaigns are not evaluated.
 // Budgets (limits.total_rewards, limits.total_points) are the caller's (see Input.Skip).
@@ -92,28 +136,35 @@ func (rs *RuleSet) Evaluate(in *Input) (matches []campaign.Match, ruleErrs []Eva
 	if err != nil {
 		return nil, nil, err
 	}
-	t := act.ev.OccurredAt
+	return rs.evaluate(act, in.Skip, rs.candidates(act.ev.Type))
+}
+
+// evaluateAll is Evaluate without the index: every rule is evaluated, but for the
+// engine's own event types, which only reach the rules that name them. Tests and
+// benchmarks compare the two.
+func (rs *RuleSet) evaluateAll(in *Input) ([]campaign.Match, []EvalError, error) {
+	act, err := newActivation(in)
+	if err != nil {
+		return nil, nil, err
+	}
+	all := make([]int32, 0, len(rs.compiled))
 	for i := range rs.compiled {
+		if !event.IsReserved(act.ev.Type) || rs.compiled[i].rule.Matches(act.ev.Type) {
+			all = append(all, int32(i))
+		}
+	}
+	return rs.evaluate(act, in.Skip, all)
+}
+
+// evaluate runs the campaigns at positions cands (ascending) against act.
+func (rs *RuleSet) evaluate(act *activation, skip func(*campaign.Campaign) bool, cands []int32) (matches []campaign.Match, ruleErrs []EvalError, err error) {
+	for _, i := range cands {
 		c := &rs.compiled[i]
 		camp := &c.Campaign
-		if !c.rule.Matches(act.ev.Type) || (in.Skip != nil && in.Skip(camp)) {
+		if (skip != nil && skip(camp)) || !c.inForce(act) {
 			continue
 		}
-		if camp.StartsAt != nil && t.Before(*camp.StartsAt) {
-			continue
-		}
-		if camp.EndsAt != nil && !t.Before(*camp.EndsAt) {
-			continue
-		}
-		if l := camp.Limits.PerUser; l > 0 && act.user.u.RewardCounts[camp.ID] >= l {
-			continue
-		}
-		if l := camp.Limits.PerUserPerDay; l > 0 {
-			if dc, ok := act.user.u.RewardDays[camp.ID]; ok && dc.Count >= l && dc.Day == camp.Day(t) {
-				continue
-			}
-		}
-		ok, err := c.rule.eval(act)
+		m, ok, err := c.eval(act)
 		if err != nil {
 			if errors.Is(err, ErrPanic) {
 				return nil, nil, fmt.Errorf("campaign %s: %w", camp.ID, err)
@@ -124,21 +175,47 @@ func (rs *RuleSet) Evaluate(in *Input) (matches []campaign.Match, ruleErrs []Eva
 		if !ok {
 			continue
 		}
-		m := campaign.Match{Campaign: camp}
-		if c.points != nil {
-			m.Points, err = c.points.eval(act)
-			if err != nil {
-				if errors.Is(err, ErrPanic) {
-					return nil, nil, fmt.Errorf("campaign %s: %w", camp.ID, err)
-				}
-				ruleErrs = append(ruleErrs, EvalError{CampaignID: camp.ID, Err: err})
-				continue
-			}
-		}
 		matches = append(matches, m)
 		if camp.Exclusive {
 			break
 		}
 	}
 	return matches, ruleErrs, nil
+}
+
+// inForce reports whether the campaign applies to act: the event's time is in its
+// [starts_at, ends_at) and the user is under its per-user limits.
+func (c *Compiled) inForce(act *activation) bool {
+	camp := &c.Campaign
+	t := act.ev.OccurredAt
+	if camp.StartsAt != nil && t.Before(*camp.StartsAt) {
+		return false
+	}
+	if camp.EndsAt != nil && !t.Before(*camp.EndsAt) {
+		return false
+	}
+	if l := camp.Limits.PerUser; l > 0 && act.user.u.RewardCounts[camp.ID] >= l {
+		return false
+	}
+	if l := camp.Limits.PerUserPerDay; l > 0 {
+		if dc, ok := act.user.u.RewardDays[camp.ID]; ok && dc.Count >= l && dc.Day == camp.Day(t) {
+			return false
+		}
+	}
+	return true
+}
+
+// eval evaluates the campaign's rule and, when it matches, its points expression.
+func (c *Compiled) eval(act *activation) (campaign.Match, bool, error) {
+	ok, err := c.rule.eval(act)
+	if err != nil || !ok {
+		return campaign.Match{}, false, err
+	}
+	m := campaign.Match{Campaign: &c.Campaign}
+	if c.points != nil {
+		if m.Points, err = c.points.eval(act); err != nil {
+			return campaign.Match{}, false, err
+		}
+	}
+	return m, true, nil
 }
