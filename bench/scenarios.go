@@ -22,7 +22,13 @@ const (
 	PhaseNATSMax    = "nats-max"
 	PhaseHTTPHalf   = "http-half"
 	PhaseHTTPMax100 = "http-max-100c"
+	// PhaseHTTPSingle posts one event per request (POST /v1/events) from singleConns
+	// connections, as fast as they are answered.
+	PhaseHTTPSingle = "http-single-max"
 )
+
+// singleConns is the connections of PhaseHTTPSingle (issue 15: 64).
+const singleConns = 64
 
 func base(name, transport string, users uint64, campaigns int, d time.Duration) Phase {
 	return Phase{
@@ -43,16 +49,29 @@ func halfOf(p Phase, of string) Phase {
 
 func zipf(p Phase) Phase { p.Skew, p.Theta = "zipf", 0.99; return p }
 
+func single(p Phase) Phase { p.Batch, p.Conns = 1, singleConns; return p }
+
+// has reports whether sc has a phase called name.
+func (sc Scenario) has(name string) bool {
+	for _, p := range sc.Phases {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // Scenarios are the built-in scenarios by name.
 var Scenarios = map[string]Scenario{
 	"quick": {
 		Name:        "quick",
-		Description: "smoke check for CI, under 60 s with the campaignd build: 10 campaigns, 10k users, 4 s phases",
+		Description: "smoke check for CI, about 80 s with the campaignd build: 10 campaigns, 10k users, 4 s phases",
 		Baseline:    2 * time.Second, Drain: 8 * time.Second,
 		Phases: []Phase{
 			small(base(PhaseHTTPMax, "http", 10_000, 10, 4*time.Second)),
 			small(natsPhase(base(PhaseNATSMax, "nats", 10_000, 10, 4*time.Second))),
 			halfOf(base(PhaseHTTPHalf, "http", 10_000, 10, 4*time.Second), PhaseHTTPMax),
+			small(single(base(PhaseHTTPSingle, "http", 10_000, 10, 4*time.Second))),
 		},
 	},
 	"standard": {
@@ -71,6 +90,7 @@ var Scenarios = map[string]Scenario{
 				return p
 			}(),
 			zipf(base("http-max-zipf", "http", 100_000, 10, 20*time.Second)),
+			single(base(PhaseHTTPSingle, "http", 100_000, 10, 20*time.Second)),
 			base(PhaseHTTPMax100, "http", 100_000, 100, 20*time.Second),
 		},
 	},
