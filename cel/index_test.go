@@ -21,6 +21,9 @@ var genTypes = []string{"purchase", "refund", "signup", "view", "points.adjust"}
 func (g ruleGen) typ() string { return genTypes[g.r.IntN(len(genTypes))] }
 
 func (g ruleGen) atom() string {
+	if g.r.IntN(3) == 0 {
+		return g.attributeAtom()
+	}
 	switch g.r.IntN(16) {
 	case 0:
 		return fmt.Sprintf(`event.type == %q`, g.typ())
@@ -59,6 +62,39 @@ func (g ruleGen) atom() string {
 	return []string{"true", "false"}[g.r.IntN(2)]
 }
 
+// attributeAtom tests attributes k (numbers), c (strings) and b (bools), which the
+// events carry or not, with values of their own type or another.
+func (g ruleGen) attributeAtom() string {
+	n := func() string { return []string{"0", "1", "2", "1.0", "2u", "-0.0", "1.5"}[g.r.IntN(7)] }
+	switch g.r.IntN(13) {
+	case 11:
+		return `event.attributes.c != ` + n() // a string c is never a number
+	case 0:
+		return `event.attributes.k == ` + n()
+	case 1:
+		return `event.attributes["k"] in [` + n() + `, ` + n() + `]`
+	case 2:
+		return `event.attributes.k != ` + n()
+	case 3:
+		return fmt.Sprintf(`event.attributes.c == %q`, []string{"x", "y", "1"}[g.r.IntN(3)])
+	case 4:
+		return `event.attributes.b == ` + []string{"true", "false"}[g.r.IntN(2)]
+	case 5:
+		return `has(event.attributes.c)`
+	case 6:
+		return `string(event.attributes.k) == "1"`
+	case 7:
+		return `dyn(event.attributes.k) == ` + n()
+	case 8:
+		return `[1, 2].exists(v, event.attributes.k == v)`
+	case 9:
+		return `event.attributes.c in ["x", "1"] || event.attributes.k == 1`
+	case 10:
+		return `event.attributes.k > 0`
+	}
+	return `!(event.attributes.b)`
+}
+
 func (g ruleGen) rule(depth int) string {
 	if depth == 0 || g.r.IntN(3) == 0 {
 		return g.atom()
@@ -91,8 +127,15 @@ func (g ruleGen) campaigns(n int) []campaign.Campaign {
 func (g ruleGen) input() *Input {
 	types := append([]string{"review", "points.expire", "points.future"}, genTypes...)
 	attrs := map[string]any{}
+	pick := func(vs ...any) any { return vs[g.r.IntN(len(vs))] }
+	if g.r.IntN(4) > 0 {
+		attrs["k"] = pick(0.0, 1.0, 2.0, 1.5, -0.0, "1", true, []any{1.0}, nil)
+	}
 	if g.r.IntN(2) == 0 {
-		attrs["k"] = float64(g.r.IntN(3))
+		attrs["c"] = pick("x", "y", "1", 1.0, "\x00n1")
+	}
+	if g.r.IntN(2) == 0 {
+		attrs["b"] = pick(true, false, "true")
 	}
 	if g.r.IntN(2) == 0 {
 		attrs["items"] = []any{float64(g.r.IntN(3))}
@@ -141,12 +184,13 @@ func resultOf(ms []campaign.Match, ruleErrs []EvalError, err error) evalResult {
 
 func TestTypeIndexNeverChangesWhatEvaluateReturns(t *testing.T) {
 	g := ruleGen{r: rand.New(rand.NewPCG(15, 4))}
-	skipped, evaluated := 0, 0
+	skipped, evaluated, attrIndexed := 0, 0, 0
 	for set := range 15 {
 		rs, errs := NewRuleSet(g.campaigns(40))
 		if len(errs) > 0 {
 			t.Fatalf("set %d: %v", set, errs)
 		}
+		attrIndexed += len(rs.byAttr)
 		for range 60 {
 			in := g.input()
 			want := resultOf(rs.evaluateAll(in))
@@ -155,15 +199,15 @@ func TestTypeIndexNeverChangesWhatEvaluateReturns(t *testing.T) {
 				t.Fatalf("set %d, event type %q attributes %v: with the index %+v, without %+v\nrules: %v",
 					set, in.Event.Type, in.Event.Attributes, got, want, rules(rs))
 			}
-			n := len(rs.candidates(in.Event.Type))
+			n := len(rs.candidates(in.Event))
 			evaluated += n
 			skipped += rs.Len() - n
 		}
 	}
-	if skipped == 0 {
-		t.Fatal("the index skipped no rule: the test does not exercise it")
+	if skipped == 0 || attrIndexed == 0 {
+		t.Fatalf("the index skipped %d rules, with %d attribute indexes: the test does not exercise it", skipped, attrIndexed)
 	}
-	t.Logf("the index left out %d of %d rule evaluations", skipped, skipped+evaluated)
+	t.Logf("the index left out %d of %d rule evaluations (%d attribute indexes)", skipped, skipped+evaluated, attrIndexed)
 }
 
 func rules(rs *RuleSet) []string {
@@ -192,7 +236,7 @@ func TestTypeIndexListsCampaignsInEvaluationOrder(t *testing.T) {
 	}
 	ids := func(typ string) []string {
 		var out []string
-		for _, i := range rs.candidates(typ) {
+		for _, i := range rs.candidates(&event.Event{Type: typ}) {
 			out = append(out, rs.compiled[i].Campaign.ID)
 		}
 		return out

@@ -28,12 +28,11 @@ func (c *Compiled) Points() *Points { return c.points }
 // concurrent use; build a new one when campaigns change.
 type RuleSet struct {
 	compiled []Compiled
-	// byType holds, for every type some rule names (see ruleTypes), the positions in
-	// compiled of the campaigns whose rule can match it (Rule.Matches), ascending.
-	byType map[string][]int32
-	// other is the same for every type no rule names, the engine's own aside (they only
-	// reach rules that name them).
-	other []int32
+	// byType lists the campaigns whose rule can match each event type (Rule.Matches);
+	// byAttr the campaigns whose rule can match each value of an attribute several rules
+	// compare (see index.go).
+	byType ruleIndex
+	byAttr []attrIndex
 }
 
 // NewRuleSet validates and compiles every campaign in cs and keeps the active ones.
@@ -70,40 +69,6 @@ func NewRuleSet(cs []campaign.Campaign) (*RuleSet, []error) {
 	return rs, errs
 }
 
-// index builds byType and other from the rules' type sets, so that Evaluate looks at
-// only the campaigns that can match the event's type.
-func (rs *RuleSet) index() {
-	rs.byType = map[string][]int32{}
-	for i := range rs.compiled {
-		for _, t := range rs.compiled[i].rule.types.names {
-			rs.byType[t] = nil
-		}
-	}
-	for i := range rs.compiled {
-		r := rs.compiled[i].rule
-		for t := range rs.byType {
-			if r.Matches(t) {
-				rs.byType[t] = append(rs.byType[t], int32(i))
-			}
-		}
-		if r.types.kind != typesOnly {
-			rs.other = append(rs.other, int32(i))
-		}
-	}
-}
-
-// candidates returns the positions of the campaigns whose rule can match an event of
-// type typ, in evaluation order.
-func (rs *RuleSet) candidates(typ string) []int32 {
-	if c, ok := rs.byType[typ]; ok {
-		return c
-	}
-	if event.IsReserved(typ) {
-		return nil
-	}
-	return rs.other
-}
-
 // Len returns the number of active campaigns in the set.
 func (rs *RuleSet) Len() int { return len(rs.compiled) }
 
@@ -136,7 +101,7 @@ func (rs *RuleSet) Evaluate(in *Input) (matches []campaign.Match, ruleErrs []Eva
 	if err != nil {
 		return nil, nil, err
 	}
-	return rs.evaluate(act, in.Skip, rs.candidates(act.ev.Type))
+	return rs.evaluate(act, in.Skip, rs.candidates(act.ev))
 }
 
 // evaluateAll is Evaluate without the index: every rule is evaluated, but for the

@@ -13,13 +13,13 @@ import (
 )
 
 func TestRuleKnowsTheEventTypesItCanMatch(t *testing.T) {
-	only := func(names ...string) typeSet { return typeSet{kind: typesOnly, names: append([]string{}, names...)} }
-	except := func(names ...string) typeSet { return typeSet{kind: typesExcept, names: names} }
-	anyType := typeSet{kind: typesAny}
+	only := func(names ...string) valueSet { return valueSet{kind: setOnly, names: append([]string{}, names...)} }
+	except := func(names ...string) valueSet { return valueSet{kind: setExcept, names: names} }
+	anyType := valueSet{kind: setAny}
 	cases := []struct {
 		name string
 		rule string
-		want typeSet
+		want valueSet
 	}{
 		{"an equality names one type", `event.type == "purchase" && event.amount > 50`, only("purchase")},
 		{"either side of ==", `"review" == event.type`, only("review")},
@@ -53,7 +53,7 @@ func TestRuleKnowsTheEventTypesItCanMatch(t *testing.T) {
 		{"has before the type", `has(event.attributes.x) && event.type == "a"`, only("a")},
 		{"conversions keep the type", `dyn(event.type) == "a" || string(event.type) == "b"`, only("a", "b")},
 		{"the type against itself", `event.type == event.type && event.type != "a"`, except("a")},
-		{"exists_one is not read", `["a"].exists_one(t, event.type == t)`, anyType},
+		{"exists_one counts", `["a"].exists_one(t, event.type == t)`, only("a")},
 		{"a non-literal list is not read", `event.type in event.attributes.kinds`, anyType},
 		{"a list with an unknown element is not read", `event.type in ["a", event.user_id]`, anyType},
 		{"a comparison with data is not read", `event.type == event.attributes.kind`, anyType},
@@ -72,13 +72,70 @@ func TestRuleKnowsTheEventTypesItCanMatch(t *testing.T) {
 				t.Fatalf("types = %+v, want %+v", r.types, tc.want)
 			}
 			wantTypes := []string(nil)
-			if tc.want.kind == typesOnly {
+			if tc.want.kind == setOnly {
 				wantTypes = tc.want.names
 			}
 			if got := r.Types(); !reflect.DeepEqual(got, wantTypes) {
 				t.Fatalf("Types() = %#v, want %#v", got, wantTypes)
 			}
 		})
+	}
+}
+
+func TestRuleKnowsTheAttributeValuesItCanMatch(t *testing.T) {
+	num := func(f float64) string { return absVal{kind: absNumber, f: f}.key() }
+	only := func(names ...string) valueSet { return valueSet{kind: setOnly, names: names} }
+	except := func(names ...string) valueSet { return valueSet{kind: setExcept, names: names} }
+	cases := []struct {
+		name string
+		rule string
+		want map[string]valueSet // nil: no attribute constrained
+	}{
+		{"the bench campaigns' segment", `event.type == "purchase" && event.attributes.segment == 5 && user.purchase_count >= 0`,
+			map[string]valueSet{"segment": only(num(5))}},
+		{"an index and a list of int and double", `event.attributes["segment"] in [1, 2.0]`, map[string]valueSet{"segment": only(num(1), num(2))}},
+		{"inequality excludes", `event.attributes.segment != 3`, map[string]valueSet{"segment": except(num(3))}},
+		{"a bool", `event.attributes.vip == true`, map[string]valueSet{"vip": only(absBool(true).key())}},
+		{"strings united", `event.attributes.sku == "B" || event.attributes.sku == "A"`, map[string]valueSet{"sku": only("A", "B")}},
+		{"has of a present attribute is true", `has(event.attributes.x) && event.attributes.x == "y"`, map[string]valueSet{"x": only("y")}},
+		{"minus zero is zero", `event.attributes.k == -0.0`, map[string]valueSet{"k": only(num(0))}},
+		{"unsigned equals the double", `event.attributes.k == 2u`, map[string]valueSet{"k": only(num(2))}},
+		{"two attributes in a conjunction", `event.attributes.a == 1 && event.attributes.b == 2`, map[string]valueSet{"a": only(num(1)), "b": only(num(2))}},
+		{"a variable over a literal list", `[1, 2].exists(v, event.attributes.k == v)`, map[string]valueSet{"k": only(num(1), num(2))}},
+		{"either attribute is neither", `event.attributes.a == 1 || event.attributes.b == 2`, nil},
+		{"string() of a number is not the number", `string(event.attributes.k) == "1"`, nil},
+		{"an order is not read", `event.attributes.k > 5`, nil},
+		{"an integer past 2^53 is not read", `event.attributes.big == 9007199254740993`, nil},
+		{"a string that could pass for a number's key is not read", `event.attributes.c == "\u0000n1"`, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Compile(tc.rule)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(r.attrs, tc.want) {
+				t.Fatalf("attrs = %+v, want %+v", r.attrs, tc.want)
+			}
+		})
+	}
+}
+
+func TestConstKeyMatchesCELEquality(t *testing.T) {
+	num := func(f float64) string { return absVal{kind: absNumber, f: f}.key() }
+	for _, tc := range []struct {
+		v   any
+		key string
+		ok  bool
+	}{
+		{5.0, num(5), true}, {5, num(5), true}, {int64(-3), num(-3), true}, {-0.0, num(0), true},
+		{"5", "5", true}, {true, absBool(true).key(), true}, {"\x00n5", "\x00n5", false},
+		{[]any{1.0}, "", false}, {map[string]any{}, "", false}, {nil, "", false},
+	} {
+		key, ok := constKey(tc.v)
+		if key != tc.key || ok != tc.ok {
+			t.Errorf("constKey(%#v) = %q, %v; want %q, %v", tc.v, key, ok, tc.key, tc.ok)
+		}
 	}
 }
 
@@ -91,7 +148,7 @@ func TestRuleTypesGiveUpPastTheStepBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.types.kind != typesOnly || len(r.types.names) != 1200 {
+	if r.types.kind != setOnly || len(r.types.names) != 1200 {
 		t.Fatalf("a long list of literal types: types = %v with %d names, want 1200", r.types.kind, len(r.types.names))
 	}
 
@@ -110,7 +167,7 @@ func TestRuleTypesGiveUpPastTheStepBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.types.kind != typesAny {
+	if r.types.kind != setAny {
 		t.Fatalf("types = %v, want any past the budget", r.types.kind)
 	}
 	if !r.Matches("1") || !r.Matches("zzz") || r.Matches("points.adjust") {
