@@ -2,6 +2,7 @@ package cel
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -129,7 +130,7 @@ func (g ruleGen) input() *Input {
 	attrs := map[string]any{}
 	pick := func(vs ...any) any { return vs[g.r.IntN(len(vs))] }
 	if g.r.IntN(4) > 0 {
-		attrs["k"] = pick(0.0, 1.0, 2.0, 1.5, -0.0, "1", true, []any{1.0}, nil)
+		attrs["k"] = pick(0.0, 1.0, 2.0, 1.5, math.Copysign(0, -1), "1", true, []any{1.0}, nil)
 	}
 	if g.r.IntN(2) == 0 {
 		attrs["c"] = pick("x", "y", "1", 1.0, "\x00n1")
