@@ -65,7 +65,11 @@ func (res *Result) computeRatios() {
 	}
 	if p, q := res.phase(PhaseHTTPMax100), res.phase(PhaseHTTPMax); p != nil && q != nil && q.Throughput > 0 {
 		r := p.Throughput / q.Throughput
-		res.Targets = append(res.Targets, Target{Name: "100 campaigns / 10 campaigns throughput", Goal: ">= 0.70", Got: r, Unit: "ratio", Met: r >= 0.70})
+		res.Targets = append(res.Targets, Target{Name: "100 campaigns / 10 campaigns throughput", Goal: ">= 0.85", Got: r, Unit: "ratio", Met: r >= 0.85})
+	}
+	if p, q := res.phase(PhaseHTTPMax1000), res.phase(PhaseHTTPMax); p != nil && q != nil && q.Throughput > 0 {
+		r := p.Throughput / q.Throughput
+		res.Targets = append(res.Targets, Target{Name: "1000 campaigns / 10 campaigns throughput", Goal: "reported", Got: r, Unit: "ratio", Met: true})
 	}
 }
 
