@@ -28,17 +28,27 @@ const (
 	maxAttrIndexEntries  = 1 << 20
 )
 
-// buildIndex makes the ruleIndex of n rules over the values names: byValue[v] holds the
-// rules for which matches(i, v), other those for which unnamed(i).
-func buildIndex(n int, names []string, matches func(i int, v string) bool, unnamed func(i int) bool) ruleIndex {
+// buildIndex makes the ruleIndex of n rules over the values names: rule i is filed
+// under the values of sets(i) when that is a setOnly (each among names), else under
+// every named value v for which matches(i, v), and in other when unnamed(i). Rules go
+// in ascending order, so every list is sorted.
+func buildIndex(n int, names []string, sets func(i int) valueSet, matches func(i int, v string) bool, unnamed func(i int) bool) ruleIndex {
 	x := ruleIndex{byValue: make(map[string][]int32, len(names))}
 	for _, v := range names {
 		x.byValue[v] = nil // a named value no rule matches has an empty list, not other
 	}
 	for i := range n {
-		for v := range x.byValue {
-			if matches(i, v) {
-				x.byValue[v] = append(x.byValue[v], int32(i))
+		if s := sets(i); s.kind == setOnly {
+			for _, v := range s.names {
+				if matches(i, v) {
+					x.byValue[v] = append(x.byValue[v], int32(i))
+				}
+			}
+		} else {
+			for v := range x.byValue {
+				if matches(i, v) {
+					x.byValue[v] = append(x.byValue[v], int32(i))
+				}
 			}
 		}
 		if unnamed(i) {
@@ -63,6 +73,7 @@ func (rs *RuleSet) index() {
 	}
 	slices.Sort(types)
 	rs.byType = buildIndex(len(rs.compiled), slices.Compact(types),
+		func(i int) valueSet { return rs.compiled[i].rule.types },
 		func(i int, t string) bool { return rs.compiled[i].rule.Matches(t) },
 		func(i int) bool { return rs.compiled[i].rule.types.kind != setOnly })
 	var keys []string
@@ -95,10 +106,10 @@ func (rs *RuleSet) attrIndex(k string) (attrIndex, bool) {
 	if len(names)*(unconstrained+1) > maxAttrIndexEntries {
 		return attrIndex{}, false
 	}
-	set := func(i int) (valueSet, bool) { s, ok := rs.compiled[i].rule.attrs[k]; return s, ok }
-	return attrIndex{key: k, ruleIndex: buildIndex(len(rs.compiled), names,
-		func(i int, v string) bool { s, ok := set(i); return !ok || s.contains(v) },
-		func(i int) bool { s, ok := set(i); return !ok || s.kind != setOnly })}, true
+	set := func(i int) valueSet { return rs.compiled[i].rule.attrs[k] } // absent: setAny
+	return attrIndex{key: k, ruleIndex: buildIndex(len(rs.compiled), names, set,
+		func(i int, v string) bool { return set(i).contains(v) },
+		func(i int) bool { return set(i).kind != setOnly })}, true
 }
 
 // candidates returns the positions of the campaigns whose rule can match ev, in

@@ -116,3 +116,32 @@ func BenchmarkEvaluateTypeIndex(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRuleSetAfterOneChange builds the rule set of 1,000 bench campaigns after one
+// of them changed, as the engine does at every change of the campaigns bucket: from
+// scratch (NewRuleSet) and reusing the previous set's compiled expressions
+// (NewRuleSetFrom).
+func BenchmarkRuleSetAfterOneChange(b *testing.B) {
+	cs := bench.Campaigns(1000)
+	prev, errs := cel.NewRuleSet(cs)
+	if len(errs) > 0 {
+		b.Fatal(errs)
+	}
+	cs[500].Rule = `event.type == "purchase" && event.attributes.segment == 5000`
+	for _, mode := range []string{"scratch", "reuse"} {
+		b.Run(mode, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var errs []error
+				if mode == "scratch" {
+					_, errs = cel.NewRuleSet(cs)
+				} else {
+					_, errs = cel.NewRuleSetFrom(prev, cs)
+				}
+				if len(errs) > 0 {
+					b.Fatal(errs)
+				}
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -251,6 +252,46 @@ func TestTypeIndexListsCampaignsInEvaluationOrder(t *testing.T) {
 	} {
 		if got := ids(typ); !reflect.DeepEqual(got, want) {
 			t.Errorf("candidates(%q) = %v, want %v", typ, got, want)
+		}
+	}
+}
+
+func TestNewRuleSetFromCompilesOnlyWhatChanged(t *testing.T) {
+	cs := ruleGen{r: rand.New(rand.NewPCG(7, 7))}.campaigns(30)
+	cs[3].Status = campaign.StatusPaused
+	prev, errs := NewRuleSet(cs)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	changed := slices.Clone(cs)
+	changed[5].Rule = `event.type == "signup"`
+	changed[3].Status = campaign.StatusActive // its rule was compiled while paused
+	next, errs := NewRuleSetFrom(prev, changed)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	for i := range next.compiled {
+		c := &next.compiled[i]
+		old, reused := prev.exprs.rules[c.Campaign.Rule]
+		if c.Campaign.ID == changed[5].ID {
+			if reused {
+				t.Errorf("%s: the changed rule was found compiled", c.Campaign.ID)
+			}
+			continue
+		}
+		if !reused || old != c.rule {
+			t.Errorf("%s: rule compiled again", c.Campaign.ID)
+		}
+	}
+	if next.exprs.prev != nil {
+		t.Error("the new set keeps the previous one's cache alive")
+	}
+	fresh, _ := NewRuleSet(changed)
+	g := ruleGen{r: rand.New(rand.NewPCG(8, 8))}
+	for range 200 {
+		in := g.input()
+		if got, want := resultOf(next.Evaluate(in)), resultOf(fresh.Evaluate(in)); !reflect.DeepEqual(got, want) {
+			t.Fatalf("reused set %+v, fresh set %+v", got, want)
 		}
 	}
 }

@@ -33,14 +33,27 @@ type RuleSet struct {
 	// compare (see index.go).
 	byType ruleIndex
 	byAttr []attrIndex
+	// exprs are the compiled expressions of every campaign of the set, active or not,
+	// for the next set to reuse.
+	exprs *exprCache
 }
 
 // NewRuleSet validates and compiles every campaign in cs and keeps the active ones.
 // Campaigns that fail are left out and each is reported as an error naming the campaign
 // and wrapping its *CampaignError; a later campaign with an already seen id is left out
 // too. The set never fails as a whole: it holds every good active campaign.
-func NewRuleSet(cs []campaign.Campaign) (*RuleSet, []error) {
-	rs := &RuleSet{}
+func NewRuleSet(cs []campaign.Campaign) (*RuleSet, []error) { return NewRuleSetFrom(nil, cs) }
+
+// NewRuleSetFrom is NewRuleSet reusing the compiled rules and points expressions of prev
+// (nil: none) whose source is unchanged, so that a change of one campaign compiles one
+// campaign. prev is not modified.
+func NewRuleSetFrom(prev *RuleSet, cs []campaign.Campaign) (*RuleSet, []error) {
+	var prevExprs *exprCache
+	if prev != nil {
+		prevExprs = prev.exprs
+	}
+	rs := &RuleSet{exprs: newExprCache(prevExprs)}
+	defer func() { rs.exprs.prev = nil }() // keep one set's worth, not a chain
 	var errs []error
 	seen := make(map[string]bool, len(cs))
 	for i := range cs {
@@ -50,7 +63,7 @@ func NewRuleSet(cs []campaign.Campaign) (*RuleSet, []error) {
 			continue
 		}
 		seen[c.ID] = true
-		comp, err := compileCampaign(c)
+		comp, err := compileCampaignWith(c, rs.exprs)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("campaign %q: %w", c.ID, err))
 			continue
