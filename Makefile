@@ -68,13 +68,14 @@ fuzz:
 	$(GO) test ./ingress/api $(FUZZFLAGS) $(call fuzzbudget,150000x) -fuzz '^FuzzCheckJSON$$'
 
 # bench runs the quick load scenario (campaignbench starts its own campaignd; results in
-# bench/results/) and then the Go micro-benchmarks: decode, tokens, rules, actor dispatch,
-# Postgres batch commits, memory per user, webhook delivery. SCENARIO=standard, scale or
-# delivery for more.
+# bench/results/) and then the Go micro-benchmarks: decode, tokens, rules and their index,
+# single-event ingest, actor dispatch, Postgres batch commits, memory per user, webhook
+# delivery. SCENARIO=standard, scale or delivery for more.
 SCENARIO ?= quick
 bench:
 	$(GO) run ./bench/cmd/campaignbench -scenario $(SCENARIO)
 	$(GO) test -run '^$$' -bench . -benchmem ./cel ./ingress/event
+	$(GO) test -run '^$$' -bench SingleEventIngest -benchtime 20000x ./ingress
 	$(GO) test -run '^$$' -bench ActorDispatch -benchmem ./actors
 	$(GO) test -run '^$$' -bench CommitBatch -benchtime 2000x ./persistence
 	$(GO) test -run '^$$' -bench ResidentUserMemory -benchtime 100000x ./actors

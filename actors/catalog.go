@@ -36,7 +36,7 @@ func (w *ruleWatcher) Run(ctx context.Context) error {
 		for _, id := range slices.Sorted(maps.Keys(byID)) {
 			all = append(all, byID[id])
 		}
-		rs, errs := cel.NewRuleSet(all)
+		rs, errs := cel.NewRuleSetFrom(w.rules.Load(), all) // compiles only what changed
 		for _, err := range errs {
 			w.log.Error("campaign left out of the rule set", "err", err)
 		}

@@ -216,19 +216,11 @@ func JetStreamBaseline(ctx context.Context, natsURL string, gen *Generator, conn
 	if err != nil {
 		return Baseline{}, err
 	}
-	cfg, err := baselineStreamConfig(ctx, js)
+	cfg, drop, err := createBaselineStream(ctx, js)
 	if err != nil {
 		return Baseline{}, err
 	}
-	_ = js.DeleteStream(ctx, BaselineStream)
-	if _, err := js.CreateStream(ctx, cfg); err != nil {
-		return Baseline{}, fmt.Errorf("create %s: %w", BaselineStream, err)
-	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = js.DeleteStream(dctx, BaselineStream)
-	}()
+	defer drop()
 	var cur atomic.Pointer[Tracker]
 	tr := NewTracker("base-", time.Now(), nil)
 	cur.Store(tr)
@@ -256,6 +248,60 @@ func JetStreamBaseline(ctx context.Context, natsURL string, gen *Generator, conn
 		Name: "jetstream", Rate: float64(info.State.Msgs) / el, Count: int64(info.State.Msgs), Errors: failed,
 		Note: fmt.Sprintf("async publish with Nats-Msg-Id into %s (EVENTS config, %s), %d connections, until every ack", BaselineStream, transformNote(cfg), conns),
 	}, nil
+}
+
+// createBaselineStream creates BaselineStream (see baselineStreamConfig), replacing a
+// leftover one, and returns its configuration and a func that deletes it.
+func createBaselineStream(ctx context.Context, js jetstream.JetStream) (jetstream.StreamConfig, func(), error) {
+	cfg, err := baselineStreamConfig(ctx, js)
+	if err != nil {
+		return cfg, nil, err
+	}
+	_ = js.DeleteStream(ctx, BaselineStream)
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		return cfg, nil, fmt.Errorf("create %s: %w", BaselineStream, err)
+	}
+	return cfg, func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = js.DeleteStream(dctx, BaselineStream)
+	}, nil
+}
+
+// JetStreamAckedBaseline is the bound of one event per request without HTTP: conns
+// goroutines share one connection (as ingress does), each publishing one generated event
+// into BENCH_BASELINE and waiting for its ack before the next, for d.
+func JetStreamAckedBaseline(ctx context.Context, natsURL string, gen *Generator, conns int, d time.Duration) (Baseline, error) {
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		return Baseline{}, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return Baseline{}, err
+	}
+	cfg, drop, err := createBaselineStream(ctx, js)
+	if err != nil {
+		return Baseline{}, err
+	}
+	defer drop()
+	b, err := closedLoop(ctx, "jetstream-acked", gen, conns, 1, d, func() sender { return &ackedSender{js: js} })
+	b.Note = fmt.Sprintf("one event per publish, each waiting for its ack, %d goroutines on one connection, into %s (%s)", conns, BaselineStream, transformNote(cfg))
+	return b, err
+}
+
+// ackedSender publishes each event and waits for its ack (jetstream.PublishMsg).
+type ackedSender struct{ js jetstream.JetStream }
+
+func (s *ackedSender) send(ctx context.Context, tr *Tracker, evs []Event) {
+	for _, ev := range evs {
+		msg := &nats.Msg{Subject: "benchbase." + event.Token(ev.UserID), Data: ev.JSON, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, tr.Prefix+strconv.FormatUint(ev.Seq, 10))
+		if _, err := s.js.PublishMsg(ctx, msg); err != nil {
+			tr.Failed(ev.Seq, "nats_publish")
+		}
+	}
 }
 
 // baselineStreamConfig is the configuration of EVENTS renamed to BaselineStream, on

@@ -204,12 +204,16 @@ process_resident_memory_bytes 1.048576e+08
 
 func TestReportWritesJSONMarkdownAndSVG(t *testing.T) {
 	res := &Result{Scenario: "unit", Started: time.Now().UTC(), Machine: ReadMachine(), Ratios: map[string]float64{}}
-	res.Baselines = []Baseline{{Name: "jetstream", Rate: 40000}, {Name: "cel", Rate: 1e5, Parallel: 2e5}}
-	for _, name := range []string{PhaseHTTPMax, PhaseHTTPHalf, PhaseHTTPMax100} {
+	res.Baselines = []Baseline{{Name: "jetstream", Rate: 40000}, {Name: "cel", Rate: 1e5, Parallel: 2e5}, {Name: "jetstream-acked", Rate: 18000}}
+	for _, name := range []string{PhaseHTTPMax, PhaseHTTPHalf, PhaseHTTPMax100, PhaseHTTPSingle} {
 		p := PhaseResult{Phase: Phase{Name: name, Transport: "http", Batch: 100, Conns: 8}, Throughput: 8000,
 			Latency: Latency{P99: 20}, Errors: map[string]int64{"http_503": 1}}
 		for i := range 5 {
 			p.Timeline = append(p.Timeline, Second{T: i + 1, Sent: 8000, Completed: int64(7000 + i), P50: 5, P90: 9, P99: 20, RSSMB: 100})
+		}
+		if name == PhaseHTTPSingle {
+			p.Batch, p.Conns, p.AcceptRate = 1, 64, 9000
+			p.Requests = &Latency{Count: 36000, P50: 4.5, P99: 21}
 		}
 		res.Phases = append(res.Phases, p)
 	}
@@ -217,13 +221,16 @@ func TestReportWritesJSONMarkdownAndSVG(t *testing.T) {
 	if got := res.Ratios[PhaseHTTPMax+"/jetstream"]; got != 0.2 {
 		t.Errorf("ratio %v, want 0.2", got)
 	}
+	if got := res.Ratios[PhaseHTTPSingle+"/accepted/jetstream-acked"]; got != 0.5 {
+		t.Errorf("single-event ratio %v, want 0.5", got)
+	}
 	met := 0
 	for _, tg := range res.Targets {
 		if tg.Met {
 			met++
 		}
 	}
-	if len(res.Targets) != 4 || met != 4 {
+	if len(res.Targets) != 5 || met != 5 {
 		t.Errorf("targets %+v", res.Targets)
 	}
 	dir, err := res.Write(t.TempDir())
@@ -232,11 +239,11 @@ func TestReportWritesJSONMarkdownAndSVG(t *testing.T) {
 	}
 	var back Result
 	b, _ := os.ReadFile(filepath.Join(dir, "result.json"))
-	if err := json.Unmarshal(b, &back); err != nil || len(back.Phases) != 3 || back.Phases[0].Timeline[4].Completed != 7004 {
+	if err := json.Unmarshal(b, &back); err != nil || len(back.Phases) != 4 || back.Phases[0].Timeline[4].Completed != 7004 {
 		t.Fatalf("result.json: %v %+v", err, back.Phases)
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "summary.md"))
-	if !strings.Contains(string(md), "| http-max | http | max | 100×8 |") {
+	if !strings.Contains(string(md), "| http-max | http | max | 100×8 |") || !strings.Contains(string(md), "| http-single-max | 1×64 | 9000 | 36000 | 4.50 |") {
 		t.Errorf("summary.md:\n%s", md)
 	}
 	svg, _ := os.ReadFile(filepath.Join(dir, "chart.svg"))
@@ -273,6 +280,16 @@ func TestBaselinesAgainstEmbeddedJetStream(t *testing.T) {
 	}
 	if _, err := js.Stream(ctx, BaselineStream); err == nil {
 		t.Error("BENCH_BASELINE not deleted")
+	}
+	a, err := JetStreamAckedBaseline(ctx, ns.ClientURL(), gen, 4, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Rate <= 0 || a.Errors != 0 || a.Latency == nil || a.Latency.Count == 0 {
+		t.Errorf("jetstream-acked baseline %+v", a)
+	}
+	if _, err := js.Stream(ctx, BaselineStream); err == nil {
+		t.Error("BENCH_BASELINE not deleted after the acked baseline")
 	}
 	f, err := FiberBaseline(ctx, gen, 10, 2, 200*time.Millisecond)
 	if err != nil {

@@ -84,9 +84,13 @@ type PhaseResult struct {
 	Rewards   int64 `json:"rewards_seen"`
 	// SendRate is events sent per second of send time; Throughput is events rewarded per
 	// second from the phase start to the last reward (the end-to-end rate).
-	SendRate   float64          `json:"send_rate"`
-	Throughput float64          `json:"throughput"`
-	Latency    Latency          `json:"latency"`
+	SendRate   float64 `json:"send_rate"`
+	Throughput float64 `json:"throughput"`
+	Latency    Latency `json:"latency"`
+	// AcceptRate is events acknowledged (sent and not failed) per second of send time;
+	// Requests is the time to the 2xx of each HTTP request (HTTP only).
+	AcceptRate float64          `json:"accept_rate"`
+	Requests   *Latency         `json:"request_latency,omitempty"`
 	Errors     map[string]int64 `json:"errors"`
 	// SchedulerLag is the worst delay of the open-loop scheduler handing out a send.
 	SchedulerLag Dur      `json:"scheduler_lag,omitempty"`
@@ -159,6 +163,7 @@ func (s *httpSender) send(ctx context.Context, tr *Tracker, evs []Event) {
 	if s.key != "" {
 		req.Header.Set("Authorization", "ApiKey "+s.key)
 	}
+	sent := time.Now()
 	resp, err := s.client.Do(req)
 	if err != nil {
 		failAll(tr, evs, "transport")
@@ -169,6 +174,9 @@ func (s *httpSender) send(ctx context.Context, tr *Tracker, evs []Event) {
 	if err != nil {
 		failAll(tr, evs, "transport")
 		return
+	}
+	if resp.StatusCode < 300 {
+		tr.Answered(sent)
 	}
 	if resp.StatusCode >= 300 {
 		failAll(tr, evs, "http_"+strconv.Itoa(resp.StatusCode))

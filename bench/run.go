@@ -296,6 +296,13 @@ func (r *runner) baselines(ctx context.Context, ph Phase) error {
 		return fmt.Errorf("jetstream baseline: %w", err)
 	}
 	r.res.Baselines = append(r.res.Baselines, b)
+	if r.opts.Scenario.has(PhaseHTTPSingle) {
+		fmt.Fprintf(r.opts.Stderr, "bench: baseline jetstream-acked (1 event per publish, %d goroutines, %s)\n", singleConns, d)
+		if b, err = JetStreamAckedBaseline(ctx, r.natsURL, gen, singleConns, d); err != nil {
+			return fmt.Errorf("jetstream-acked baseline: %w", err)
+		}
+		r.res.Baselines = append(r.res.Baselines, b)
+	}
 	for _, b := range r.res.Baselines {
 		fmt.Fprintf(r.opts.Stderr, "bench: baseline %-9s %10.0f/s  %s\n", b.Name, b.Rate, b.Note)
 	}
@@ -526,6 +533,10 @@ func trackerResult(ph Phase, tr *Tracker, start, sendEnd time.Time) PhaseResult 
 		pr.Errors["no_reward_within_drain"] += pr.Missing
 	}
 	pr.SendRate = float64(sent) / sendEnd.Sub(start).Seconds()
+	pr.AcceptRate = float64(sent-failed) / sendEnd.Sub(start).Seconds()
+	if req := tr.Requests(); req.Count > 0 {
+		pr.Requests = &req
+	}
 	if done > 0 {
 		pr.Throughput = float64(done) / lastDone.Sub(start).Seconds()
 	}

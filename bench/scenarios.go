@@ -27,7 +27,15 @@ const (
 	PhaseHTTPMaxWebhook = "http-max-webhook"
 	PhaseWebhook1k      = "webhook-1k"
 	PhaseWebhookBacklog = "webhook-backlog"
+	// PhaseHTTPMax1000 is http-max with 1,000 active campaigns.
+	PhaseHTTPMax1000 = "http-max-1000c"
+	// PhaseHTTPSingle posts one event per request (POST /v1/events) from singleConns
+	// connections, as fast as they are answered.
+	PhaseHTTPSingle = "http-single-max"
 )
+
+// singleConns is the connections of PhaseHTTPSingle (issue 15: 64).
+const singleConns = 64
 
 func base(name, transport string, users uint64, campaigns int, d time.Duration) Phase {
 	return Phase{
@@ -51,22 +59,35 @@ func zipf(p Phase) Phase { p.Skew, p.Theta = "zipf", 0.99; return p }
 func hooked(p Phase, mode string) Phase { p.Webhook = mode; return p }
 
 func at(p Phase, rate float64) Phase { p.Rate, p.Batch = rate, 10; return p }
+func single(p Phase) Phase { p.Batch, p.Conns = 1, singleConns; return p }
+
+// has reports whether sc has a phase called name.
+func (sc Scenario) has(name string) bool {
+	for _, p := range sc.Phases {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
 
 // Scenarios are the built-in scenarios by name.
 var Scenarios = map[string]Scenario{
 	"quick": {
 		Name:        "quick",
-		Description: "smoke check for CI, under 60 s with the campaignd build: 10 campaigns, 10k users, 4 s phases",
+		Description: "smoke check for CI, about 90 s with the campaignd build: 10 then 100 campaigns, 10k users, 4 s phases",
 		Baseline:    2 * time.Second, Drain: 8 * time.Second,
 		Phases: []Phase{
 			small(base(PhaseHTTPMax, "http", 10_000, 10, 4*time.Second)),
 			small(natsPhase(base(PhaseNATSMax, "nats", 10_000, 10, 4*time.Second))),
 			halfOf(base(PhaseHTTPHalf, "http", 10_000, 10, 4*time.Second), PhaseHTTPMax),
+			small(single(base(PhaseHTTPSingle, "http", 10_000, 10, 4*time.Second))),
+			small(base(PhaseHTTPMax100, "http", 10_000, 100, 4*time.Second)),
 		},
 	},
 	"standard": {
 		Name:        "standard",
-		Description: "the issue's targets: 100k users, 10 then 100 campaigns, HTTP and NATS, max rate and half rate, Zipf skew; 20 s phases",
+		Description: "the issue's targets: 100k users, 10, 100 then 1,000 campaigns, HTTP and NATS, max rate and half rate, single events, Zipf skew; 20 s phases",
 		Baseline:    5 * time.Second, Drain: 20 * time.Second,
 		Phases: []Phase{
 			base(PhaseHTTPMax, "http", 100_000, 10, 20*time.Second),
@@ -80,7 +101,9 @@ var Scenarios = map[string]Scenario{
 				return p
 			}(),
 			zipf(base("http-max-zipf", "http", 100_000, 10, 20*time.Second)),
+			single(base(PhaseHTTPSingle, "http", 100_000, 10, 20*time.Second)),
 			base(PhaseHTTPMax100, "http", 100_000, 100, 20*time.Second),
+			base(PhaseHTTPMax1000, "http", 100_000, 1000, 20*time.Second),
 		},
 	},
 	"delivery": {

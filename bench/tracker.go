@@ -43,6 +43,7 @@ type Tracker struct {
 
 	mu       sync.Mutex
 	hist     *hdrhistogram.Histogram
+	requests *hdrhistogram.Histogram // time to the answer of each HTTP request
 	second   *hdrhistogram.Histogram // latencies completed in the current second
 	errs     map[string]int64
 	timeline []Second
@@ -67,7 +68,7 @@ type Second struct {
 // not nil, is called with the number of events that completed or failed (to release
 // in-flight credit).
 func NewTracker(prefix string, start time.Time, onDone func(n int64)) *Tracker {
-	return &Tracker{Prefix: prefix, start: start, hist: newHist(), second: newHist(), errs: map[string]int64{}, onDone: onDone}
+	return &Tracker{Prefix: prefix, start: start, hist: newHist(), second: newHist(), requests: newHist(), errs: map[string]int64{}, onDone: onDone}
 }
 
 func (t *Tracker) slot(seq uint64, create bool) *atomic.Int64 {
@@ -151,6 +152,22 @@ func (t *Tracker) Rewarded(id string, now time.Time) bool {
 	t.lastDone = now
 	t.mu.Unlock()
 	return true
+}
+
+// Answered records the answer to a request sent at sent (HTTP: the time to a 2xx is the
+// time to JetStream's acknowledgement plus HTTP).
+func (t *Tracker) Answered(sent time.Time) {
+	us := max(time.Since(sent).Microseconds(), 1)
+	t.mu.Lock()
+	_ = t.requests.RecordValue(min(us, histMax))
+	t.mu.Unlock()
+}
+
+// Requests returns the latency summary of the answered requests (zero when none).
+func (t *Tracker) Requests() Latency {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return Summarize(t.requests)
 }
 
 // Tick closes the current second of the timeline; call it once a second.

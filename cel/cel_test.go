@@ -3,7 +3,9 @@ package cel
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -582,6 +584,9 @@ func FuzzCompile(f *testing.F) {
 		`event.amount > 10`, `int(event.amount * 0.1)`, `100`, `event.attributes.items.exists(i, i > 1)`,
 		`event.attributes.?x.orValue(1) == 1`, `has(user.first_seen)`, "a\n.b(", `"\u00e9" + 'x'`, `[1,2][3]`,
 		`campaign.Event{}`, `type(event)`, `event.attributes.all(k, event.attributes.all(j, true))`,
+		`!(event.type in ["a", "b"]) && event.attributes.x > 1`, `[event.type].exists(t, t == "a") || event.type != "b"`,
+		`event.attributes.k > 0 ? event.type == "a" : event.type == "b"`,
+		`event.attributes.segment == 5 && event.attributes["sku"] in ["a", "b"]`, `event.attributes.k != 2u || !(event.attributes.vip == true)`,
 	} {
 		f.Add(s)
 	}
@@ -603,8 +608,62 @@ func FuzzCompile(f *testing.F) {
 		if _, err := r.Eval(in); errors.Is(err, ErrPanic) {
 			t.Fatalf("Eval(%q) panicked: %v", src, err)
 		}
+		checkTypesAreSound(t, r, in)
 		_, _ = CompilePoints(src)
 	})
+}
+
+// checkTypesAreSound evaluates r with in's event as each type its type set leaves out
+// (of its literals and two others), and with each attribute it constrains set to each
+// value its set leaves out: the rule must be false there, without an error.
+func checkTypesAreSound(t *testing.T, r *Rule, in *Input) {
+	t.Helper()
+	ev := *in.Event
+	probe := Input{Event: &ev, User: in.User}
+	for _, typ := range append(r.types.names, "purchase", "zz.other") {
+		if r.types.contains(typ) {
+			continue
+		}
+		ev.Type = typ
+		if ok, err := r.Eval(&probe); ok || err != nil {
+			t.Fatalf("%q leaves out type %q but evaluates to %v, %v", r.src, typ, ok, err)
+		}
+	}
+	ev.Type = in.Event.Type
+	for k, s := range r.attrs {
+		for _, v := range append(valuesOfKeys(s.names), 12345.0, "zz", false) {
+			if key, ok := constKey(v); !ok || s.contains(key) { // the index filters scalars only
+				continue
+			}
+			ev.Attributes = maps.Clone(in.Event.Attributes)
+			if ev.Attributes == nil {
+				ev.Attributes = map[string]any{}
+			}
+			ev.Attributes[k] = v
+			if ok, err := r.Eval(&probe); ok || err != nil {
+				t.Fatalf("%q leaves out %s = %#v but evaluates to %v, %v", r.src, k, v, ok, err)
+			}
+		}
+	}
+}
+
+// valuesOfKeys turns constKeys back into attribute values.
+func valuesOfKeys(keys []string) []any {
+	var out []any
+	for _, k := range keys {
+		switch {
+		case k == absBool(true).key():
+			out = append(out, true)
+		case k == absBool(false).key():
+			out = append(out, false)
+		case strings.HasPrefix(k, keyPrefix+"n"):
+			f, _ := strconv.ParseFloat(k[len(keyPrefix)+1:], 64)
+			out = append(out, f)
+		default:
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -81,8 +81,10 @@ type Rule struct {
 	src  string
 	prg  celgo.Program
 	cost uint64
-	// types are the event types the rule can match (nil: any), from its checked AST.
-	types []string
+	// types are the event types the rule can be true for, from its checked AST.
+	types valueSet
+	// attrs are, per attribute the rule compares, the values it can be true for.
+	attrs map[string]valueSet
 }
 
 // Points is a compiled integer points expression. It is immutable and safe for
@@ -102,7 +104,8 @@ func Compile(src string) (*Rule, error) {
 	if err != nil {
 		return nil, withSnippets(err, src)
 	}
-	return &Rule{src: src, prg: prg, cost: cost, types: eventTypes(ast.NativeRep().Expr())}, nil
+	e, limited := ast.NativeRep().Expr(), !boundedByEstimate(ast)
+	return &Rule{src: src, prg: prg, cost: cost, types: ruleTypes(e, limited), attrs: ruleAttributes(e, limited)}, nil
 }
 
 // CompilePoints type-checks src as an integer points expression over event, user and now,

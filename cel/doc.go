@@ -12,7 +12,10 @@
 // refused with their positions. The actors build a RuleSet from the active campaigns
 // (NewRuleSet) whenever the campaigns bucket changes and call RuleSet.Evaluate for each
 // event. A RuleSet is immutable and safe for concurrent use; swap it atomically to apply
-// changes.
+// changes. It indexes its campaigns by the event types and attribute values their rules
+// can be true for (analysis.go: an abstract evaluation of each checked AST, sound, so
+// skipping a rule never changes a result; index.go), so an event is evaluated only
+// against the rules that can match it.
 //
 // Rule tooling lives here too, so that nothing else needs a CEL lexer: Explain splits a
 // rule into its top-level clauses from cel-go's checked AST and evaluates each on its

@@ -18,7 +18,62 @@ func ValidateCampaign(c *campaign.Campaign) error {
 }
 
 // compileCampaign validates c and returns it compiled.
-func compileCampaign(c *campaign.Campaign) (*Compiled, error) {
+func compileCampaign(c *campaign.Campaign) (*Compiled, error) { return compileCampaignWith(c, nil) }
+
+// exprCache holds the compiled rules and points expressions of one rule set by source,
+// and reuses those of the previous set (see NewRuleSetFrom): compiling is ~0.4 ms an
+// expression, and the engine builds a new set at every change of any campaign. A nil
+// *exprCache compiles everything. Rules and Points are immutable, so sets share them.
+type exprCache struct {
+	prev   *exprCache // read only; nil once the set is built
+	rules  map[string]*Rule
+	points map[string]*Points
+}
+
+func newExprCache(prev *exprCache) *exprCache {
+	return &exprCache{prev: prev, rules: map[string]*Rule{}, points: map[string]*Points{}}
+}
+
+// compileRule compiles src, or takes the rule compiled from it before.
+func (c *exprCache) compileRule(src string) (*Rule, error) {
+	if c == nil {
+		return Compile(src)
+	}
+	r, ok := c.rules[src]
+	if !ok && c.prev != nil {
+		r, ok = c.prev.rules[src]
+	}
+	if !ok {
+		var err error
+		if r, err = Compile(src); err != nil {
+			return nil, err
+		}
+	}
+	c.rules[src] = r
+	return r, nil
+}
+
+// compilePoints compiles src as a points expression, or takes the one compiled from it before.
+func (c *exprCache) compilePoints(src string) (*Points, error) {
+	if c == nil {
+		return CompilePoints(src)
+	}
+	p, ok := c.points[src]
+	if !ok && c.prev != nil {
+		p, ok = c.prev.points[src]
+	}
+	if !ok {
+		var err error
+		if p, err = CompilePoints(src); err != nil {
+			return nil, err
+		}
+	}
+	c.points[src] = p
+	return p, nil
+}
+
+// compileCampaignWith is compileCampaign with its expressions from cache.
+func compileCampaignWith(c *campaign.Campaign, cache *exprCache) (*Compiled, error) {
 	if c == nil {
 		return nil, &event.FieldError{Field: "campaign", Reason: "is missing"}
 	}
@@ -28,11 +83,11 @@ func compileCampaign(c *campaign.Campaign) (*Compiled, error) {
 	}
 	out := &Compiled{Campaign: *c}
 	var err error
-	if out.rule, err = Compile(c.Rule); err != nil {
+	if out.rule, err = cache.compileRule(c.Rule); err != nil {
 		errs = append(errs, compileFields(err)...)
 	}
 	if c.Reward.Type == campaign.RewardPoints && strings.TrimSpace(string(c.Reward.Points)) != "" {
-		if out.points, err = CompilePoints(string(c.Reward.Points)); err != nil {
+		if out.points, err = cache.compilePoints(string(c.Reward.Points)); err != nil {
 			errs = append(errs, compileFields(err)...)
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/campaignmanager/campaignmanager/actors/webhook"
 	"github.com/campaignmanager/campaignmanager/ingress"
 	"github.com/campaignmanager/campaignmanager/ingress/admin"
+	"github.com/campaignmanager/campaignmanager/ingress/api"
 	"github.com/campaignmanager/campaignmanager/ingress/bus"
 	"github.com/campaignmanager/campaignmanager/persistence"
 	"github.com/campaignmanager/campaignmanager/persistence/pgcluster"
@@ -47,6 +48,9 @@ type App struct {
 	// ncClosed is closed once nc is closed (after Drain).
 	ncClosed chan struct{}
 	js       jetstream.JetStream
+	// ingestNC is the connection ingress publishes events on (see startIngest), apart
+	// from the engine's traffic on nc.
+	ingestNC *nats.Conn
 	pg       *pgcluster.Cluster
 	store    *persistence.Store
 	keys     *ingress.KeyMirror
@@ -336,9 +340,42 @@ func (a *App) startDispatcher(ctx context.Context) error {
 	return nil
 }
 
+// ingestWindow is the most events ingress has published and JetStream not yet
+// acknowledged (bus.CoalescerConfig.Window).
+const ingestWindow = 4096
+
+// startIngest connects the connection ingress publishes on and starts the coalescing
+// publisher on it (a stage of the app's supervisor). Events have a connection of their
+// own so that their acknowledgements do not queue behind the engine's deliveries, acks
+// and rewards on campaignd's main connection.
+func (a *App) startIngest() (*bus.Coalescer, error) {
+	nc, err := nats.Connect(a.NATSURL, append(slices.Clone(a.natsAuth), nats.Name("campaignd ingest"), nats.MaxReconnects(-1),
+		nats.ReconnectWait(500*time.Millisecond), nats.RetryOnFailedConnect(false))...)
+	if err != nil {
+		return nil, fmt.Errorf("NATS_URL: connect the ingest connection to %s: %w", a.NATSURL, err)
+	}
+	a.ingestNC = nc
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(ingestWindow))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	c := bus.NewCoalescer(js, bus.CoalescerConfig{Window: ingestWindow})
+	if _, err := a.sup.Start(supervisor.Stage{Name: "event publisher", Run: c.Run}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // startHTTP serves ingest, health, metrics, docs and (with Postgres) the admin API.
 func (a *App) startHTTP(ctx context.Context) error {
-	publisher := bus.NewPublisher(a.js)
+	var publisher api.EventPublisher = bus.NewPublisher(a.js) // engine mode: no ingest
+	if a.cfg.Mode != modeEngine {
+		c, err := a.startIngest()
+		if err != nil {
+			return err
+		}
+		publisher = c
+	}
 	deps := ingress.Deps{
 		Publisher: publisher, Keys: a.keys, Ready: a.ready,
 		Logger: a.log, Registerer: a.reg, Gatherer: a.reg,
@@ -447,6 +484,9 @@ func (a *App) ready(ctx context.Context) (map[string]any, error) {
 	if a.nc.Status() != nats.CONNECTED {
 		return details, errors.New("nats: not connected")
 	}
+	if a.ingestNC != nil && a.ingestNC.Status() != nats.CONNECTED {
+		return details, errors.New("nats: the ingest connection is not connected")
+	}
 	missing, err := bus.Missing(ctx, a.js)
 	if err != nil {
 		return details, fmt.Errorf("nats: %w", err)
@@ -494,6 +534,12 @@ func (a *App) Close(ctx context.Context) error {
 	}
 	if a.sup != nil {
 		errs = append(errs, a.sup.Stop(ctx))
+	}
+	if a.ingestNC != nil {
+		// Flushes what is buffered; the event publisher stopped with the supervisor,
+		// after HTTP answered its last request.
+		_ = a.ingestNC.FlushTimeout(time.Second)
+		a.ingestNC.Close()
 	}
 	if a.nc != nil {
 		if err := a.nc.Drain(); err == nil {

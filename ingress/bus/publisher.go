@@ -49,16 +49,11 @@ func (p *Publisher) PublishEvents(ctx context.Context, evs []*event.Event, corre
 	futures := make([]jetstream.PubAckFuture, len(evs))
 	msgs := make([]*nats.Msg, len(evs))
 	for i, ev := range evs {
-		data, err := json.Marshal(ev)
+		msg, err := eventMsg(ev, correlationID)
 		if err != nil {
-			results[i].Err = fmt.Errorf("encode event: %w", err)
+			results[i].Err = err
 			continue
 		}
-		msg := &nats.Msg{Subject: IngestSubject(ev.Type, event.Token(ev.UserID)), Data: data, Header: nats.Header{}}
-		if correlationID != "" {
-			msg.Header.Set(HeaderCorrelationID, correlationID)
-		}
-		msg.Header.Set(jetstream.MsgIDHeader, ev.ID)
 		msgs[i] = msg
 		futures[i], _ = p.js.PublishMsgAsync(msg, jetstream.WithExpectStream(EventsStream))
 	}
@@ -68,6 +63,21 @@ func (p *Publisher) PublishEvents(ctx context.Context, evs []*event.Event, corre
 		}
 	}
 	return results
+}
+
+// eventMsg is the message that stores ev: on its IngestSubject, with Nats-Msg-Id = its
+// id and the correlation id when there is one.
+func eventMsg(ev *event.Event, correlationID string) (*nats.Msg, error) {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	msg := &nats.Msg{Subject: IngestSubject(ev.Type, event.Token(ev.UserID)), Data: data, Header: nats.Header{}}
+	if correlationID != "" {
+		msg.Header.Set(HeaderCorrelationID, correlationID)
+	}
+	msg.Header.Set(jetstream.MsgIDHeader, ev.ID)
+	return msg, nil
 }
 
 // await waits for f, publishing msg again on a failure or a silence until ctx ends.
