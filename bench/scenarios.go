@@ -59,7 +59,7 @@ func zipf(p Phase) Phase { p.Skew, p.Theta = "zipf", 0.99; return p }
 func hooked(p Phase, mode string) Phase { p.Webhook = mode; return p }
 
 func at(p Phase, rate float64) Phase { p.Rate, p.Batch = rate, 10; return p }
-func single(p Phase) Phase { p.Batch, p.Conns = 1, singleConns; return p }
+func single(p Phase) Phase           { p.Batch, p.Conns = 1, singleConns; return p }
 
 // has reports whether sc has a phase called name.
 func (sc Scenario) has(name string) bool {
