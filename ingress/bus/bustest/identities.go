@@ -55,6 +55,14 @@ func CheckIdentities(t *testing.T, url string, ids Identities) {
 	downstream := connect(t, url, "downstream", ids.Downstream)
 	fx := newFixture(t, app, run)
 
+	checkStrangers(t, url, app)
+	checkIngest(t, app, ingest, fx, run)
+	checkDownstreamJob(t, downstream, fx, run)
+	checkDownstreamLimits(t, app, downstream, fx, run)
+}
+
+// checkStrangers: no anonymous, unknown or system client gets in.
+func checkStrangers(t *testing.T, url string, app *identity) {
 	t.Run("anonymous and unknown clients are refused", func(t *testing.T) {
 		for name, opts := range map[string][]nats.Option{
 			"anonymous":      nil,
@@ -82,6 +90,10 @@ func CheckIdentities(t *testing.T, url string, ids Identities) {
 		}
 	})
 
+}
+
+// checkIngest: ingest publishes events and gets their acks, and nothing else.
+func checkIngest(t *testing.T, app, ingest *identity, fx *fixture, run string) {
 	t.Run("ingest publishes to events.<token> and gets its ack", func(t *testing.T) {
 		for _, dup := range []bool{false, true} {
 			ack := mustPublish(t, ingest, bus.EventSubject(run), run+"-event", `{"id":"`+run+`-event"}`)
@@ -178,6 +190,10 @@ func CheckIdentities(t *testing.T, url string, ids Identities) {
 		fx.unchanged(t)
 	})
 
+}
+
+// checkDownstreamJob: downstream consumes REWARDS and LOYALTY and cannot read the rest.
+func checkDownstreamJob(t *testing.T, downstream *identity, fx *fixture, run string) {
 	t.Run("downstream consumes REWARDS and LOYALTY with a durable pull consumer", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), patience)
 		defer cancel()
@@ -256,6 +272,10 @@ func CheckIdentities(t *testing.T, url string, ids Identities) {
 		}
 	})
 
+}
+
+// checkDownstreamLimits: downstream sees no replies of campaignd's and changes nothing.
+func checkDownstreamLimits(t *testing.T, app, downstream *identity, fx *fixture, run string) {
 	t.Run("downstream does not see campaignd's replies", func(t *testing.T) {
 		inbox, err := downstream.nc.SubscribeSync("_INBOX.>")
 		if err != nil {
