@@ -304,27 +304,37 @@ func (c *cli) printCampaign(k campaign) error {
 // most the server gives).
 const campaignPage = 1000
 
-// allCampaigns fetches every campaign, oldest first, chunk at a time, following
-// next_cursor from page to page.
+// allCampaigns fetches every campaign, oldest first, chunk at a time.
 func allCampaigns(ctx context.Context, cl *client, chunk int) ([]json.RawMessage, error) {
+	return allPages(ctx, cl, "/v1/campaigns", "campaigns", chunk)
+}
+
+// allPages fetches every item of the paged list at path (its items under key), oldest
+// first, chunk at a time, following next_cursor from page to page.
+func allPages(ctx context.Context, cl *client, path, key string, chunk int) ([]json.RawMessage, error) {
 	out := []json.RawMessage{}
 	for cursor := ""; ; {
 		q := url.Values{"limit": {strconv.Itoa(chunk)}}
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
-		var page struct {
-			Campaigns  []json.RawMessage `json:"campaigns"`
-			NextCursor string            `json:"next_cursor"`
-		}
-		if _, err := cl.do(ctx, "GET", "/v1/campaigns?"+q.Encode(), nil, nil, &page); err != nil {
+		var page map[string]json.RawMessage
+		if _, err := cl.do(ctx, "GET", path+"?"+q.Encode(), nil, nil, &page); err != nil {
 			return nil, err
 		}
-		out = append(out, page.Campaigns...)
-		if page.NextCursor == "" || page.NextCursor == cursor {
+		var items []json.RawMessage
+		var next string
+		if err := json.Unmarshal(page[key], &items); err != nil && page[key] != nil {
+			return nil, fmt.Errorf("GET %s: %s: %w", path, key, err)
+		}
+		if err := json.Unmarshal(page["next_cursor"], &next); err != nil && page["next_cursor"] != nil {
+			return nil, fmt.Errorf("GET %s: next_cursor: %w", path, err)
+		}
+		out = append(out, items...)
+		if next == "" || next == cursor {
 			return out, nil
 		}
-		cursor = page.NextCursor
+		cursor = next
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -129,25 +128,7 @@ Without --count the pool starts empty: import codes or generate them later.`,
 
 // allPools fetches every pool, oldest first, chunk at a time.
 func allPools(ctx context.Context, cl *client, chunk int) ([]json.RawMessage, error) {
-	out := []json.RawMessage{}
-	for cursor := ""; ; {
-		q := url.Values{"limit": {strconv.Itoa(chunk)}}
-		if cursor != "" {
-			q.Set("cursor", cursor)
-		}
-		var page struct {
-			Pools      []json.RawMessage `json:"pools"`
-			NextCursor string            `json:"next_cursor"`
-		}
-		if _, err := cl.do(ctx, "GET", "/v1/pools?"+q.Encode(), nil, nil, &page); err != nil {
-			return nil, err
-		}
-		out = append(out, page.Pools...)
-		if page.NextCursor == "" || page.NextCursor == cursor {
-			return out, nil
-		}
-		cursor = page.NextCursor
-	}
+	return allPages(ctx, cl, "/v1/pools", "pools", chunk)
 }
 
 func (c *cli) poolsListCommand() *cobra.Command {
