@@ -69,8 +69,8 @@ fuzz:
 
 # bench runs the quick load scenario (campaignbench starts its own campaignd; results in
 # bench/results/) and then the Go micro-benchmarks: decode, tokens, rules and their index,
-# single-event ingest, actor dispatch, Postgres batch commits, memory per user.
-# SCENARIO=standard or scale for more.
+# single-event ingest, actor dispatch, Postgres batch commits, memory per user, webhook
+# delivery. SCENARIO=standard, scale or delivery for more.
 SCENARIO ?= quick
 bench:
 	$(GO) run ./bench/cmd/campaignbench -scenario $(SCENARIO)
@@ -79,6 +79,7 @@ bench:
 	$(GO) test -run '^$$' -bench ActorDispatch -benchmem ./actors
 	$(GO) test -run '^$$' -bench CommitBatch -benchtime 2000x ./persistence
 	$(GO) test -run '^$$' -bench ResidentUserMemory -benchtime 100000x ./actors
+	$(GO) test -run '^$$' -bench Delivery -benchtime 20000x ./actors/webhook
 
 # clean removes build output (not the data dir).
 clean:

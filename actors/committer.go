@@ -50,6 +50,7 @@ type committer struct {
 	log       *slog.Logger
 	metrics   *metrics
 	budgets   *budgets
+	pools     *pools
 	publisher *publisher
 	retry     supervisor.Policy
 	maxBatch  int
@@ -165,7 +166,7 @@ func (w *committer) commit(ctx context.Context, jobs []commitJob) {
 		}
 		return
 	case errors.As(err, &pe):
-		w.settleBudgets(ds, nil)
+		w.settleReservations(ds, nil)
 		if len(ds) > 1 {
 			w.reply(jobs[0], DecisionCommitted{Outcome: persistence.ChainBroken}) // one by one finds the culprit
 		} else {
@@ -219,7 +220,7 @@ func (w *committer) commitBatch(ctx context.Context, evs []*EventReceived, ds []
 // Fenced when a member was fenced) and redone by its actor one by one.
 func (w *committer) settle(ctx context.Context, jobs []commitJob, outs []persistence.Outcome) {
 	var pubs []pubJob
-	reloaded := false
+	reloaded, poolsReloaded := false, false
 	k := 0
 	for _, j := range jobs {
 		n := 1 + len(j.more)
@@ -235,7 +236,11 @@ func (w *committer) settle(ctx context.Context, jobs []commitJob, outs []persist
 				fenced = fenced || o == persistence.Fenced
 			}
 			_, ds := flatten([]commitJob{j})
-			w.settleBudgets(ds, nil)
+			w.settleReservations(ds, nil)
+			if slices.Contains(chain, persistence.PoolChanged) && !poolsReloaded {
+				w.reloadPools(ctx)
+				poolsReloaded = true
+			}
 			if fenced {
 				j.res.state.Store(nil)
 				w.metrics.fenced.Inc()
@@ -244,7 +249,7 @@ func (w *committer) settle(ctx context.Context, jobs []commitJob, outs []persist
 			continue
 		}
 		evs, ds := flatten([]commitJob{j})
-		w.settleBudgets(ds, chain)
+		w.settleReservations(ds, chain)
 		switch o := chain[0]; o {
 		case persistence.Committed:
 			for i := range ds {
@@ -261,6 +266,11 @@ func (w *committer) settle(ctx context.Context, jobs []commitJob, outs []persist
 					w.log.Warn("reload budgets after an over-budget commit", "err", err)
 				}
 				reloaded = true
+			}
+		case persistence.PoolChanged:
+			if !poolsReloaded {
+				w.reloadPools(ctx)
+				poolsReloaded = true
 			}
 		case persistence.Fenced:
 			if j.res != nil {
@@ -279,7 +289,7 @@ func (w *committer) settle(ctx context.Context, jobs []commitJob, outs []persist
 // the user's state is dropped, and the engine stops the lane (onStale).
 func (w *committer) stale(j commitJob) {
 	_, ds := flatten([]commitJob{j})
-	w.settleBudgets(ds, nil)
+	w.settleReservations(ds, nil)
 	if j.res != nil {
 		j.res.state.Store(nil)
 	}
@@ -299,12 +309,21 @@ func allCommitted(outs []persistence.Outcome) bool {
 	return true
 }
 
-// settleBudgets ends the budget reservations of ds: those whose outcome is Committed
-// become used, the others are released (outs nil: none committed).
-func (w *committer) settleBudgets(ds []loyalty.Decision, outs []persistence.Outcome) {
+// settleReservations ends the budget and pool code reservations of ds: those whose
+// outcome is Committed become used, the others are released (outs nil: none committed).
+func (w *committer) settleReservations(ds []loyalty.Decision, outs []persistence.Outcome) {
 	for i := range ds {
 		committed := outs != nil && outs[i] == persistence.Committed
 		w.budgets.settle(ds[i].Budget, committed)
+		w.pools.settle(ds[i].Rewards, committed)
+	}
+}
+
+// reloadPools takes the pools' stored counts after a commit found the engine's view of
+// a pool wrong, before the actors decide again (they never read Postgres themselves).
+func (w *committer) reloadPools(ctx context.Context) {
+	if err := w.pools.load(ctx, w.store); err != nil {
+		w.log.Warn("reload coupon pools after a commit found a pool changed", "err", err)
 	}
 }
 
@@ -322,6 +341,12 @@ func (w *committer) committed(ctx context.Context, res *resident, ev *EventRecei
 	}
 	for _, r := range d.Rewards {
 		w.metrics.rewards.WithLabelValues(r.CampaignID, r.Type).Inc()
+		if r.Pool != "" {
+			w.metrics.codesIssued.WithLabelValues(r.Pool).Inc()
+		}
+	}
+	for _, f := range d.Refused {
+		w.metrics.refused.WithLabelValues(f.CampaignID, f.Reason).Inc()
 	}
 	if w.log.Enabled(ctx, slog.LevelDebug) {
 		w.log.Debug("event committed", "event_id", d.EventID, "user_id", d.User.UserID,

@@ -70,6 +70,9 @@ type Config struct {
 	// MaxSkew is how far after the time JetStream stored it an event may be dated; a
 	// later one is parked (0: event.DefaultMaxSkew).
 	MaxSkew time.Duration
+	// PoolRefresh is how often the coupon pools' counts are reloaded from Postgres (codes
+	// imported meanwhile, the pool gauges); 0 means 5 s.
+	PoolRefresh time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -117,6 +120,9 @@ func (c *Config) setDefaults() {
 	if c.HandoverTimeout == 0 {
 		c.HandoverTimeout = 10 * time.Second
 	}
+	if c.PoolRefresh == 0 {
+		c.PoolRefresh = 5 * time.Second
+	}
 }
 
 // Deps are the engine's collaborators; all required but Logger and Registerer.
@@ -152,6 +158,7 @@ type Engine struct {
 	owner     *ownership
 	hw        *actor.Engine
 	budgets   *budgets
+	pools     *pools
 	loader    *loader
 	committer *committer
 	publisher *publisher
@@ -249,10 +256,11 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.hw = hw
 	e.sup = supervisor.New(e.log, e.retry)
 	e.budgets = newBudgets()
+	e.pools = newPools(e.metrics)
 	queue := e.cfg.Consumers*e.cfg.Consumer.MaxAckPending + 1024
 	e.publisher = &publisher{js: e.deps.JS, engine: hw, log: e.log, metrics: e.metrics, retry: e.retry, workers: e.cfg.Writers,
 		pubs: make(chan []pubJob, 64), parks: make(chan parkJob, queue)}
-	e.committer = &committer{store: e.deps.Store, engine: hw, log: e.log, metrics: e.metrics, budgets: e.budgets,
+	e.committer = &committer{store: e.deps.Store, engine: hw, log: e.log, metrics: e.metrics, budgets: e.budgets, pools: e.pools,
 		publisher: e.publisher, retry: e.retry, maxBatch: e.cfg.MaxBatch, flights: e.cfg.Writers,
 		in: make(chan commitJob, queue), again: make(chan redelivery, queue)}
 	e.committer.onStale = func(p int) {
@@ -277,11 +285,14 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err := e.retry.Do(ctx, func(ctx context.Context) error { return e.budgets.load(ctx, e.deps.Store) }); err != nil {
 		return fmt.Errorf("load budgets: %w", err)
 	}
+	if err := e.retry.Do(ctx, func(ctx context.Context) error { return e.pools.load(ctx, e.deps.Store) }); err != nil {
+		return fmt.Errorf("load coupon pools: %w", err)
+	}
 	evaluate := e.evaluate
 	if evaluate == nil {
 		evaluate = func(in *cel.Input) ([]campaign.Match, []cel.EvalError, error) { return e.Rules().Evaluate(in) }
 	}
-	e.userDeps = userDeps{evaluate: evaluate, budgets: e.budgets, tiers: e.tiers.Load, loader: e.loader,
+	e.userDeps = userDeps{evaluate: evaluate, budgets: e.budgets, pools: e.pools, tiers: e.tiers.Load, loader: e.loader,
 		committer: e.committer, publisher: e.publisher, metrics: e.metrics, retry: e.retry,
 		ruleErrors: newRuleErrorLog(e.log, e.metrics, time.Minute)}
 	e.owner = &ownership{e: e, leases: e.deps.Leases, every: e.cfg.LeaseRenew, handoff: e.cfg.HandoverTimeout,
@@ -292,6 +303,9 @@ func (e *Engine) Start(ctx context.Context) error {
 		supervisor.Stage{Name: "lane keeper", Run: e.keepLanes},
 		supervisor.Stage{Name: "expiry sweep", Run: e.sweepExpiry},
 		supervisor.Stage{Name: "passivation", Run: e.passivateLoop},
+		supervisor.Stage{Name: "pool levels", Run: e.pools.refresh(e.deps.Store, e.cfg.PoolRefresh, func(err error) {
+			e.log.Warn("reload coupon pools", "err", err)
+		})},
 	); err != nil {
 		return err
 	}

@@ -75,12 +75,23 @@ func (p *lane) Run(ctx context.Context) error {
 	}
 }
 
+// A lane's pull request lives pullExpiry, and the server sends a heartbeat on it every
+// pullHeartbeat while it has nothing to deliver. A pull the server lost (its consumer's
+// leader moved to another node, a route dropped) is noticed by two missing heartbeats and
+// made again: nats.go's defaults (30 s, 15 s) left a lane with a lost pull idle for 30 s
+// with events waiting; these bound that to about 2 s.
+const (
+	pullExpiry    = 5 * time.Second
+	pullHeartbeat = time.Second
+)
+
 // consume hands c's messages to the users' actors until ctx ends or c's message stream
 // ends: nil then (the consumer went away, or replace ended it). An error means c could
 // not be read at all.
 func (p *lane) consume(ctx context.Context, c jetstream.Consumer) error {
 	p.mu.Lock()
-	iter, err := c.Messages(jetstream.PullMaxMessages(p.maxPending))
+	iter, err := c.Messages(jetstream.PullMaxMessages(p.maxPending),
+		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat))
 	p.iter = iter
 	p.mu.Unlock()
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {

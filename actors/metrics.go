@@ -30,6 +30,10 @@ type metrics struct {
 	owned          prometheus.Gauge
 	ownership      *prometheus.CounterVec
 	epochFenced    prometheus.Counter
+	refused        *prometheus.CounterVec
+	codesIssued    *prometheus.CounterVec
+	poolLeft       *prometheus.GaugeVec
+	poolLowWater   *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -83,6 +87,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "campaign_ownership_changes_total", Help: "Lanes (ranges of partitions) this engine took (acquired), handed over (released) or lost (lease lost or commit fenced)."}, []string{"change"}),
 		epochFenced: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "campaign_epoch_fenced_total", Help: "Commits refused because another engine claimed the partition (a stale owner epoch)."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "campaign_rewards_refused_total", Help: "Rewards a campaign matched but did not grant, by campaign and reason (pool_exhausted: its coupon code pool had no code left)."},
+			[]string{"campaign", "reason"}),
+		codesIssued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "campaign_pool_codes_issued_total", Help: "Coupon codes this engine issued to rewards, by pool."}, []string{"pool"}),
+		poolLeft: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "campaign_pool_codes_left", Help: "Coupon codes a pool has left (free and unexpired), as the engine last loaded them."}, []string{"pool"}),
+		poolLowWater: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "campaign_pool_low_water", Help: "A pool's low-water mark: at or below it codes left, the pool is low (alert CouponPoolLow)."}, []string{"pool"}),
 	}
 	for _, change := range []string{"acquired", "released", "lost"} {
 		m.ownership.WithLabelValues(change)
@@ -92,7 +105,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{m.received, m.rejected, m.processed, m.rewards, m.ruleErrors,
 		m.evalDuration, m.commitDuration, m.batchSize, m.commitErrors, m.loadErrors, m.fenced, m.recreated, m.dlq,
-		m.actors, m.users, m.compact, m.passivations, m.loads, m.pending, m.rulesLoaded, m.owned, m.ownership, m.epochFenced} {
+		m.actors, m.users, m.compact, m.passivations, m.loads, m.pending, m.rulesLoaded, m.owned, m.ownership, m.epochFenced,
+		m.refused, m.codesIssued, m.poolLeft, m.poolLowWater} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register engine metrics: %w", err)
 		}

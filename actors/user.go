@@ -23,6 +23,7 @@ type userDeps struct {
 	// evaluate runs the rule set in force against one event.
 	evaluate  func(in *cel.Input) ([]campaign.Match, []cel.EvalError, error)
 	budgets   *budgets
+	pools     *pools
 	tiers     func() *loyalty.TierConfig
 	loader    *loader
 	committer *committer
@@ -263,30 +264,52 @@ func (a *userActor) submitChain(ev *EventReceived, d loyalty.Decision) {
 	}
 }
 
-// step is loyalty.Step with the actor's evaluator. A decision that takes no budget after
-// the rules reserved some (the event was refused once its rewards were known, such as a
-// balance that would pass its maximum) releases the reservation at once.
+// step is loyalty.Step with the actor's evaluator. A decision that takes no budget (or
+// no pool code) after the rules reserved some (the event was refused once its rewards
+// were known, such as a balance that would pass its maximum) releases the reservation at
+// once. The rewards refused for lack of pool codes go with a decision that applies.
 func (a *userActor) step(base *loyalty.User, in loyalty.Input) (loyalty.Decision, error) {
 	var reserved map[string]loyalty.BudgetDelta
-	var failed []string
+	var codes []string
+	var notes evalNotes
 	d, err := loyalty.Step(base, in, func(ev *event.Event, view *loyalty.User) ([]campaign.Match, map[string]loyalty.BudgetDelta, error) {
-		matches, deltas, ruleErrs, err := a.evaluate(ev, view)
-		reserved, failed = deltas, ruleErrs
+		matches, deltas, n, err := a.evaluate(ev, view)
+		reserved, notes = deltas, n
+		for _, m := range matches {
+			if m.Campaign.Reward.TakesCode() {
+				codes = append(codes, m.Campaign.Reward.Pool)
+			}
+		}
 		return matches, deltas, err
 	})
 	if len(reserved) > 0 && (err != nil || d.Budget == nil) {
 		a.deps.budgets.settle(reserved, false)
 	}
-	d.RuleErrors = failed
+	if len(codes) > 0 && (err != nil || d.Rejected != "") {
+		a.deps.pools.release(codes)
+	}
+	if err == nil && d.Rejected == "" {
+		d.Refused = notes.refused
+	}
+	d.RuleErrors = notes.ruleErrors
 	return d, err
 }
 
+// evalNotes is what evaluate learnt besides the matches: the campaigns refused for lack
+// of pool codes and those whose rules failed at run time.
+type evalNotes struct {
+	refused    []loyalty.Refusal
+	ruleErrors []string
+}
+
 // evaluate runs the rules for the actor's loyalty.Evaluator (see step) and reserves the
-// budgets of the matches; it also returns the campaigns whose rules failed at run time.
-// A campaign whose budget cannot hold its reward is left out and the rules run again (an
-// exclusive campaign that cannot pay must not stop the ones below it).
-func (a *userActor) evaluate(ev *event.Event, view *loyalty.User) ([]campaign.Match, map[string]loyalty.BudgetDelta, []string, error) {
-	b := a.deps.budgets
+// budgets and pool codes of the matches; it also returns the campaigns whose rules failed
+// at run time. A campaign whose budget cannot hold its reward is left out and the rules
+// run again (an exclusive campaign that cannot pay must not stop the ones below it); so
+// is one whose pool has no code left, and that is returned as a refusal.
+func (a *userActor) evaluate(ev *event.Event, view *loyalty.User) ([]campaign.Match, map[string]loyalty.BudgetDelta, evalNotes, error) {
+	b, p := a.deps.budgets, a.deps.pools
+	var notes evalNotes
 	var skipped map[string]bool
 	in := &cel.Input{Event: ev, User: view, Skip: func(c *campaign.Campaign) bool {
 		return skipped[c.ID] || (limited(c) && b.exhausted(c))
@@ -297,30 +320,38 @@ func (a *userActor) evaluate(ev *event.Event, view *loyalty.User) ([]campaign.Ma
 		a.deps.metrics.evalDuration.Observe(time.Since(start).Seconds())
 		a.deps.ruleErrors.record(ev.ID, ruleErrs)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, evalNotes{}, err
 		}
 		deltas := map[string]loyalty.BudgetDelta{}
+		var codes []string
 		short := ""
 		for _, m := range matches {
 			c := m.Campaign
-			if !limited(c) {
-				continue
+			if limited(c) {
+				if !b.reserve(c, m.Points) {
+					short = c.ID
+					break
+				}
+				deltas[c.ID] = loyalty.BudgetDelta{Rewards: 1, Points: m.Points,
+					MaxRewards: c.Limits.TotalRewards, MaxPoints: c.Limits.TotalPoints}
 			}
-			if !b.reserve(c, m.Points) {
-				short = c.ID
-				break
+			if c.Reward.TakesCode() {
+				if !p.reserve(c.Reward.Pool) {
+					short = c.ID
+					notes.refused = append(notes.refused, loyalty.Refusal{CampaignID: c.ID, Pool: c.Reward.Pool, Reason: loyalty.RefusedPoolExhausted})
+					break
+				}
+				codes = append(codes, c.Reward.Pool)
 			}
-			deltas[c.ID] = loyalty.BudgetDelta{Rewards: 1, Points: m.Points,
-				MaxRewards: c.Limits.TotalRewards, MaxPoints: c.Limits.TotalPoints}
 		}
 		if short == "" {
-			failed := make([]string, 0, len(ruleErrs))
 			for _, re := range ruleErrs {
-				failed = append(failed, re.CampaignID)
+				notes.ruleErrors = append(notes.ruleErrors, re.CampaignID)
 			}
-			return matches, deltas, failed, nil
+			return matches, deltas, notes, nil
 		}
 		b.settle(deltas, false)
+		p.release(codes)
 		if skipped == nil {
 			skipped = map[string]bool{}
 		}
@@ -383,9 +414,9 @@ func (a *userActor) committed(m DecisionCommitted) {
 		a.pump()
 	case m.Outcome == persistence.Stale:
 		a.dropAll()
-	case m.Outcome == persistence.OverBudget:
-		// Another engine granted meanwhile: the committer took the stored totals before it
-		// answered; decide again.
+	case m.Outcome == persistence.OverBudget, m.Outcome == persistence.PoolChanged:
+		// Another engine granted meanwhile, or a pool's codes are not what the engine
+		// thought: the committer took the stored totals before it answered; decide again.
 		a.process(ev)
 	case m.Outcome == persistence.Fenced:
 		// Another owner moved the user: drop what we hold and build on the stored state

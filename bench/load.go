@@ -49,6 +49,8 @@ type Phase struct {
 	PayloadSize int `json:"payload_size"`
 	// MaxInflight bounds events sent and not yet rewarded in max mode (0: 20000).
 	MaxInflight int `json:"max_inflight,omitempty"`
+	// Webhook is the bench endpoint's part: WebhookOff, WebhookOn or WebhookBacklog.
+	Webhook string `json:"webhook,omitempty"`
 }
 
 // Dur is a time.Duration that marshals as a string such as "20s".
@@ -97,6 +99,8 @@ type PhaseResult struct {
 	// Profiles are the server's CPU and allocation profiles of the phase (a campaignd
 	// child only).
 	Profiles []Profile `json:"profiles,omitempty"`
+	// Webhook is what the bench's webhook receiver got (phases with an endpoint).
+	Webhook *WebhookStats `json:"webhook,omitempty"`
 }
 
 // Server is what the server's /metrics and /proc said about a phase.

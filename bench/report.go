@@ -55,6 +55,7 @@ func (res *Result) computeRatios() {
 	if p := res.phase(PhaseHTTPHalf); p != nil {
 		res.Targets = append(res.Targets, Target{Name: "p99 event to reward at half the max rate", Goal: "< 25", Got: p.Latency.P99, Unit: "ms", Met: p.Latency.P99 < 25 && p.Missing == 0})
 	}
+	res.webhookTargets()
 	if p := res.phase(PhaseHTTPSingle); p != nil {
 		res.Targets = append(res.Targets, Target{Name: "HTTP one event per request (64 connections) accepted", Goal: ">= 8000", Got: p.AcceptRate, Unit: "events/s", Met: p.AcceptRate >= 8000})
 		for _, b := range res.Baselines {
@@ -70,6 +71,43 @@ func (res *Result) computeRatios() {
 	if p, q := res.phase(PhaseHTTPMax1000), res.phase(PhaseHTTPMax); p != nil && q != nil && q.Throughput > 0 {
 		r := p.Throughput / q.Throughput
 		res.Targets = append(res.Targets, Target{Name: "1000 campaigns / 10 campaigns throughput", Goal: "reported", Got: r, Unit: "ratio", Met: true})
+	}
+}
+
+// webhookTargets are issue #13's delivery goals, from the delivery scenario's phases.
+func (res *Result) webhookTargets() {
+	if p, q := res.phase(PhaseHTTPMaxWebhook), res.phase(PhaseHTTPMax); p != nil && q != nil && q.Throughput > 0 {
+		r := p.Throughput / q.Throughput
+		res.Targets = append(res.Targets, Target{Name: "reward loop with one webhook endpoint / without", Goal: ">= 0.9", Got: r, Unit: "ratio", Met: r >= 0.9})
+	}
+	if p := res.phase(PhaseWebhookBacklog); p != nil && p.Webhook != nil {
+		res.Targets = append(res.Targets, Target{Name: "webhook notices delivered (a backlog drained)", Goal: ">= 5000", Got: p.Webhook.Rate, Unit: "notices/s",
+			Met: p.Webhook.Rate >= 5000 && p.Webhook.Missing == 0 && p.Webhook.BadSignatures == 0})
+	}
+	if p := res.phase(PhaseWebhook1k); p != nil && p.Webhook != nil {
+		res.Targets = append(res.Targets, Target{Name: "p99 reward commit to webhook received at 1000/s", Goal: "<= 100", Got: p.Webhook.Latency.P99, Unit: "ms",
+			Met: p.Webhook.Latency.P99 <= 100 && p.Webhook.Missing == 0 && p.Webhook.BadSignatures == 0})
+	}
+}
+
+// webhookMarkdown is the summary's table of the receiver's counts, when a phase had an
+// endpoint.
+func (res *Result) webhookMarkdown(b *strings.Builder) {
+	header := false
+	for _, p := range res.Phases {
+		w := p.Webhook
+		if w == nil {
+			continue
+		}
+		if !header {
+			b.WriteString("\n## Webhook delivery\n\nThe driver's receiver on 127.0.0.1 verifies every signature; latency runs from the reward's commit (`created_at`) to its receipt. " +
+				"Rate: notices per second from the phase's start (backlog: from enabling the endpoint) to the last one received.\n\n" +
+				"| phase | mode | received | missing | again | bad signatures | notices/s | p50 ms | p99 ms | p99.9 ms | max ms |\n" +
+				"| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+			header = true
+		}
+		fmt.Fprintf(b, "| %s | %s | %d | %d | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f |\n", p.Name, p.Phase.Webhook, w.Received, w.Missing,
+			w.Duplicates, w.BadSignatures, w.Rate, w.Latency.P50, w.Latency.P99, w.Latency.P999, w.Latency.Max)
 	}
 }
 
@@ -142,6 +180,7 @@ func (res *Result) Markdown() string {
 		}
 		fmt.Fprintf(&b, "| %s | %.0f | %.1f | %.0f | %.0f | %.0f | %s |\n", p.Name, s.Commits, s.CommitMeanMS, s.CommitBatchMean, s.RSSPeakMB, s.PostgresRSSMB, cpu)
 	}
+	res.webhookMarkdown(&b)
 	if len(res.Ratios) > 0 {
 		b.WriteString("\n## Ratios (phase end-to-end throughput / baseline)\n\n| phase | / jetstream | / fiber | / cel (all cores) |\n| --- | ---: | ---: | ---: |\n")
 		for _, p := range res.Phases {

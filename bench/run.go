@@ -62,6 +62,10 @@ type runner struct {
 	runID   string
 	active  int
 	res     *Result
+	// hook and hookID are the bench's webhook receiver and endpoint, once a phase needs
+	// them.
+	hook   *hookSink
+	hookID string
 }
 
 // Run runs the scenario: starts or reaches the server, sets up an API key and the bench
@@ -81,7 +85,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	r := &runner{opts: opts, runID: strconv.FormatInt(time.Now().UnixNano()%1e10, 36)}
 	r.res = &Result{Scenario: sc.Name, Started: time.Now().UTC(), Machine: ReadMachine(), Ratios: map[string]float64{}}
 	if opts.Server == "" {
-		c, err := StartChild(ctx, opts.Campaignd, opts.ServerEnv, stderr)
+		env := opts.ServerEnv
+		if usesWebhooks(sc) { // the receiver is on 127.0.0.1
+			env = append([]string{"CAMPAIGN_WEBHOOK_ALLOW_PRIVATE=true"}, env...)
+		}
+		c, err := StartChild(ctx, opts.Campaignd, env, stderr)
 		if err != nil {
 			return nil, err
 		}
@@ -103,6 +111,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	defer r.nc.Close()
+	defer r.closeWebhook(ctx)
 	first := sc.Phases[0]
 	if !opts.NoBaselines {
 		if err := r.baselines(ctx, first); err != nil {
@@ -338,6 +347,9 @@ func (r *runner) phase(ctx context.Context, ph Phase) (PhaseResult, error) {
 	if err := r.activate(ctx, ph.Campaigns); err != nil {
 		return PhaseResult{}, err
 	}
+	if err := r.prepareWebhook(ctx, ph); err != nil {
+		return PhaseResult{}, err
+	}
 	gen, err := generator(ph)
 	if err != nil {
 		return PhaseResult{}, err
@@ -354,6 +366,9 @@ func (r *runner) phase(ctx context.Context, ph Phase) (PhaseResult, error) {
 	end := start.Add(time.Duration(ph.Duration))
 	tr := NewTracker(fmt.Sprintf("b%s-%s-", r.runID, ph.Name), start, nil)
 	r.cur.Store(tr)
+	if ph.Webhook == WebhookOn {
+		r.hook.reset(start)
+	}
 
 	progressDone := make(chan struct{})
 	stopProgress := make(chan struct{})
@@ -376,9 +391,26 @@ func (r *runner) phase(ctx context.Context, ph Phase) (PhaseResult, error) {
 	pr.SchedulerLag, pr.Profiles = Dur(lag), profs
 	pr.Server = serverDelta(before, after)
 	pr.Server.RSSPeakMB = float64(rssPeak.Load())
+	if pr.Webhook, err = r.finishWebhook(ctx, ph, tr); err != nil {
+		return pr, err
+	}
 	fmt.Fprintf(stderr, "bench: %s: %d sent, %d rewarded, %.0f events/s end to end, p50 %.1fms p99 %.1fms p99.9 %.1fms max %.1fms, commit %.1fms x %.0f events\n",
 		ph.Name, pr.Sent, pr.Completed, pr.Throughput, pr.Latency.P50, pr.Latency.P99, pr.Latency.P999, pr.Latency.Max, pr.Server.CommitMeanMS, pr.Server.CommitBatchMean)
 	return pr, ctx.Err()
+}
+
+// closeWebhook deletes the bench endpoint from a server of the caller's (a child goes
+// away whole) and stops the receiver.
+func (r *runner) closeWebhook(ctx context.Context) {
+	if r.hook == nil {
+		return
+	}
+	if r.child == nil {
+		if err := r.api.DeleteWebhook(context.WithoutCancel(ctx), r.hookID); err != nil {
+			fmt.Fprintf(r.opts.Stderr, "bench: delete webhook %s: %v\n", r.hookID, err)
+		}
+	}
+	r.hook.Close()
 }
 
 // activate activates the bench campaigns up to n and waits until they are in force.

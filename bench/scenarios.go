@@ -22,6 +22,11 @@ const (
 	PhaseNATSMax    = "nats-max"
 	PhaseHTTPHalf   = "http-half"
 	PhaseHTTPMax100 = "http-max-100c"
+	// The delivery scenario's phases: the reward loop with one webhook endpoint (after
+	// PhaseHTTPMax without it), 1000 rewards/s delivered, and a backlog drained.
+	PhaseHTTPMaxWebhook = "http-max-webhook"
+	PhaseWebhook1k      = "webhook-1k"
+	PhaseWebhookBacklog = "webhook-backlog"
 	// PhaseHTTPMax1000 is http-max with 1,000 active campaigns.
 	PhaseHTTPMax1000 = "http-max-1000c"
 	// PhaseHTTPSingle posts one event per request (POST /v1/events) from singleConns
@@ -51,7 +56,10 @@ func halfOf(p Phase, of string) Phase {
 
 func zipf(p Phase) Phase { p.Skew, p.Theta = "zipf", 0.99; return p }
 
-func single(p Phase) Phase { p.Batch, p.Conns = 1, singleConns; return p }
+func hooked(p Phase, mode string) Phase { p.Webhook = mode; return p }
+
+func at(p Phase, rate float64) Phase { p.Rate, p.Batch = rate, 10; return p }
+func single(p Phase) Phase           { p.Batch, p.Conns = 1, singleConns; return p }
 
 // has reports whether sc has a phase called name.
 func (sc Scenario) has(name string) bool {
@@ -96,6 +104,19 @@ var Scenarios = map[string]Scenario{
 			single(base(PhaseHTTPSingle, "http", 100_000, 10, 20*time.Second)),
 			base(PhaseHTTPMax100, "http", 100_000, 100, 20*time.Second),
 			base(PhaseHTTPMax1000, "http", 100_000, 1000, 20*time.Second),
+		},
+	},
+	"delivery": {
+		Name: "delivery",
+		Description: "webhooks to a receiver in the driver: the reward loop without and with one endpoint (same run), " +
+			"1000 events/s with the endpoint (p99 reward commit to webhook received), and a backlog built with the endpoint off, " +
+			"then drained (notices/s); 20 s phases, one campaign (one reward per event)",
+		Baseline: 5 * time.Second, Drain: 60 * time.Second,
+		Phases: []Phase{
+			base(PhaseHTTPMax, "http", 100_000, 1, 20*time.Second),
+			hooked(base(PhaseHTTPMaxWebhook, "http", 100_000, 1, 20*time.Second), WebhookOn),
+			hooked(at(base(PhaseWebhook1k, "http", 100_000, 1, 20*time.Second), 1000), WebhookOn),
+			hooked(base(PhaseWebhookBacklog, "http", 100_000, 1, 20*time.Second), WebhookBacklog),
 		},
 	},
 	"scale": {

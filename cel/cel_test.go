@@ -337,6 +337,16 @@ func TestValidateCampaignReportsEveryProblem(t *testing.T) {
 	}{
 		{"valid campaign passes", func(c *campaign.Campaign) {}, nil},
 		{"coupon without points passes", func(c *campaign.Campaign) { c.Reward = campaign.Reward{Type: campaign.RewardCoupon} }, nil},
+		{"coupon from a pool passes", func(c *campaign.Campaign) {
+			c.Reward = campaign.Reward{Type: campaign.RewardCoupon, Pool: "spring-codes"}
+		}, nil},
+		{"free shipping from a pool passes", func(c *campaign.Campaign) {
+			c.Reward = campaign.Reward{Type: campaign.RewardFreeShipping, Pool: "ship-1"}
+		}, nil},
+		{"pool only for coupon and free shipping", func(c *campaign.Campaign) { c.Reward.Pool = "spring-codes" }, []string{"reward.pool"}},
+		{"pool id must be a slug", func(c *campaign.Campaign) {
+			c.Reward = campaign.Reward{Type: campaign.RewardCoupon, Pool: "Spring Codes"}
+		}, []string{"reward.pool"}},
 		{"bad id", func(c *campaign.Campaign) { c.ID = "Bad_ID" }, []string{"id"}},
 		{"id too long", func(c *campaign.Campaign) { c.ID = strings.Repeat("a", 65) }, []string{"id"}},
 		{"empty name", func(c *campaign.Campaign) { c.Name = " " }, []string{"name"}},

@@ -657,7 +657,7 @@ func TestAdminManagementTakesEffectAtOnce(t *testing.T) {
 
 func TestOpenAPIDescribesAdminRoutes(t *testing.T) {
 	t.Parallel()
-	env := newTestEnv(t)
+	env := newTestEnv(t, withWebhooks(t, false, nil))
 	resp, doc := env.do(t, "GET", "/openapi.json", "", nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status = %d", resp.StatusCode)

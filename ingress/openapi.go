@@ -267,6 +267,7 @@ func ingestSchemas() map[string]any {
 				"status": integer,
 				"detail": fiber.Map{"type": "string", "description": "What went wrong, for people"},
 				"field":  fiber.Map{"type": "string", "description": "The request field at fault (the first one)"},
+				"reason": fiber.Map{"type": "string", "description": "Why, for machines, where a route has several reasons (coupons: unknown, other_user, expired, redeemed)"},
 				"errors": fiber.Map{"type": "array", "description": "Each problem, e.g. every invalid field, or each compile error of a rule",
 					"items": fiber.Map{"type": "object", "required": []string{"message"}, "properties": fiber.Map{
 						"field": str(), "message": str(),

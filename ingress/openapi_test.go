@@ -46,7 +46,7 @@ var operationID = regexp.MustCompile(`^[a-z][A-Za-z0-9]+$`)
 // that is not served.
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	t.Parallel()
-	env := newTestEnv(t)
+	env := newTestEnv(t, withWebhooks(t, false, nil))
 	resp, doc := env.do(t, "GET", "/openapi.json", "", nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status = %d", resp.StatusCode)
@@ -203,7 +203,7 @@ func asSlice(v any) []any {
 // array, the 3.1 form client generators fail on.
 func TestOpenAPIIsValidWithoutTypeArrays(t *testing.T) {
 	t.Parallel()
-	env := newTestEnv(t)
+	env := newTestEnv(t, withWebhooks(t, false, nil))
 	env.contractOf(t) // loads and validates
 	_, _, body := served(t, env, "/openapi.json")
 	var doc any
@@ -247,7 +247,7 @@ func TestOpenAPIGeneratesACompilingGoClient(t *testing.T) {
 		t.Skip("builds a generated client with the go command")
 	}
 	t.Parallel()
-	env := newTestEnv(t)
+	env := newTestEnv(t, withWebhooks(t, false, nil))
 	_, _, body := served(t, env, "/openapi.json")
 	spec, err := openapi3.NewLoader().LoadFromData(body)
 	if err != nil {
@@ -335,7 +335,7 @@ func goCommand() string {
 // that stylesheet.
 func TestDocsRenderTheDocumentOffline(t *testing.T) {
 	t.Parallel()
-	env := newTestEnv(t)
+	env := newTestEnv(t, withWebhooks(t, false, nil))
 	resp, _ := env.do(t, "GET", "/docs", "", nil)
 	status, header, page := served(t, env, "/docs")
 	if status != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {

@@ -42,8 +42,8 @@ func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
 // it is; field errors (one or joined) are 400 naming the first field and listing every
 // one; event.ErrTooLarge is 413; a rule compile error 400 with positions; store and DLQ
 // sentinels 404, 409 (exists, the last admin), 412 or 422 (saying what they were about,
-// see api.About). Anything
-// else is internal: nil, and the caller logs it.
+// see api.About); a coupon code that cannot be used says why (see couponProblem).
+// Anything else is internal: nil, and the caller logs it.
 func problemFor(err error) *api.Problem {
 	var p *api.Problem
 	var fe *fiber.Error
@@ -65,6 +65,9 @@ func problemFor(err error) *api.Problem {
 	var about *api.AboutError
 	if errors.As(err, &about) {
 		what = about.What
+	}
+	if p := couponProblem(err, what); p != nil {
+		return p
 	}
 	switch {
 	case errors.Is(err, persistence.ErrNotFound), errors.Is(err, bus.ErrDLQNotFound):
@@ -105,6 +108,28 @@ func compileProblem(ce *cel.CompileError) *api.Problem {
 	p.Field = ce.Field
 	for _, is := range ce.Issues {
 		p.Errors = append(p.Errors, api.ProblemItem{Field: ce.Field, Message: is.Message, Line: is.Line, Column: is.Column, Snippet: is.Snippet})
+	}
+	return p
+}
+
+// couponProblem is the problem of a coupon code a storefront cannot use, with the reason
+// in reason: unknown (404), other_user (403), expired (410), redeemed (409, another
+// order); nil for other errors.
+func couponProblem(err error, what string) *api.Problem {
+	var p *api.Problem
+	switch {
+	case errors.Is(err, persistence.ErrCouponUnknown):
+		p = api.Problemf(fiber.StatusNotFound, what+" is unknown: no code of that name was issued")
+		p.Reason = "unknown"
+	case errors.Is(err, persistence.ErrCouponOtherUser):
+		p = api.Problemf(fiber.StatusForbidden, what+" was issued to another user")
+		p.Reason = "other_user"
+	case errors.Is(err, persistence.ErrCouponExpired):
+		p = api.Problemf(fiber.StatusGone, what+" has expired")
+		p.Reason = "expired"
+	case errors.Is(err, persistence.ErrCouponRedeemed):
+		p = api.Problemf(fiber.StatusConflict, what+" was redeemed already, for another order")
+		p.Reason = "redeemed"
 	}
 	return p
 }

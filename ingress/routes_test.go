@@ -28,7 +28,7 @@ func lowestRole(a api.Access) string { return roles[a.Rank()-1] }
 // route added later is covered without touching this test.
 func TestEveryAdminRouteRefusesMissingWrongAndWeakCredentials(t *testing.T) {
 	t.Parallel()
-	env := newTestEnv(t)
+	env := newTestEnv(t, withWebhooks(t, false, nil))
 	key, secret, err := env.store.CreateAPIKey(t.Context(), "shop", "admin-user")
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestEveryAdminRouteRefusesMissingWrongAndWeakCredentials(t *testing.T) {
 // handler, so the check does not depend on what the real handler does with no body.
 func TestEveryAdminRouteAdmitsItsLowestRole(t *testing.T) {
 	t.Parallel()
-	env := newTestEnv(t)
+	env := newTestEnv(t, withWebhooks(t, false, nil))
 	const reached = 299
 	for _, r := range env.srv.routes.Routes {
 		if !r.Access.IsAdmin() {
@@ -129,7 +129,7 @@ func TestIngestAndPublicRoutesKeepTheirAccess(t *testing.T) {
 // so around its guard.
 func TestEveryServedRouteIsInTheRouteTable(t *testing.T) {
 	t.Parallel()
-	env := newTestEnv(t)
+	env := newTestEnv(t, withWebhooks(t, false, nil))
 	table := map[string]bool{}
 	for _, r := range env.srv.routes.Routes {
 		table[r.Method+" "+r.Path] = true

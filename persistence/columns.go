@@ -299,13 +299,18 @@ func (c *rewardArrays) add(r *loyalty.Reward, now time.Time) {
 	c.occurred = append(c.occurred, r.OccurredAt)
 }
 
-// queue inserts the rows.
-func (c *rewardArrays) queue(b *pgx.Batch, careful bool) {
+// queue inserts the rows. With codes (the batch assigned pool codes, queued before),
+// each reward's payload also gets its code (see couponPayloadSQL).
+func (c *rewardArrays) queue(b *pgx.Batch, careful, codes bool) {
 	if len(c.ids) == 0 {
 		return
 	}
+	payload := `t.pl::jsonb`
+	if codes {
+		payload += ` || ` + couponPayloadSQL
+	}
 	b.Queue(`INSERT INTO rewards (id, user_id, campaign_id, campaign_version, event_id, type, points, payload, occurred_at, created_at)
-			SELECT t.id, t.u, t.c, t.v, t.e, t.ty, t.p, t.pl::jsonb, t.o, t.cr
+			SELECT t.id, t.u, t.c, t.v, t.e, t.ty, t.p, `+payload+`, t.o, t.cr
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::timestamptz[], $10::timestamptz[])
 				AS t(id, u, c, v, e, ty, p, pl, o, cr)`+onConflictNothing(careful, "id"),
 		c.ids, c.users, c.campaigns, c.versions, c.events, c.types, c.points, c.payloads, c.occurred, c.created)

@@ -34,6 +34,12 @@ const (
 	// carries (another engine claimed the partition); nothing changed and the caller must
 	// stop consuming the partition.
 	Stale
+	// PoolChanged means the decision's view of a coupon code pool was wrong: one of its
+	// rewards needs a code the pool no longer has, or it refuses a reward for lack of
+	// codes while the pool has one (imported meanwhile, or given back by a rolled-back
+	// commit); nothing changed and the caller must evaluate again with the pool's fresh
+	// count (see LoadPoolLevels).
+	PoolChanged
 )
 
 // Owner is the partition of a decision's event and the owner epoch the deciding engine
@@ -54,6 +60,13 @@ type Owner struct {
 // returns one Outcome per decision, or an error when nothing was committed (the caller
 // retries; a *PermanentError marks data the database will never accept, so retrying the
 // same batch is pointless).
+//
+// A reward with a Pool takes one free code of that pool in the same transaction (see
+// columns_codes.go); for each Committed decision CommitBatch writes the code into the
+// reward's Payload (coupon_code, and coupon_expires_at for a code that expires) in ds,
+// as the stored reward row has it. A decision whose reward finds no code, or whose
+// refusal names a pool that still has codes, is PoolChanged. Refusals are counted per
+// campaign and reason.
 func (s *Store) CommitBatch(ctx context.Context, ds []loyalty.Decision, owners []Owner) ([]Outcome, error) {
 	if err := checkChains(ds); err != nil {
 		return nil, err
@@ -71,7 +84,7 @@ func (s *Store) CommitBatch(ctx context.Context, ds []loyalty.Decision, owners [
 		if attempt == 4 {
 			return nil, errors.New("commit batch: outcomes keep changing between attempts")
 		}
-		rej, err := s.commitOnce(ctx, ds, owners, pending, careful)
+		rej, codes, err := s.commitOnce(ctx, ds, owners, pending, careful)
 		if err != nil {
 			if !careful && isUniqueViolation(err) {
 				careful = true // a duplicate event or a user created meanwhile: find out which
@@ -80,6 +93,7 @@ func (s *Store) CommitBatch(ctx context.Context, ds []loyalty.Decision, owners [
 			return nil, err
 		}
 		if rej == nil {
+			giveCodes(ds, pending, codes)
 			break
 		}
 		pending = settle(ds, owners, pending, outcomes, rej)
@@ -112,6 +126,9 @@ type rejections struct {
 	fenced map[string]bool // user ids whose stored version moved
 	over   map[string]bool // campaigns the batch takes past a limit
 	stale  map[int]bool    // partitions claimed by another owner since
+	// noCode are the rewards that wanted a pool code and got none; notEmpty the pools a
+	// refusal named that still have a code.
+	noCode, notEmpty map[string]bool
 }
 
 // settle records in outcomes what became of the pending decisions that commitOnce
@@ -133,6 +150,9 @@ func settle(ds []loyalty.Decision, owners []Owner, pending []int, outcomes []Out
 			outcomes[i] = Fenced
 		case touches(ds[i].Budget, rej.over):
 			outcomes[i] = OverBudget
+			broken[ds[i].User.UserID] = true
+		case wrongAboutPools(&ds[i], rej.noCode, rej.notEmpty):
+			outcomes[i] = PoolChanged
 			broken[ds[i].User.UserID] = true
 		default:
 			next = append(next, i)
@@ -160,16 +180,17 @@ func (e *PermanentError) Error() string { return e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
 
 // commitOnce tries to commit ds[pending] in one transaction, sending all its statements
-// in one batch (one round trip). When some are stale, duplicates, fenced or over budget
-// it rolls back and reports them (nil: committed).
+// in one batch (one round trip). When some are stale, duplicates, fenced, over budget or
+// wrong about a pool it rolls back and reports them (nil: committed, with the codes the
+// rewards took, by reward id).
 //
 // Outside careful mode the statements are plain inserts (see columns.go); a unique
 // violation then fails the whole batch and the caller retries it carefully.
-func (s *Store) commitOnce(ctx context.Context, ds []loyalty.Decision, owners []Owner, pending []int, careful bool) (*rejections, error) {
+func (s *Store) commitOnce(ctx context.Context, ds []loyalty.Decision, owners []Owner, pending []int, careful bool) (*rejections, map[string]assignedCode, error) {
 	c := newCommitColumns(ds, pending)
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("commit batch: begin: %w", err)
+		return nil, nil, fmt.Errorf("commit batch: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
@@ -179,23 +200,55 @@ func (s *Store) commitOnce(ctx context.Context, ds []loyalty.Decision, owners []
 	stale := queueFence(b, owners, pending)
 	c.queue(b, careful, &r)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, classify("commit batch", err)
+		return nil, nil, classify("commit batch", err)
 	}
 	if len(stale) == 0 && c.applied(&r) {
 		if err := tx.Commit(ctx); err != nil {
-			return nil, classify("commit batch: commit", err)
+			return nil, nil, classify("commit batch: commit", err)
 		}
-		return nil, nil
+		return nil, r.codes, nil
 	}
 	// Some decisions must not apply: roll back and report them.
 	if len(stale) > 0 {
-		return &rejections{stale: stale}, nil
+		return &rejections{stale: stale}, nil, nil
 	}
 	dups, fenced, err := c.rejected(&r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &rejections{dups: dups, fenced: fenced, over: r.over}, nil
+	return &rejections{dups: dups, fenced: fenced, over: r.over, noCode: c.codes.noCode(r.codes), notEmpty: r.notEmpty}, nil, nil
+}
+
+// giveCodes writes into the payload of each reward of ds[pending] that took a pool code
+// the code it took (see couponPayload).
+func giveCodes(ds []loyalty.Decision, pending []int, codes map[string]assignedCode) {
+	if len(codes) == 0 {
+		return
+	}
+	for _, i := range pending {
+		for k := range ds[i].Rewards {
+			r := &ds[i].Rewards[k]
+			if a, ok := codes[r.ID]; ok && r.Pool != "" {
+				r.Payload = couponPayload(r.Payload, a)
+			}
+		}
+	}
+}
+
+// wrongAboutPools reports whether one of d's rewards got no code (noCode, by reward id)
+// or one of its refusals names a pool that has codes (notEmpty).
+func wrongAboutPools(d *loyalty.Decision, noCode, notEmpty map[string]bool) bool {
+	for k := range d.Rewards {
+		if noCode[d.Rewards[k].ID] {
+			return true
+		}
+	}
+	for _, f := range d.Refused {
+		if notEmpty[f.Pool] {
+			return true
+		}
+	}
+	return false
 }
 
 // queueFence queues the check of the owner epochs of the pending decisions' partitions,
@@ -242,6 +295,8 @@ type commitColumns struct {
 	refunds refundArrays
 	rewards rewardArrays
 	budgets budgetArrays
+	codes   codeArrays
+	refused refusalArrays
 	errors  ruleErrorArrays
 }
 
@@ -284,6 +339,8 @@ func newCommitColumns(ds []loyalty.Decision, pending []int) commitColumns {
 			c.rewards.add(&d.Rewards[k], now)
 		}
 		c.budgets.add(d.Budget)
+		c.codes.add(d)
+		c.refused.add(d)
 		c.errors.add(d)
 	}
 	return c
@@ -294,12 +351,16 @@ type commitReturned struct {
 	inserted []string        // event ids recorded as processed
 	written  []string        // user ids inserted or updated
 	over     map[string]bool // campaigns the batch takes past a limit
+	codes    map[string]assignedCode
+	notEmpty map[string]bool // pools a refusal named that still have a code
 }
 
 // queue queues every table's statement on b, in this order (the refunds' update after
-// the effects' insert), collecting what they return into r.
+// the effects' insert, the rewards' insert after the codes' assignment; pools are locked
+// before budgets in every transaction), collecting what they return into r.
 func (c *commitColumns) queue(b *pgx.Batch, careful bool, r *commitReturned) {
 	r.over = map[string]bool{}
+	r.codes, r.notEmpty = map[string]assignedCode{}, map[string]bool{}
 	c.events.queue(b, careful, &r.inserted)
 	c.created.queueInsert(b, careful, &r.written)
 	c.users.queueUpdate(b, &r.written)
@@ -307,15 +368,19 @@ func (c *commitColumns) queue(b *pgx.Batch, careful bool, r *commitReturned) {
 	c.ledger.queue(b)
 	c.effects.queue(b, careful)
 	c.refunds.queue(b)
-	c.rewards.queue(b, careful)
+	c.codes.queue(b, r.codes, r.notEmpty)
+	c.rewards.queue(b, careful, len(c.codes.rewards) > 0)
 	c.budgets.queue(b, r.over)
+	c.refused.queue(b)
 	c.errors.queue(b)
 }
 
 // applied reports whether every decision applied: each event was recorded, each user
-// written and no campaign went over budget.
+// written, no campaign went over budget, every reward that takes a code got one and no
+// refusal named a pool that has codes.
 func (c *commitColumns) applied(r *commitReturned) bool {
-	return len(r.inserted) == len(c.events.ids) && len(r.written) == len(c.users.ids)+len(c.created.ids) && len(r.over) == 0
+	return len(r.inserted) == len(c.events.ids) && len(r.written) == len(c.users.ids)+len(c.created.ids) && len(r.over) == 0 &&
+		len(r.codes) == len(c.codes.rewards) && len(r.notEmpty) == 0
 }
 
 // rejected returns the event ids recorded before (dups) and the user ids not written
@@ -323,8 +388,9 @@ func (c *commitColumns) applied(r *commitReturned) bool {
 // campaign went over budget either: a rolled-back batch is never reported as committed.
 func (c *commitColumns) rejected(r *commitReturned) (dups, fenced map[string]bool, err error) {
 	dups, fenced = missing(r.inserted, c.events.ids), missing(r.written, c.users.ids, c.created.ids)
-	if len(dups) == 0 && len(fenced) == 0 && len(r.over) == 0 {
-		return nil, nil, fmt.Errorf("commit batch: rolled back without a duplicate, fenced or over-budget decision (%d of %d events, %d of %d users)",
+	pools := len(c.codes.noCode(r.codes)) + len(r.notEmpty)
+	if len(dups) == 0 && len(fenced) == 0 && len(r.over) == 0 && pools == 0 {
+		return nil, nil, fmt.Errorf("commit batch: rolled back without a duplicate, fenced, over-budget or pool decision (%d of %d events, %d of %d users)",
 			len(r.inserted), len(c.events.ids), len(r.written), len(c.users.ids)+len(c.created.ids))
 	}
 	return dups, fenced, nil

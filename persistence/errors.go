@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -15,6 +16,15 @@ var (
 	ErrConflict = errors.New("already exists")
 	// ErrVersionMismatch: the stored version is not the one the caller expected.
 	ErrVersionMismatch = errors.New("version mismatch")
+	// ErrCouponUnknown: no coupon code of that name was issued (unknown, or in a pool but
+	// never issued). It matches ErrNotFound too.
+	ErrCouponUnknown = fmt.Errorf("unknown coupon code: %w", ErrNotFound)
+	// ErrCouponOtherUser: the coupon code was issued to another user.
+	ErrCouponOtherUser = errors.New("issued to another user")
+	// ErrCouponExpired: the coupon code is past its expiry.
+	ErrCouponExpired = errors.New("expired")
+	// ErrCouponRedeemed: the coupon code was redeemed (for another order).
+	ErrCouponRedeemed = errors.New("already redeemed")
 	// ErrLastAdmin: the change would leave no enabled admin with the admin role.
 	ErrLastAdmin = errors.New("last enabled admin")
 )

@@ -28,6 +28,21 @@ type Decision struct {
 	// RuleErrors are the campaigns whose rule or points expression failed at run time on
 	// this event (no match for them); they count in the campaigns' stats.
 	RuleErrors []string
+	// Refused are the campaigns that matched but whose rewards were not granted (their
+	// pools had no code left); they count in the campaigns' stats.
+	Refused []Refusal
+}
+
+// RefusedPoolExhausted is the reason of a reward refused because its coupon code pool had
+// no code left.
+const RefusedPoolExhausted = "pool_exhausted"
+
+// Refusal is a campaign that matched an event without granting its reward.
+type Refusal struct {
+	CampaignID string
+	// Pool is the coupon code pool that had no code left.
+	Pool   string
+	Reason string
 }
 
 // RefundApplied is the part of an earlier event a refund reversed.
@@ -102,4 +117,17 @@ type TierChanged struct {
 func TierChangedOf(userID, eventID string, c *TierChange) TierChanged {
 	return TierChanged{Type: "tier_changed", UserID: userID, From: c.From, To: c.To, Reason: c.Reason,
 		EventID: eventID, OccurredAt: c.OccurredAt}
+}
+
+// CouponRedeemed is the body of a LOYALTY coupon_redeemed notice: a storefront redeemed
+// a coupon code issued to the user.
+type CouponRedeemed struct {
+	Type       string    `json:"type"` // "coupon_redeemed"
+	UserID     string    `json:"user_id"`
+	Code       string    `json:"code"`
+	PoolID     string    `json:"pool_id"`
+	RewardID   string    `json:"reward_id"`
+	CampaignID string    `json:"campaign_id"`
+	OrderID    string    `json:"order_id"`
+	RedeemedAt time.Time `json:"redeemed_at"`
 }

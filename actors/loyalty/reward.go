@@ -13,7 +13,11 @@ type Reward struct {
 	Type            string         `json:"type"`
 	Points          int64          `json:"points"`
 	Payload         map[string]any `json:"payload,omitempty"`
-	OccurredAt      time.Time      `json:"occurred_at"`
+	// Pool, when set, is the coupon code pool the reward takes its code from: the commit
+	// assigns one and writes it into Payload["coupon_code"] (Payload["pool"] names the
+	// pool).
+	Pool       string    `json:"-"`
+	OccurredAt time.Time `json:"occurred_at"`
 	// CreatedAt is when the reward was committed (set by the commit).
 	CreatedAt time.Time `json:"created_at"`
 }

@@ -310,8 +310,8 @@ func (s *step) applyType(ev *event.Event, orig *EventEffect, at time.Time) {
 }
 
 // grant adds the reward of the matched campaign m: points in a lot (with its expiry) and
-// an earn entry, a coupon's code, the counters per-user limits read. It returns the
-// points earned.
+// an earn entry, a coupon's code (or, for a reward from a pool, the pool the commit takes
+// its code from), the counters per-user limits read. It returns the points earned.
 func (s *step) grant(ev *event.Event, m campaign.Match, at time.Time) int64 {
 	u := &s.user
 	c := m.Campaign
@@ -341,8 +341,14 @@ func (s *step) grant(ev *event.Event, m campaign.Match, at time.Time) int64 {
 				BalanceAfter: u.Points, EventID: ev.ID, RewardID: r.ID, CampaignID: c.ID,
 				CampaignVersion: c.Version, ExpiresAt: exp, OccurredAt: at})
 		}
-	case campaign.RewardCoupon:
-		payload["coupon_code"] = CouponCode(r.ID)
+	case campaign.RewardCoupon, campaign.RewardFreeShipping:
+		if c.Reward.TakesCode() {
+			// The code comes from the pool, assigned in the reward's own commit.
+			r.Pool = c.Reward.Pool
+			payload["pool"] = c.Reward.Pool
+		} else if c.Reward.Type == campaign.RewardCoupon {
+			payload["coupon_code"] = CouponCode(r.ID)
+		}
 	}
 	r.Payload = payload
 	u.RewardCounts[c.ID]++

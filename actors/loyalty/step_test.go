@@ -219,3 +219,39 @@ func TestStepNeverModifiesItsBase(t *testing.T) {
 		t.Fatal("Step changed the state it was given")
 	}
 }
+
+// TestRewardsFromAPoolWaitForTheirCodeFromTheCommit: a coupon or free_shipping reward
+// that names a pool carries the pool and no code (the commit assigns one); a coupon
+// without a pool keeps its deterministic code.
+func TestRewardsFromAPoolWaitForTheirCodeFromTheCommit(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		reward   campaign.Reward
+		pool     string
+		wantCode bool
+	}{
+		{"coupon from a pool", campaign.Reward{Type: campaign.RewardCoupon, Pool: "spring"}, "spring", false},
+		{"free shipping from a pool", campaign.Reward{Type: campaign.RewardFreeShipping, Pool: "ship"}, "ship", false},
+		{"coupon without a pool", campaign.Reward{Type: campaign.RewardCoupon}, "", true},
+		{"free shipping without a pool", campaign.Reward{Type: campaign.RewardFreeShipping}, "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &campaign.Campaign{ID: "c", Version: 1, Reward: tt.reward}
+			eval := func(*event.Event, *User) ([]campaign.Match, map[string]BudgetDelta, error) {
+				return []campaign.Match{{Campaign: c}}, nil, nil
+			}
+			ds := steps(t, eval, nil, event.Event{ID: "e1", UserID: "u", Type: event.TypePurchase, Amount: 5, OccurredAt: day0})
+			r := ds[0].Rewards[0]
+			if r.Pool != tt.pool {
+				t.Errorf("Pool = %q, want %q", r.Pool, tt.pool)
+			}
+			code, has := r.Payload["coupon_code"]
+			if has != tt.wantCode || (has && code != CouponCode(r.ID)) {
+				t.Errorf("payload %v: coupon_code present %v, want %v", r.Payload, has, tt.wantCode)
+			}
+			if tt.pool != "" && r.Payload["pool"] != tt.pool {
+				t.Errorf("payload %v: pool not named", r.Payload)
+			}
+		})
+	}
+}

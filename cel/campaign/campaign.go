@@ -55,6 +55,16 @@ type Reward struct {
 	ExpiresIn string `json:"expires_in,omitempty"`
 	// Data is free-form payload passed to downstream senders (coupon template, message).
 	Data map[string]any `json:"data,omitempty"`
+	// Pool, for coupon and free_shipping rewards, is the coupon code pool the reward
+	// takes one code from, assigned in the reward's own commit; a reward whose pool has
+	// no code left is not granted. Empty: no pool (a coupon then gets a deterministic
+	// code, a free_shipping reward none).
+	Pool string `json:"pool,omitempty"`
+}
+
+// TakesCode reports whether the reward takes a code from a pool.
+func (r *Reward) TakesCode() bool {
+	return r.Pool != "" && (r.Type == RewardCoupon || r.Type == RewardFreeShipping)
 }
 
 // Limits caps how often a campaign grants. Zero means no limit.

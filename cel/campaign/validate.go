@@ -14,6 +14,9 @@ import (
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 
+// PoolIDPattern is the form of a coupon code pool's id: a slug like a campaign id.
+var PoolIDPattern = idPattern
+
 // Size limits of a campaign's fields, in characters (code points) unless said otherwise.
 const (
 	MaxNameChars        = 200
@@ -34,7 +37,8 @@ func tooLong(s string, n int) bool { return len(s) > n && utf8.RuneCountInString
 // reward.points MaxExprChars, reward.data MaxDataBytes encoded, time_zone
 // MaxTimeZoneChars), status and
 // reward.type known values, reward.points set for points rewards (and only for them),
-// reward.expires_in a duration of at least 1h for points rewards only, time_zone an IANA
+// reward.expires_in a duration of at least 1h for points rewards only, reward.pool a pool
+// id (the same form as a campaign id) for coupon and free_shipping rewards only, time_zone an IANA
 // zone, starts_at before ends_at, limits not negative. It returns nil or every problem as
 // a *event.FieldError, joined. It does not modify c.
 func (c *Campaign) Validate() error {
@@ -111,6 +115,14 @@ func (r *Reward) Validate() error {
 		}
 	default:
 		add("reward.type", "must be one of %s, %s, %s, %s; got %q", RewardPoints, RewardCoupon, RewardFreeShipping, RewardNotification, r.Type)
+	}
+	if r.Pool != "" {
+		switch {
+		case r.Type != RewardCoupon && r.Type != RewardFreeShipping:
+			add("reward.pool", "is only allowed for %s and %s rewards", RewardCoupon, RewardFreeShipping)
+		case !PoolIDPattern.MatchString(r.Pool):
+			add("reward.pool", "must be a pool id matching [a-z0-9][a-z0-9-]{0,63}, got %q", r.Pool)
+		}
 	}
 	if tooLong(string(r.Points), MaxExprChars) {
 		add("reward.points", "must hold at most %d characters, got %d", MaxExprChars, utf8.RuneCountInString(string(r.Points)))

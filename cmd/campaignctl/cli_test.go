@@ -41,7 +41,8 @@ func decode[T any](t *testing.T, s string) T {
 // TestCLIAgainstCampaignd drives every command against a real campaignd: login, keys,
 // idempotent apply (created, unchanged, updated, with the versions to prove it),
 // pause/activate, rule validation with line:column, JSON output, loyalty users after a
-// real event, and the exit codes for not logged in, 401 and 404.
+// real event, coupon pools (create, import in chunks, generate, show, list) and the
+// coupons the engine issued from one, and the exit codes for not logged in, 401 and 404.
 func TestCLIAgainstCampaignd(t *testing.T) {
 	server := startCampaignd(t)
 	c := ctl{t: t, server: server, configDir: filepath.Join(t.TempDir(), "config")}
@@ -442,6 +443,78 @@ func TestCLIAgainstCampaignd(t *testing.T) {
 			}
 		}
 		c.must(exitUsage, "campaigns", "list", "--chunk-size", "0")
+	})
+
+	t.Run("PoolsCreateImportShowListAndCoupons", func(t *testing.T) {
+		c := c
+		c.t = t
+		if r := c.must(exitOK, "pools", "create", "--id", "spring", "--name", "Spring coupons", "--pattern", "ship-####-####", "--count", "20", "--low-water", "5"); r.stdout != "pool/spring created (20 codes)\n" {
+			t.Errorf("pools create: %q", r.stdout)
+		}
+		codes := "# partner codes\n\npartner-0001\nPARTNER-0001\nPARTNER-0002,2030-01-01T00:00:00Z\n"
+		file := writeFile(t, codes)
+		want := "pool/spring: 2 codes added, 1 repeated in the file; 22 codes, 22 left\n"
+		if r := c.must(exitOK, "pools", "import", "spring", "-f", file, "--chunk-size", "2"); r.stdout != want {
+			t.Errorf("pools import: %q, want %q", r.stdout, want)
+		}
+		r := c.run(codes, "pools", "import", "spring", "-f", "-", "-o", "json")
+		if r.code != exitOK {
+			t.Fatalf("import from stdin: exit %d\n%s", r.code, r.stderr)
+		}
+		again := decode[codesResult](t, r.stdout)
+		if again.Added != 0 || again.Duplicates != 2 || again.Repeated != 1 || again.Total != 22 {
+			t.Errorf("the same codes again: %+v", again)
+		}
+		r = c.run("GOOD-0001\nnot a code\n", "pools", "import", "spring", "-f", "-")
+		if r.code != exitError || !strings.Contains(r.stderr, "- line 2: ") || !strings.Contains(r.stderr, "not a code") {
+			t.Errorf("a bad line: exit %d\n%s", r.code, r.stderr)
+		}
+		if r := c.must(exitOK, "pools", "generate", "spring", "--count", "3"); !strings.HasPrefix(r.stdout, "pool/spring: 3 codes added; 25 codes, 25 left") {
+			t.Errorf("pools generate: %q", r.stdout)
+		}
+		p := decode[pool](t, c.must(exitOK, "pools", "show", "spring", "-o", "json").stdout)
+		if p.Total != 25 || p.Left != 25 || p.LowWater != 5 || p.Low || p.Pattern != "SHIP-####-####" {
+			t.Errorf("pools show: %+v", p)
+		}
+		if table := c.must(exitOK, "pools", "show", "spring").stdout; !regexp.MustCompile(`(?m)^Left:\s+25$`).MatchString(table) {
+			t.Errorf("pools show table:\n%s", table)
+		}
+		c.must(exitOK, "pools", "create", "--name", "Second pool")
+		list := decode[struct {
+			Pools []pool `json:"pools"`
+		}](t, c.must(exitOK, "pools", "list", "--chunk-size", "1", "-o", "json").stdout)
+		if len(list.Pools) != 2 || list.Pools[0].ID != "spring" || !strings.HasPrefix(list.Pools[1].ID, "second-pool") {
+			t.Errorf("pools list: %+v", list.Pools)
+		}
+		if table := c.must(exitOK, "pools", "list").stdout; !strings.Contains(table, "LOW WATER") || !strings.Contains(table, "second-pool") {
+			t.Errorf("pools list table:\n%s", table)
+		}
+		c.must(exitNotFound, "pools", "show", "nope")
+		c.must(exitNotFound, "pools", "import", "nope", "-f", file)
+		c.must(exitUsage, "pools", "create")
+		c.must(exitUsage, "pools", "import", "spring")
+
+		// A campaign hands out the pool's codes; the user's coupons show the one issued.
+		if shopKey == "" { // run alone
+			shopKey = decode[apiKey](t, c.must(exitOK, "keys", "create", "--name", "pools test", "-o", "json").stdout).Key
+		}
+		c.must(exitOK, "campaigns", "apply", "-f", writeFile(t, "id: spring-signup\nname: Spring signup\nstatus: active\nrule: event.type == \"signup\"\nreward:\n  type: coupon\n  pool: spring\n"))
+		postEvent(t, server, shopKey, `{"id":"signup-carol","user_id":"carol","type":"signup"}`)
+		deadline := time.Now().Add(30 * time.Second)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for c.run("", "users", "coupons", "carol").code == exitNotFound && time.Now().Before(deadline) {
+			<-tick.C
+		}
+		cs := decode[struct {
+			Coupons []coupon `json:"coupons"`
+		}](t, c.must(exitOK, "users", "coupons", "carol", "-o", "json").stdout)
+		if len(cs.Coupons) != 1 || cs.Coupons[0].PoolID != "spring" || cs.Coupons[0].Status != "issued" || cs.Coupons[0].CampaignID != "spring-signup" {
+			t.Fatalf("carol's coupons: %+v", cs.Coupons)
+		}
+		if table := c.must(exitOK, "users", "coupons", "carol").stdout; !strings.Contains(table, cs.Coupons[0].Code) || !strings.Contains(table, "issued") {
+			t.Errorf("users coupons table:\n%s", table)
+		}
 	})
 
 	t.Run("RejectedTokenExits3", func(t *testing.T) {

@@ -40,13 +40,21 @@ func escape(seg string) string { return url.PathEscape(seg) }
 // into out (nil to discard). A non-2xx answer is an *apiError; a transport failure says
 // which server could not be reached. It returns the answer's headers.
 func (c *client) do(ctx context.Context, method, path string, body any, hdr http.Header, out any) (http.Header, error) {
+	if body == nil {
+		return c.send(ctx, method, path, "", nil, hdr, out)
+	}
+	data, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode request: %w", err)
+	}
+	return c.send(ctx, method, path, "application/json", data, hdr, out)
+}
+
+// send is do with a body already encoded as contentType ("" and nil for none).
+func (c *client) send(ctx context.Context, method, path, contentType string, body []byte, hdr http.Header, out any) (http.Header, error) {
 	var r io.Reader
 	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("encode request: %w", err)
-		}
-		r = bytes.NewReader(data)
+		r = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
 	if err != nil {
@@ -55,8 +63,8 @@ func (c *client) do(ctx context.Context, method, path string, body any, hdr http
 	for k, vs := range hdr {
 		req.Header[k] = vs
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json, application/problem+json")
 	req.Header.Set("User-Agent", c.agent)

@@ -7,7 +7,9 @@
 //	campaignctl campaigns list -o wide            # or -o json, -o yaml
 //	campaignctl completion bash                   # or zsh, fish; campaignctl version
 //	campaignctl rules validate -f rule.yaml
-//	campaignctl users get alice
+//	campaignctl users get alice                   # users rewards alice, users coupons alice
+//	campaignctl pools create --name June --pattern SHIP-####-#### --count 5000
+//	campaignctl pools import june -f codes.txt    # one code per line, sent in chunks; list, show, generate
 //
 // The server comes from --server, else CAMPAIGN_SERVER, else http://127.0.0.1:8080. Tokens
 // are cached in os.UserConfigDir()/campaignctl/config.json (mode 0600), keyed by the

@@ -108,8 +108,8 @@ func freeAddr(t *testing.T) string {
 
 // startCampaignd runs the real campaignd binary against a throwaway database and an
 // embedded NATS, waits until /readyz answers 200, and stops it with SIGTERM in
-// t.Cleanup. It returns the server URL.
-func startCampaignd(t *testing.T) string {
+// t.Cleanup. It returns the server URL. extra are more settings, as NAME=value.
+func startCampaignd(t *testing.T, extra ...string) string {
 	t.Helper()
 	addr := freeAddr(t)
 	vars := map[string]string{
@@ -122,6 +122,10 @@ func startCampaignd(t *testing.T) string {
 		"CAMPAIGN_PARTITIONS":     "4",
 		"CAMPAIGN_LOG_LEVEL":      "warn",
 		"CAMPAIGN_LOG_FORMAT":     "text",
+	}
+	for _, kv := range extra {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
 	}
 	var env []string
 	for _, kv := range os.Environ() {

@@ -109,7 +109,7 @@ func group(use, short string, subs ...*cobra.Command) *cobra.Command {
 func (c *cli) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "campaignctl",
-		Short: "Administer Campaign Manager: campaigns, rules, API keys, admins and loyalty users",
+		Short: "Administer Campaign Manager: campaigns, rules, API keys, admins, loyalty users, coupon pools and webhooks",
 		Long: `campaignctl administers a Campaign Manager server over its admin HTTP API.
 
 Log in once per server; the token is cached in the user's config dir (mode 0600), keyed
@@ -160,6 +160,8 @@ error, 3 not logged in or 401, 4 not found.`,
 		c.keysCommand(),
 		c.adminsCommand(),
 		c.usersCommand(),
+		c.poolsCommand(),
+		c.webhooksCommand(),
 	)
 	return root
 }

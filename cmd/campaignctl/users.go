@@ -59,8 +59,8 @@ func counts(m map[string]int64) string {
 }
 
 func (c *cli) usersCommand() *cobra.Command {
-	return group("users", "Inspect loyalty users and their rewards",
-		c.usersGetCommand(), c.usersRewardsCommand())
+	return group("users", "Inspect loyalty users, their rewards and coupon codes",
+		c.usersGetCommand(), c.usersRewardsCommand(), c.usersCouponsCommand())
 }
 
 func (c *cli) usersGetCommand() *cobra.Command {
@@ -159,5 +159,55 @@ func (c *cli) usersRewardsCommand() *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 100, "rewards per page (1 to 1000)")
 	cmd.Flags().StringVar(&cursor, "cursor", "", "next_cursor from a previous page")
 	cmd.Flags().BoolVar(&all, "all", false, "fetch every page")
+	return cmd
+}
+
+// coupon is a coupon code issued to a user, with its status.
+type coupon struct {
+	Code       string     `json:"code"`
+	PoolID     string     `json:"pool_id"`
+	CampaignID string     `json:"campaign_id"`
+	Type       string     `json:"type"`
+	Status     string     `json:"status"`
+	IssuedAt   time.Time  `json:"issued_at"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	RedeemedAt *time.Time `json:"redeemed_at"`
+	OrderID    string     `json:"order_id"`
+	RewardID   string     `json:"reward_id"`
+}
+
+func (c *cli) usersCouponsCommand() *cobra.Command {
+	var limit int
+	var cursor string
+	cmd := &cobra.Command{
+		Use:   "coupons USER_ID",
+		Short: "List the coupon codes issued to a user, oldest first, with their status",
+		Args:  cobra.ExactArgs(1),
+		RunE: action(func(cmd *cobra.Command, args []string) error {
+			if limit < 1 || limit > 1000 {
+				return usageErrorf("--limit must be from 1 to 1000, got %d", limit)
+			}
+			q := url.Values{"limit": {strconv.Itoa(limit)}}
+			if cursor != "" {
+				q.Set("cursor", cursor)
+			}
+			return c.show(cmd, "GET", "/v1/users/"+escape(args[0])+"/coupons?"+q.Encode(), nil, as("coupons", func(page struct {
+				Coupons    []coupon `json:"coupons"`
+				NextCursor string   `json:"next_cursor"`
+			}) error {
+				err := c.table(cols("CODE", "POOL", "CAMPAIGN", "TYPE", "STATUS", "ISSUED AT", "EXPIRES AT", "ORDER", "+REDEEMED AT", "+REWARD"),
+					rowsOf(page.Coupons, func(k coupon) []string {
+						return []string{k.Code, k.PoolID, k.CampaignID, k.Type, k.Status, timeOr(&k.IssuedAt, "-"), timeOr(k.ExpiresAt, "-"),
+							orDash(k.OrderID), timeOr(k.RedeemedAt, "-"), k.RewardID}
+					}))
+				if err == nil && page.NextCursor != "" {
+					fmt.Fprintf(c.stderr, "More coupons: --cursor %s\n", page.NextCursor)
+				}
+				return err
+			}))
+		}),
+	}
+	cmd.Flags().IntVar(&limit, "limit", 100, "coupons per page (1 to 1000)")
+	cmd.Flags().StringVar(&cursor, "cursor", "", "next_cursor from a previous page")
 	return cmd
 }

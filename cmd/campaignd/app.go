@@ -23,6 +23,7 @@ import (
 
 	"github.com/campaignmanager/campaignmanager/actors"
 	"github.com/campaignmanager/campaignmanager/actors/supervisor"
+	"github.com/campaignmanager/campaignmanager/actors/webhook"
 	"github.com/campaignmanager/campaignmanager/ingress"
 	"github.com/campaignmanager/campaignmanager/ingress/admin"
 	"github.com/campaignmanager/campaignmanager/ingress/api"
@@ -55,6 +56,11 @@ type App struct {
 	keys     *ingress.KeyMirror
 	engine   *actors.Engine
 	http     *ingress.Server
+	// webhooks is the bus side of outbound webhooks (bucket, consumers, retries), sender
+	// their HTTP side, dispatcher the delivery (engine modes).
+	webhooks   *bus.Webhooks
+	sender     *webhook.Sender
+	dispatcher *webhook.Dispatcher
 
 	// passwordCost is the bcrypt cost of new password hashes (0: the default); tests lower
 	// it.
@@ -248,8 +254,8 @@ func (a *App) dataDirSecret(name string, minLen, n int) (secret string, created 
 	return secret, true, nil
 }
 
-// openBuckets binds the campaigns, settings and api_keys buckets, republishes them from
-// Postgres (the authority) when this process has it, and mirrors the API keys.
+// openBuckets binds the campaigns, settings, api_keys and webhooks buckets, republishes
+// them from Postgres (the authority) when this process has it, and mirrors the API keys.
 func (a *App) openBuckets(ctx context.Context) error {
 	var err error
 	if a.campaigns, err = bus.OpenBucket(ctx, a.js, bus.CampaignsKV); err != nil {
@@ -261,6 +267,13 @@ func (a *App) openBuckets(ctx context.Context) error {
 	if a.apiKeys, err = bus.OpenBucket(ctx, a.js, bus.APIKeysKV); err != nil {
 		return err
 	}
+	// A notice handed to one replica stays its own for three attempts' time, so two
+	// replicas never deliver it at once.
+	a.webhooks, err = bus.OpenWebhooks(ctx, a.js, bus.WebhookConsumerConfig{AckWait: 3 * a.cfg.WebhookTimeout})
+	if err != nil {
+		return err
+	}
+	a.sender = webhook.NewSender(webhook.SenderConfig{AllowPrivate: a.cfg.WebhookAllowPrivate, Timeout: a.cfg.WebhookTimeout})
 	a.keys = ingress.NewKeyMirror(a.apiKeys, a.log)
 	if a.store != nil {
 		if err := a.reconcile(ctx); err != nil {
@@ -272,7 +285,7 @@ func (a *App) openBuckets(ctx context.Context) error {
 }
 
 func (a *App) broadcast() admin.KV {
-	return admin.KV{Campaigns: a.campaigns, Settings: a.settings, Keys: a.apiKeys}
+	return admin.KV{Campaigns: a.campaigns, Settings: a.settings, Keys: a.apiKeys, Webhooks: a.webhooks.Bucket()}
 }
 
 // reconcile makes the buckets hold what Postgres holds (see admin.KV.Reconcile), logs
@@ -309,6 +322,21 @@ func (a *App) startEngine(ctx context.Context, partitions int) error {
 		return err
 	}
 	a.engine = eng
+	return a.startDispatcher(ctx)
+}
+
+// startDispatcher starts the delivery of notices to webhook endpoints, on consumers of
+// their own: a slow endpoint never holds up the engine.
+func (a *App) startDispatcher(ctx context.Context) error {
+	d, err := webhook.New(webhook.Deps{Bus: a.webhooks, Store: a.store, Sender: a.sender, Logger: a.log, Registerer: a.reg},
+		webhook.Config{MaxAttempts: a.cfg.WebhookMaxAttempts, RetryBase: a.cfg.WebhookRetryBase})
+	if err != nil {
+		return err
+	}
+	if err := d.Start(ctx); err != nil {
+		return err
+	}
+	a.dispatcher = d
 	return nil
 }
 
@@ -359,8 +387,9 @@ func (a *App) startHTTP(ctx context.Context) error {
 		}
 		broadcast := a.broadcast()
 		deps.Admin, err = admin.New(admin.Deps{Store: a.store, Publisher: publisher, Campaigns: broadcast, Tiers: broadcast,
-			Keys: a.keys, DLQ: bus.NewDLQ(a.js), Logger: a.log, Registerer: a.reg},
-			admin.Config{JWTSecret: secret, PasswordCost: a.passwordCost})
+			Keys: a.keys, DLQ: bus.NewDLQ(a.js), Notices: bus.NewNoticePublisher(a.js),
+			Webhooks: webhook.Endpoints{Bus: a.webhooks}, WebhookSender: a.sender, Logger: a.log, Registerer: a.reg},
+			admin.Config{JWTSecret: secret, PasswordCost: a.passwordCost, PoolLowWater: a.cfg.PoolLowWater})
 		if err != nil {
 			return err
 		}
@@ -490,7 +519,8 @@ func (a *App) ready(ctx context.Context) (map[string]any, error) {
 }
 
 // Close stops everything in reverse order of Start: HTTP, the engine (which drains
-// in-flight events), NATS, Postgres. It waits until ctx ends at the most.
+// in-flight events), the webhook dispatcher (attempts in flight finish or are handed
+// back), NATS, Postgres. It waits until ctx ends at the most.
 func (a *App) Close(ctx context.Context) error {
 	var errs []error
 	if a.http != nil {
@@ -498,6 +528,9 @@ func (a *App) Close(ctx context.Context) error {
 	}
 	if a.engine != nil {
 		errs = append(errs, a.engine.Close(ctx))
+	}
+	if a.dispatcher != nil {
+		errs = append(errs, a.dispatcher.Close(ctx))
 	}
 	if a.sup != nil {
 		errs = append(errs, a.sup.Stop(ctx))

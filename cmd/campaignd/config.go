@@ -47,9 +47,18 @@ type Config struct {
 	MaxResident     int
 	ShutdownTimeout time.Duration
 	MaxClockSkew    time.Duration
+	PoolLowWater    int64
 	PprofAddr       string
 	LogLevel        string
 	LogFormat       string
+
+	// Webhook delivery: private addresses allowed, one attempt's bound, the first
+	// retry's wait (each later one 4 times longer, at most 1440 times this) and the
+	// attempts before a delivery is failed.
+	WebhookAllowPrivate bool
+	WebhookTimeout      time.Duration
+	WebhookRetryBase    time.Duration
+	WebhookMaxAttempts  int
 
 	// NATSIngestPassword and NATSDownstreamPassword are the embedded server's users'
 	// passwords (empty: generated in DataDir).
@@ -215,6 +224,32 @@ var settings = []setting{
 	{"CAMPAIGN_MAX_RESIDENT_USERS", "max-resident-users", "1000000", "cap on users held in memory (actors and compact states); past it the least recently used idle ones are let go", positiveInt(func(c *Config) *int { return &c.MaxResident })},
 	{"CAMPAIGN_EXPIRY_SWEEP", "expiry-sweep", "1m", "how often users with points due to expire are looked for", duration(func(c *Config) *time.Duration { return &c.ExpirySweep })},
 	{"CAMPAIGN_MAX_CLOCK_SKEW", "max-clock-skew", "5m", "how far in the future an event may be dated (after the time received, or stored when published to NATS); later ones are refused (400) or parked in DLQ", duration(func(c *Config) *time.Duration { return &c.MaxClockSkew })},
+	{"CAMPAIGN_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "webhook endpoints may be on loopback, link-local and private addresses (tests, a private network)", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("must be true or false, got %q", v)
+		}
+		c.WebhookAllowPrivate = b
+		return nil
+	}},
+	{"CAMPAIGN_WEBHOOK_TIMEOUT", "webhook-timeout", "10s", "bound on one webhook attempt, connection to response; a notice an engine holds is another's after 3 times this", duration(func(c *Config) *time.Duration { return &c.WebhookTimeout })},
+	{"CAMPAIGN_WEBHOOK_RETRY_BASE", "webhook-retry-base", "30s", "wait after a webhook's first failed attempt; each later wait is 4 times longer (at most 1440 times this), ±20 % jitter", duration(func(c *Config) *time.Duration { return &c.WebhookRetryBase })},
+	{"CAMPAIGN_WEBHOOK_MAX_ATTEMPTS", "webhook-max-attempts", "8", "attempts of a webhook delivery before it is marked failed (8 with a 30s base: about 23 h)", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return fmt.Errorf("must be an integer from 1 to 100, got %q", v)
+		}
+		c.WebhookMaxAttempts = n
+		return nil
+	}},
+	{"CAMPAIGN_POOL_LOW_WATER", "pool-low-water", "100", "low-water mark of a coupon code pool created without one: at or below this many codes left it is low (alert CouponPoolLow)", func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("must be a whole number of codes, 0 or more, got %q", v)
+		}
+		c.PoolLowWater = n
+		return nil
+	}},
 	{"CAMPAIGN_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long SIGTERM waits for in-flight work", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"CAMPAIGN_PPROF_ADDR", "pprof-addr", "", "serve Go's pprof profiles on this address (keep it on loopback); empty: off", func(c *Config, v string) error {
 		if v != "" {

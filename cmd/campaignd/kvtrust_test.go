@@ -80,6 +80,7 @@ func TestAStartLeavesKVHoldingExactlyWhatPostgresHolds(t *testing.T) {
 	var ready struct {
 		Unpublished []struct{ ID, Reason string } `json:"campaigns_not_published"`
 	}
+	e.waitReady() // the restarted engine takes its lanes first
 	e.do("GET", "/readyz", "", nil, http.StatusOK, &ready)
 	require.Len(t, ready.Unpublished, 1)
 	require.Equal(t, "huge", ready.Unpublished[0].ID)

@@ -46,7 +46,7 @@ func TestMetricsPassPromtoolLint(t *testing.T) {
 }
 
 // TestDeployAlertRulesAndDashboardUseExportedMetrics checks deploy/: promtool accepts the
-// alert rules, the dashboard is valid JSON with Prometheus targets, and every campaign_*
+// alert rules and passes their unit tests (alerts_test.yml), the dashboard is valid JSON with Prometheus targets, and every campaign_*
 // metric they query is one campaignd defines.
 func TestDeployAlertRulesAndDashboardUseExportedMetrics(t *testing.T) {
 	bin := promtool(t)
@@ -54,6 +54,9 @@ func TestDeployAlertRulesAndDashboardUseExportedMetrics(t *testing.T) {
 	rules := filepath.Join(root, "deploy", "prometheus", "alerts.yml")
 	out, err := exec.Command(bin, "check", "rules", rules).CombinedOutput()
 	require.NoError(t, err, "promtool check rules:\n%s", out)
+	// The rules' unit tests: each alert fires when it should, with its text.
+	out, err = exec.Command(bin, "test", "rules", filepath.Join(root, "deploy", "prometheus", "alerts_test.yml")).CombinedOutput()
+	require.NoError(t, err, "promtool test rules:\n%s", out)
 
 	// Metric families campaignd defines, from the sources that register them.
 	defined := map[string]bool{}

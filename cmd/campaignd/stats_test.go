@@ -78,10 +78,12 @@ func TestRuleErrorsShowInTheCampaignStatsByDay(t *testing.T) {
 		"rule": `event.type == "purchase"`, "reward": map[string]any{"type": "points", "points": "int(event.amount) - 100"}})
 	day := time.Now().UTC().Truncate(24 * time.Hour)
 	yesterday := day.Add(-12 * time.Hour).Format(time.RFC3339)
+	// Today's events are dated no later than now: an hour past midnight is in the future
+	// before 00:55 UTC, and refused.
 	for i, ev := range []struct {
 		amount float64
 		at     string
-	}{{60, yesterday}, {250, yesterday}, {70, day.Format(time.RFC3339)}, {80, day.Add(time.Hour).Format(time.RFC3339)}} {
+	}{{60, yesterday}, {250, yesterday}, {70, day.Format(time.RFC3339)}, {80, day.Add(min(time.Hour, time.Since(day))).Format(time.RFC3339)}} {
 		e.postEvent(map[string]any{"id": fmt.Sprintf("re-%d", i), "user_id": "erin", "type": "purchase",
 			"amount": ev.amount, "occurred_at": ev.at}, http.StatusAccepted)
 	}

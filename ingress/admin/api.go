@@ -43,6 +43,9 @@ type Config struct {
 	PasswordCost int
 	// Now is the clock of tokens and login rate limits; nil means time.Now.
 	Now func() time.Time
+	// PoolLowWater is the low-water mark of a coupon code pool created without one (0:
+	// none).
+	PoolLowWater int64
 }
 
 func (c *Config) setDefaults() {
@@ -59,17 +62,22 @@ func (c *Config) setDefaults() {
 
 // Deps are the admin API's collaborators. Store and Publisher are required; the sinks
 // and DLQ are optional (a nil sink broadcasts nothing; a nil DLQ leaves the DLQ routes
-// out).
+// out, nil Webhooks or WebhookSender the webhook routes).
 type Deps struct {
 	Store *persistence.Store
 	// Publisher stores admin adjustments as events of the user.
-	Publisher  api.EventPublisher
-	Campaigns  CampaignSink
-	Tiers      TierSink
-	Keys       KeySink
-	DLQ        DLQ
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	Publisher api.EventPublisher
+	Campaigns CampaignSink
+	Tiers     TierSink
+	Keys      KeySink
+	DLQ       DLQ
+	// Notices publishes the coupon_redeemed notices of redemptions (nil: none).
+	Notices NoticeSink
+	// Webhooks and WebhookSender, both set, add the webhook routes.
+	Webhooks      WebhookSink
+	WebhookSender WebhookSender
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
 }
 
 // API is the admin API: its routes (Routes) and the admin guard they need (Guard). It is
@@ -109,12 +117,17 @@ func New(deps Deps, cfg Config) (*API, error) {
 }
 
 // Routes is every admin route with the schemas of its bodies: token exchange, admins,
-// API keys, campaigns, rules, users and loyalty, tiers, audit and (with a DLQ) the
-// dead-letter stream.
+// API keys, campaigns, rules, users and loyalty, tiers, audit, coupon pools, the
+// storefront's coupon checks (API key), (with a DLQ) the dead-letter stream and (with
+// Webhooks and WebhookSender) outbound webhooks.
 func (a *API) Routes() api.Group {
-	g := a.authRoutes().Merge(a.keyRoutes(), a.campaignRoutes(), a.ruleRoutes(), a.userRoutes(), a.tierRoutes(), a.auditRoutes())
+	g := a.authRoutes().Merge(a.keyRoutes(), a.campaignRoutes(), a.ruleRoutes(), a.userRoutes(), a.tierRoutes(), a.auditRoutes(),
+		a.poolRoutes(), a.couponRoutes())
 	if a.deps.DLQ != nil {
 		g = g.Merge(a.dlqRoutes())
+	}
+	if a.deps.Webhooks != nil && a.deps.WebhookSender != nil {
+		g = g.Merge(a.webhookRoutes())
 	}
 	return g
 }

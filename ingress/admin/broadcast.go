@@ -22,6 +22,9 @@ type KV struct {
 	Settings  *bus.Bucket
 	// Keys is the api_keys bucket; only Reconcile uses it (the key mirror puts keys).
 	Keys *bus.Bucket
+	// Webhooks, when set, is the webhooks bucket; only Reconcile uses it (WebhookSink
+	// puts endpoints).
+	Webhooks *bus.Bucket
 }
 
 // PutCampaign puts c under its id in the campaigns bucket.
@@ -50,9 +53,9 @@ type SkippedCampaign struct {
 	Reason string `json:"reason"`
 }
 
-// Reconcile makes the campaigns, settings and api_keys buckets hold exactly what
-// Postgres, the authority, holds: it republishes the tier configuration, every campaign
-// and every API key (values already there unchanged are not put again: every put wakes
+// Reconcile makes the campaigns, settings, api_keys and (when set) webhooks buckets hold
+// exactly what Postgres, the authority, holds: it republishes the tier configuration,
+// every campaign, every API key and every webhook endpoint without its secrets (values already there unchanged are not put again: every put wakes
 // every watcher), and deletes every other entry. A campaign too large for the bus is
 // skipped and reported, not an error: one bad stored campaign must not stop a start.
 func (k KV) Reconcile(ctx context.Context, store *persistence.Store) (Reconciled, error) {
@@ -79,10 +82,25 @@ func (k KV) Reconcile(ctx context.Context, store *persistence.Store) (Reconciled
 	for i := range ks {
 		keys[ks[i].Hash] = mustJSON(&ks[i])
 	}
-	for _, b := range []struct {
+	buckets := []struct {
 		bucket *bus.Bucket
 		want   map[string][]byte
-	}{{k.Settings, settings}, {k.Campaigns, campaigns}, {k.Keys, keys}} {
+	}{{k.Settings, settings}, {k.Campaigns, campaigns}, {k.Keys, keys}}
+	if k.Webhooks != nil {
+		ws, err := store.ListWebhooks(ctx, 0, 0)
+		if err != nil {
+			return out, err
+		}
+		hooks := make(map[string][]byte, len(ws))
+		for i := range ws {
+			hooks[ws[i].ID] = mustJSON(&ws[i])
+		}
+		buckets = append(buckets, struct {
+			bucket *bus.Bucket
+			want   map[string][]byte
+		}{k.Webhooks, hooks})
+	}
+	for _, b := range buckets {
 		if err := reconcileBucket(ctx, b.bucket, b.want, &out); err != nil {
 			return out, err
 		}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -81,6 +82,9 @@ func (a *API) createCampaign(c *fiber.Ctx) error {
 	}
 	ctx, cancel := api.Ctx(c)
 	defer cancel()
+	if err := a.checkPool(ctx, &camp); err != nil {
+		return err
+	}
 	err := a.deps.Store.CreateCampaign(ctx, &camp, adminOf(c).Username)
 	if generated && errors.Is(err, persistence.ErrConflict) {
 		camp.ID = slugID(camp.Name)
@@ -165,6 +169,9 @@ func (a *API) putCampaign(c *fiber.Ctx) error {
 	}
 	ctx, cancel := api.Ctx(c)
 	defer cancel()
+	if err := a.checkPool(ctx, &camp); err != nil {
+		return err
+	}
 	_, after, err := a.deps.Store.ModifyCampaign(ctx, id, adminOf(c).Username, func(cur *campaign.Campaign) error {
 		if expected > 0 && cur.Version != expected {
 			return persistence.ErrVersionMismatch
@@ -265,6 +272,12 @@ type campaignStats struct {
 	Users         int64      `json:"users"`
 	PointsGranted int64      `json:"points_granted"`
 	Budget        budgetView `json:"budget"`
+	// RewardsRefused counts the rewards the campaign matched but did not grant (its
+	// pool had no code left), RefusedByReason the same by reason.
+	RewardsRefused  int64            `json:"rewards_refused"`
+	RefusedByReason map[string]int64 `json:"refused_by_reason"`
+	// Pool is the coupon code pool of the campaign's reward, if it names one.
+	Pool *poolLevel `json:"pool,omitempty"`
 	// RuleErrors counts the events on which the campaign's rule or points expression
 	// failed at run time (a missing attribute, a negative or too large points result, the
 	// runtime cost limit): no match for them.
@@ -308,8 +321,44 @@ func (a *API) campaignStats(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(campaignStats{CampaignID: id, Version: camp.Version, Status: camp.Status, Rewards: st.Rewards,
-		Users: st.Users, PointsGranted: st.PointsGranted, Budget: b, RuleErrors: st.RuleErrors, Daily: daily})
+	out := campaignStats{CampaignID: id, Version: camp.Version, Status: camp.Status, Rewards: st.Rewards,
+		Users: st.Users, PointsGranted: st.PointsGranted, Budget: b, RuleErrors: st.RuleErrors, Daily: daily}
+	if err := a.refusalStats(ctx, &camp, &out); err != nil {
+		return err
+	}
+	return c.JSON(out)
+}
+
+// poolLevel is the pool of a campaign's reward in its stats.
+type poolLevel struct {
+	ID       string `json:"id"`
+	Left     int64  `json:"left"`
+	LowWater int64  `json:"low_water"`
+	Low      bool   `json:"low"`
+}
+
+// refusalStats adds to st the rewards camp refused and the level of its pool.
+func (a *API) refusalStats(ctx context.Context, camp *campaign.Campaign, st *campaignStats) error {
+	byReason, err := a.deps.Store.CampaignRefusals(ctx, camp.ID)
+	if err != nil {
+		return err
+	}
+	st.RefusedByReason = byReason
+	for _, n := range byReason {
+		st.RewardsRefused += n
+	}
+	if !camp.Reward.TakesCode() {
+		return nil
+	}
+	p, err := a.deps.Store.GetPool(ctx, camp.Reward.Pool)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st.Pool = &poolLevel{ID: p.ID, Left: p.Left, LowWater: p.LowWater, Low: p.Left <= p.LowWater}
+	return nil
 }
 
 // campaignRoutes are the campaigns, their versions and stats.
@@ -392,12 +441,20 @@ func (a *API) campaignRoutes() api.Group {
 				"points":     pointsExpr,
 				"expires_in": fiber.Map{"type": "string", "description": "For points rewards: how long granted points stay valid, e.g. 8760h"},
 				"data":       fiber.Map{"type": "object", "description": fmt.Sprintf("Free-form, passed on with the reward (e.g. a coupon code); at most %d bytes as JSON", campaign.MaxDataBytes)},
+				"pool": fiber.Map{"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$",
+					"description": "For coupon and free_shipping rewards: the coupon code pool the reward takes one code from (payload.coupon_code); " +
+						"a reward whose pool has no code left is not granted (stats: rewards_refused)"},
 			}),
 			"CampaignList": listOf("campaigns", "Campaign"),
 			"CampaignVersionList": obj([]string{"versions"}, fiber.Map{"versions": fiber.Map{"type": "array", "items": obj(nil, fiber.Map{
 				"version": integer, "created_by": str(), "created_at": dateTime, "campaign": ref("Campaign")})}}),
 			"CampaignStats": obj(nil, fiber.Map{
 				"campaign_id": str(), "version": integer, "status": str(), "rewards": integer, "users": integer, "points_granted": integer,
+				"rewards_refused": fiber.Map{"type": "integer", "description": "Rewards the campaign matched but did not grant: its coupon code pool had no code left"},
+				"refused_by_reason": fiber.Map{"type": "object", "additionalProperties": integer,
+					"description": "rewards_refused by reason (pool_exhausted)"},
+				"pool": obj([]string{"id", "left", "low_water", "low"}, fiber.Map{"id": str(),
+					"left": fiber.Map{"type": "integer", "description": "Free, unexpired codes left"}, "low_water": integer, "low": boolean}),
 				"rule_errors": fiber.Map{"type": "integer", "description": "Events on which the rule or points expression failed at run time (no match)"},
 				"budget": obj(nil, fiber.Map{
 					"total_rewards": integer, "total_points": integer, "rewards_used": integer, "points_used": integer,

@@ -2,7 +2,9 @@
 // admin guard (JWT, roles, tokens ended by a password change, rate limits on every
 // password check, bcrypt passwords and their rules: CheckPassword, common-passwords.txt),
 // admins (the last enabled admin stays), storefront API keys, campaigns with their versions and stats, rule validation and testing, users with
-// their rewards, ledger and adjustments, tiers, the audit log and the DLQ.
+// their rewards, ledger and adjustments, tiers, the audit log, the DLQ and outbound
+// webhooks (endpoints, secret rotation, deliveries, retries and test pings, through
+// WebhookSink and WebhookSender).
 //
 // Each group returns its routes together with the schemas of their bodies (API.Routes
 // merges them); every body is read by api.DecodeJSON, the one strict decoder; package ingress mounts them behind Guard and turns every returned error

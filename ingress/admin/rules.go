@@ -287,6 +287,9 @@ func compileTestReward(r *campaign.Reward) (*cel.Points, error) {
 		if r.Points != "" {
 			return nil, fieldError("reward.points", "is only allowed for points rewards")
 		}
+		if r.Pool != "" {
+			return nil, r.Validate()
+		}
 		return nil, nil
 	}
 	return nil, fieldError("reward.type", fmt.Sprintf("must be one of %s, %s, %s, %s; got %q",

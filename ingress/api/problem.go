@@ -11,6 +11,9 @@ type Problem struct {
 	Detail string `json:"detail,omitempty"`
 	// Field names the request field at fault, for validation errors.
 	Field string `json:"field,omitempty"`
+	// Reason is a machine-readable reason where a route has several for one status
+	// family, e.g. a coupon code that is unknown, other_user, expired or redeemed.
+	Reason string `json:"reason,omitempty"`
 	// Errors lists individual problems (ProblemItem), e.g. every invalid field of a
 	// campaign, or rule compile errors with line and column.
 	Errors []ProblemItem `json:"errors,omitempty"`

@@ -15,8 +15,8 @@ import (
 
 // Notice is one outgoing message for downstream systems.
 type Notice struct {
-	// Subject is where it goes; use RewardSubject, PointsExpiredSubject or
-	// TierChangedSubject.
+	// Subject is where it goes; use RewardSubject, PointsExpiredSubject,
+	// TierChangedSubject or CouponRedeemedSubject.
 	Subject string
 	// ID is its Nats-Msg-Id, stable across redeliveries, so a republished notice is
 	// dropped by the stream's duplicate window.
@@ -48,6 +48,28 @@ func PointsExpiredNotice(userToken, eventID string, n int, body []byte) Notice {
 // TierChangedNotice is the LOYALTY message of the tier change an event caused.
 func TierChangedNotice(userToken, eventID string, body []byte) Notice {
 	return Notice{Subject: TierChangedSubject(userToken), ID: "tier_" + eventID, Body: body}
+}
+
+// CouponRedeemedNotice is the LOYALTY message of the redemption of a coupon code:
+// Nats-Msg-Id coupon_redeemed_<code> (a code is redeemed once, so repeating the
+// redemption's announcement is deduplicated).
+func CouponRedeemedNotice(userToken, code, correlationID string, body []byte) Notice {
+	return Notice{Subject: CouponRedeemedSubject(userToken), ID: "coupon_redeemed_" + code, CorrelationID: correlationID, Body: body}
+}
+
+// NoticePublisher publishes single notices and waits for JetStream's acknowledgement.
+// It is safe for concurrent use.
+type NoticePublisher struct{ js jetstream.JetStream }
+
+// NewNoticePublisher returns a NoticePublisher over js.
+func NewNoticePublisher(js jetstream.JetStream) *NoticePublisher { return &NoticePublisher{js: js} }
+
+// PublishNotice publishes n and waits for the acknowledgement until ctx ends.
+func (p *NoticePublisher) PublishNotice(ctx context.Context, n Notice) error {
+	if _, err := p.js.PublishMsg(ctx, n.Msg()); err != nil {
+		return fmt.Errorf("publish notice %s: %w", n.ID, err)
+	}
+	return nil
 }
 
 // DLQEntry describes an event parked in the DLQ stream.

@@ -100,7 +100,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 // ("stream EVENTS", "bucket campaigns", ...), in that order.
 func Missing(ctx context.Context, js jetstream.JetStream) ([]string, error) {
 	var out []string
-	for _, name := range []string{EventsStream, RewardsStream, LoyaltyStream, DLQStream} {
+	for _, name := range []string{EventsStream, RewardsStream, LoyaltyStream, DLQStream, WebhooksStream} {
 		_, err := js.Stream(ctx, name)
 		switch {
 		case errors.Is(err, jetstream.ErrStreamNotFound):
@@ -221,7 +221,7 @@ func replicasError(replicas int, err error) error {
 	return err
 }
 
-// otherStreams are REWARDS, LOYALTY and DLQ.
+// otherStreams are REWARDS, LOYALTY, DLQ and WEBHOOKS.
 func otherStreams(cfg StreamsConfig) []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{
 		{
@@ -250,16 +250,26 @@ func otherStreams(cfg StreamsConfig) []jetstream.StreamConfig {
 			Duplicates:  cfg.DuplicateWindow,
 			Replicas:    cfg.Replicas,
 		},
+		{
+			Name:        WebhooksStream,
+			Description: "Manual retries of failed webhook deliveries (webhooks.<endpoint>.retry)",
+			Subjects:    []string{"webhooks.>"},
+			Storage:     jetstream.FileStorage,
+			Duplicates:  cfg.DuplicateWindow,
+			MaxAge:      cfg.MaxAge,
+			Replicas:    cfg.Replicas,
+		},
 	}
 }
 
-// bucketConfigs are the KV buckets: campaigns, settings, api_keys and the engines'
-// partition leases.
+// bucketConfigs are the KV buckets: campaigns, settings, api_keys, webhooks and the
+// engines' partition leases.
 func bucketConfigs(cfg StreamsConfig) []jetstream.KeyValueConfig {
 	return []jetstream.KeyValueConfig{
 		{Bucket: CampaignsKV, Description: "Campaign definitions by id", History: 5, Replicas: cfg.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: SettingsKV, Description: "Engine-wide settings (tiers)", History: 5, Replicas: cfg.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: APIKeysKV, Description: "Ingest API keys by SHA-256", History: 1, Replicas: cfg.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: WebhooksKV, Description: "Webhook endpoints by id (no secrets)", History: 1, Replicas: cfg.Replicas, Storage: jetstream.FileStorage},
 		leasesConfig(cfg),
 	}
 }

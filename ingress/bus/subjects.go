@@ -85,5 +85,9 @@ func PointsExpiredSubject(userToken string) string { return "loyalty.points_expi
 // loyalty.tier_changed.<token>.
 func TierChangedSubject(userToken string) string { return "loyalty.tier_changed." + userToken }
 
+// CouponRedeemedSubject is the LOYALTY subject of a coupon-redeemed notice:
+// loyalty.coupon_redeemed.<token>.
+func CouponRedeemedSubject(userToken string) string { return "loyalty.coupon_redeemed." + userToken }
+
 // DLQSubject is the DLQ subject of an event parked from partition p: dlq.<p>.
 func DLQSubject(p int) string { return "dlq." + strconv.Itoa(p) }

@@ -119,7 +119,7 @@ export async function show(view, [id]) {
   const couponBox = h('section', {class: 'card'}, h('h2', null, 'Coupons'));
   const rewards = pager(url`/v1/users/${id}/rewards`, 'rewards',
     ['When', 'Campaign', 'Version', 'Type', 'Points', 'Event', 'Payload'], (r) => {
-      if (r.type === 'coupon') {
+      if (r.type === 'coupon' || (r.payload && r.payload.coupon_code)) { // a pool's code on free_shipping too
         coupons.append(h('tr', null, h('td', null, h('code', {class: 'coupon'}, (r.payload && r.payload.coupon_code) || '—')),
           h('td', null, h('a', {href: `#/campaigns/${encodeURIComponent(r.campaign_id)}`}, r.campaign_id)), h('td', null, fmtTime(r.occurred_at))));
       }

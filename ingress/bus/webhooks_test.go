@@ -1,0 +1,102 @@
+package bus_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/campaignmanager/campaignmanager/ingress/bus"
+	"github.com/campaignmanager/campaignmanager/ingress/bus/bustest"
+)
+
+// TestWebhookConsumersFollowTheFilterAndStartAtTheEndpointsCreation: an endpoint's
+// consumers take only the subjects its filter names, from its creation on (not what the
+// streams held before), are the same for every caller, change with the filter, and a
+// manual retry carries the notice's id, subject and earlier attempts.
+func TestWebhookConsumersFollowTheFilterAndStartAtTheEndpointsCreation(t *testing.T) {
+	ns := bustest.Start(t)
+	nc, err := nats.Connect(ns.ClientURL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = bus.EnsureStreams(ctx, js, bus.StreamsConfig{Partitions: 4})
+	require.NoError(t, err)
+	wh, err := bus.OpenWebhooks(ctx, js, bus.WebhookConsumerConfig{AckWait: 20 * time.Second})
+	require.NoError(t, err)
+
+	publish := func(n bus.Notice) uint64 {
+		ack, err := js.PublishMsg(ctx, n.Msg())
+		require.NoError(t, err)
+		return ack.Sequence
+	}
+	publish(bus.RewardNotice("summer", "alice", "rwd_before", "", []byte(`{}`)))
+	spec := bus.WebhookSpec{ID: "wh_1", Kinds: []string{"reward", "tier_changed"}, Campaigns: []string{"summer"}, Since: time.Now()}
+	require.NoError(t, wh.Put(ctx, spec, []byte(`{"id":"wh_1"}`)))
+	sources, err := wh.Ensure(ctx, spec, nil) // a replica doing the same
+	require.NoError(t, err)
+	require.Len(t, sources, 3)
+
+	rewardSeq := publish(bus.RewardNotice("summer", "alice", "rwd_1", "", []byte(`{"id":"rwd_1"}`)))
+	publish(bus.RewardNotice("winter", "alice", "rwd_2", "", []byte(`{}`)))
+	publish(bus.TierChangedNotice("alice", "ev1", []byte(`{}`)))
+	publish(bus.PointsExpiredNotice("alice", "ev1", 0, []byte(`{}`)))
+
+	got := map[string][]string{}
+	for _, s := range sources {
+		batch, err := s.Consumer.Fetch(10, jetstream.FetchMaxWait(500*time.Millisecond))
+		require.NoError(t, err)
+		for m := range batch.Messages() {
+			n, err := bus.ParseWebhookNotice(m)
+			require.NoError(t, err)
+			got[s.Stream] = append(got[s.Stream], n.ID)
+			require.NoError(t, m.Ack())
+		}
+	}
+	require.Equal(t, []string{"rwd_1"}, got[bus.RewardsStream])
+	require.Equal(t, []string{"tier_ev1"}, got[bus.LoyaltyStream])
+	require.Empty(t, got[bus.WebhooksStream])
+
+	// Without loyalty kinds the LOYALTY consumer goes; every campaign's rewards come.
+	spec.Kinds, spec.Campaigns = []string{"reward"}, nil
+	sources, err = wh.Ensure(ctx, spec, nil)
+	require.NoError(t, err)
+	require.Len(t, sources, 2)
+	_, err = js.Consumer(ctx, bus.LoyaltyStream, bus.WebhookConsumerName("wh_1"))
+	require.ErrorIs(t, err, jetstream.ErrConsumerNotFound)
+	info, err := sources[0].Consumer.Info(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "rewards.>", info.Config.FilterSubject)
+	require.Equal(t, 20*time.Second, info.Config.AckWait)
+
+	require.NoError(t, wh.Redeliver(ctx, "wh_1", bus.RewardsStream, rewardSeq, 8))
+	batch, err := sources[1].Consumer.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+	require.NoError(t, err)
+	var retried []bus.WebhookNotice
+	for m := range batch.Messages() {
+		n, err := bus.ParseWebhookNotice(m)
+		require.NoError(t, err)
+		retried = append(retried, n)
+	}
+	require.Len(t, retried, 1)
+	require.Equal(t, "rwd_1", retried[0].ID)
+	require.Equal(t, bus.RewardSubject("summer", "alice"), retried[0].Subject)
+	require.Equal(t, bus.RewardsStream, retried[0].Stream)
+	require.Equal(t, rewardSeq, retried[0].StreamSeq)
+	require.Equal(t, 8, retried[0].Earlier)
+	require.ErrorIs(t, wh.Redeliver(ctx, "wh_1", bus.RewardsStream, 999, 1), bus.ErrNoticeGone)
+
+	require.NoError(t, wh.Delete(ctx, "wh_1"))
+	for _, stream := range bus.WebhookStreams {
+		_, err = js.Consumer(ctx, stream, bus.WebhookConsumerName("wh_1"))
+		require.ErrorIs(t, err, jetstream.ErrConsumerNotFound, stream)
+	}
+	_, err = wh.Bucket().Get(ctx, "wh_1")
+	require.ErrorIs(t, err, bus.ErrKeyNotFound)
+}
