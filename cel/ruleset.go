@@ -96,8 +96,9 @@ func (rs *RuleSet) Campaigns() []campaign.Campaign {
 
 // Evaluate runs the active campaigns against in, in evaluation order, and returns those
 // that match. A campaign is skipped when its rule cannot match the event's type (see
-// Rule.Matches: the engine's own types only reach rules that name them); the set is
-// indexed by type, so those rules cost nothing. It is skipped too when
+// Rule.Matches: the engine's own types only reach rules that name them) or the value of
+// an attribute the event carries (see analyze); the set is indexed by both, so such
+// rules cost nothing. It is skipped too when
 // in.Event.OccurredAt is before its starts_at or at or after its ends_at, when
 // limits.per_user is set and User.RewardCounts[id] has reached it, or when
 // limits.per_user_per_day is set and User.RewardDays[id] has reached it on the event's

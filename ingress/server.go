@@ -154,6 +154,10 @@ wait:
 		case <-t.C:
 		}
 	}
+	// fasthttp's Shutdown closes only the listeners its Serve has registered: a Serve
+	// goroutine not yet scheduled when Close came (a busy machine, a Close right after
+	// Start) would otherwise accept for ever. Closed here, it returns at once.
+	_ = s.ln.Close()
 	if serveErr := <-s.served; err == nil {
 		err = serveErr
 	}
