@@ -173,6 +173,7 @@ func startCrashDaemon(t *testing.T, in ingester) (*daemon, *client) {
 	c.newAPIKey("crash-test")
 	c.do("POST", "/v1/campaigns", c.token, pointPerPurchase, http.StatusCreated, nil)
 	c.do("POST", "/v1/campaigns", c.token, oneOffBonus, http.StatusCreated, nil)
+	c.waitActiveCampaigns(2)
 
 	// A probe purchase shows the key reached ingress and both campaigns reached the engine.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

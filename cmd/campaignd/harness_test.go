@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -562,6 +563,22 @@ func (c *client) waitEngineIdle(timeout time.Duration) {
 		defer cancel()
 		idle, err := engineIdle(ctx, js)
 		return err == nil && idle
+	})
+}
+
+// waitActiveCampaigns polls /metrics until the engine's compiled rule set holds n active
+// campaigns: a campaign saved over the API reaches the engine through KV a moment later,
+// so an event sent straight after the save may be evaluated without it.
+func (c *client) waitActiveCampaigns(n int) {
+	c.t.Helper()
+	want := "campaign_active_campaigns " + strconv.Itoa(n)
+	poll(c.t, patience, fmt.Sprintf("%d active campaigns in the engine", n), func() bool {
+		for line := range strings.SplitSeq(string(c.request("GET", "/metrics", "", nil).body), "\n") {
+			if line == want {
+				return true
+			}
+		}
+		return false
 	})
 }
 
