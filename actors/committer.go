@@ -69,7 +69,14 @@ const groupMin = 64
 
 // submit queues j. It blocks only when the queue is full, which the partitions' bounded
 // in-flight work prevents.
-func (w *committer) submit(j commitJob) { w.in <- j }
+func (w *committer) submit(j commitJob) {
+	now := time.Now()
+	j.ev.stages.decided = now
+	for _, m := range j.more {
+		m.ev.stages.decided = now
+	}
+	w.in <- j
+}
 
 // redeliver queues the republication of an applied event's rewards.
 func (w *committer) redeliver(r redelivery) { w.again <- r }
@@ -156,7 +163,17 @@ func flatten(jobs []commitJob) (evs []*EventReceived, ds []loyalty.Decision) {
 // became of each.
 func (w *committer) commit(ctx context.Context, jobs []commitJob) {
 	evs, ds := flatten(jobs)
+	began := time.Now()
+	for _, ev := range evs {
+		ev.stages.batched = began
+	}
 	outs, err := w.commitBatch(ctx, evs, ds)
+	if err == nil {
+		committed := time.Now()
+		for _, ev := range evs {
+			ev.stages.committed = committed
+		}
+	}
 	var pe *persistence.PermanentError
 	switch {
 	case errors.As(err, &pe) && len(jobs) > 1:

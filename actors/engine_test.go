@@ -376,3 +376,39 @@ func TestAChainWithADuplicateFallsBackToOneByOne(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(40), ledger)
 }
+
+// TestEveryAppliedEventIsTimedThroughEachStage: each applied event is observed once in
+// each stage of campaign_event_stage_seconds, and the stages add up to its total.
+func TestEveryAppliedEventIsTimedThroughEachStage(t *testing.T) {
+	h := newHarness(t, nil)
+	const users, per = 5, 8
+	var evs []*event.Event
+	for i := range per {
+		for u := range users {
+			evs = append(evs, purchase(fmt.Sprintf("st-%d-%d", u, i), fmt.Sprintf("stage-%d", u)))
+		}
+	}
+	h.publish(evs...)
+	for u := range users {
+		h.waitEvents(fmt.Sprintf("stage-%d", u), per)
+	}
+	histogram := func(stage string) *dto.Histogram {
+		var m dto.Metric
+		require.NoError(t, h.engine.metrics.stages.vec.WithLabelValues(stage).(prometheus.Metric).Write(&m))
+		return m.GetHistogram()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for histogram(stageTotal).GetSampleCount() < users*per && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // the publisher observes after the commit the state shows
+	}
+	var parts float64
+	for _, s := range stageNames {
+		require.Equal(t, uint64(users*per), histogram(s).GetSampleCount(), "stage %s", s)
+		if s != stageTotal {
+			parts += histogram(s).GetSampleSum()
+		}
+	}
+	total := histogram(stageTotal).GetSampleSum()
+	require.Greater(t, total, 0.0)
+	require.InDelta(t, total, parts, total*1e-6, "the stages add up to the total")
+}

@@ -207,6 +207,7 @@ func (p *lane) handle(msg jetstream.Msg) {
 		return
 	}
 	ev.Seq, ev.Deliveries = meta.Sequence.Stream, meta.NumDelivered
+	ev.stages.stored, ev.stages.received = meta.Timestamp, time.Now()
 	p.metrics.received.Inc()
 	if reason := p.admit(ev, stored, subjectOK, meta.Timestamp); reason != "" {
 		p.park(ev, reason)

@@ -20,6 +20,8 @@ type EventReceived struct {
 	Deliveries    uint64
 	Subject       string
 	CorrelationID string
+	// stages are the moments it reached each stage of the engine (metrics only).
+	stages stageTimes
 	// done is called once the message is acked (or left for redelivery at shutdown).
 	done func()
 }

@@ -34,10 +34,12 @@ type metrics struct {
 	codesIssued    *prometheus.CounterVec
 	poolLeft       *prometheus.GaugeVec
 	poolLowWater   *prometheus.GaugeVec
+	stages         *stageMetrics
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
+		stages: newStageMetrics(),
 		received: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "campaign_engine_events_received_total", Help: "Messages the engine received from EVENTS, redeliveries included."}),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
@@ -106,7 +108,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, c := range []prometheus.Collector{m.received, m.rejected, m.processed, m.rewards, m.ruleErrors,
 		m.evalDuration, m.commitDuration, m.batchSize, m.commitErrors, m.loadErrors, m.fenced, m.recreated, m.dlq,
 		m.actors, m.users, m.compact, m.passivations, m.loads, m.pending, m.rulesLoaded, m.owned, m.ownership, m.epochFenced,
-		m.refused, m.codesIssued, m.poolLeft, m.poolLowWater} {
+		m.refused, m.codesIssued, m.poolLeft, m.poolLowWater, m.stages.vec} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register engine metrics: %w", err)
 		}

@@ -116,7 +116,11 @@ func (p *publisher) publish(ctx context.Context, pubs []pubJob) {
 			failed[owner[k]] = true
 		}
 	}
+	published := time.Now()
 	for i, pj := range pubs {
+		if !failed[i] && pj.park == "" {
+			p.metrics.stages.observe(&pj.ev.stages, published)
+		}
 		if pj.park != "" && !failed[i] {
 			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			if err := bus.PublishDLQ(pctx, p.js, dlqEntry(pj.ev, pj.park)); err != nil {

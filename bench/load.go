@@ -114,6 +114,9 @@ type Server struct {
 	// CPU is cores used on average during the phase, by process group (campaignd,
 	// postgres, driver), from /proc when the server is a child.
 	CPU map[string]float64 `json:"cpu_cores,omitempty"`
+	// Stages is the engine's time per stage (stream, actor, batch, commit, publish,
+	// total) for the events it published during the phase.
+	Stages map[string]StageLatency `json:"stages,omitempty"`
 }
 
 // sender is one connection's worth of sending.

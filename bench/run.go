@@ -554,6 +554,9 @@ func serverDelta(a, b serverSample) Server {
 		s.CommitBatchMean = d("campaign_commit_batch_size_sum") / n
 	}
 	s.Processed = d("campaign_events_processed_total")
+	if st := stageLatencies(a.metrics, b.metrics); len(st) > 0 {
+		s.Stages = st
+	}
 	el := b.at.Sub(a.at).Seconds()
 	if b.tree.RootCPU > 0 && el > 0 {
 		s.CPU = map[string]float64{

@@ -32,7 +32,15 @@ const (
 	// PhaseHTTPSingle posts one event per request (POST /v1/events) from singleConns
 	// connections, as fast as they are answered.
 	PhaseHTTPSingle = "http-single-max"
+	// The latency scenario's phases (issue 15 goal 1): a fixed 2,000 events/s in HTTP
+	// batches of 10 and one event per request, and one event per request at half the max.
+	PhaseHTTP2k         = "http-2k"
+	PhaseHTTPSingle2k   = "http-single-2k"
+	PhaseHTTPSingleHalf = "http-single-half"
 )
+
+// fixedRate is the latency scenario's fixed rate (events/s).
+const fixedRate = 2000
 
 // singleConns is the connections of PhaseHTTPSingle (issue 15: 64).
 const singleConns = 64
@@ -60,6 +68,13 @@ func hooked(p Phase, mode string) Phase { p.Webhook = mode; return p }
 
 func at(p Phase, rate float64) Phase { p.Rate, p.Batch = rate, 10; return p }
 func single(p Phase) Phase           { p.Batch, p.Conns = 1, singleConns; return p }
+
+// singleAt sends one event per request at rate (or at fraction of the rate of phase of),
+// from 32 connections.
+func singleAt(p Phase, rate float64, of string, fraction float64) Phase {
+	p.Rate, p.RateOf, p.RateFraction, p.Batch, p.Conns = rate, of, fraction, 1, 32
+	return p
+}
 
 // has reports whether sc has a phase called name.
 func (sc Scenario) has(name string) bool {
@@ -93,17 +108,24 @@ var Scenarios = map[string]Scenario{
 			base(PhaseHTTPMax, "http", 100_000, 10, 20*time.Second),
 			natsPhase(base(PhaseNATSMax, "nats", 100_000, 10, 20*time.Second)),
 			halfOf(base(PhaseHTTPHalf, "http", 100_000, 10, 20*time.Second), PhaseHTTPMax),
-			func() Phase {
-				p := base("http-single-half", "http", 100_000, 10, 20*time.Second)
-				p = halfOf(p, PhaseHTTPMax)
-				p.Batch = 1
-				p.Conns = 32
-				return p
-			}(),
+			singleAt(base(PhaseHTTPSingleHalf, "http", 100_000, 10, 20*time.Second), 0, PhaseHTTPMax, 0.5),
 			zipf(base("http-max-zipf", "http", 100_000, 10, 20*time.Second)),
 			single(base(PhaseHTTPSingle, "http", 100_000, 10, 20*time.Second)),
 			base(PhaseHTTPMax100, "http", 100_000, 100, 20*time.Second),
 			base(PhaseHTTPMax1000, "http", 100_000, 1000, 20*time.Second),
+		},
+	},
+	"latency": {
+		Name: "latency",
+		Description: "issue 15 goal 1, event to reward latency: the max rate, then a fixed 2,000 events/s and half the max, " +
+			"each in HTTP batches of 10 and one event per request; 100k users, 10 campaigns, 20 s phases; the engine's time by stage",
+		Baseline: 5 * time.Second, Drain: 15 * time.Second,
+		Phases: []Phase{
+			base(PhaseHTTPMax, "http", 100_000, 10, 20*time.Second),
+			at(base(PhaseHTTP2k, "http", 100_000, 10, 20*time.Second), fixedRate),
+			singleAt(base(PhaseHTTPSingle2k, "http", 100_000, 10, 20*time.Second), fixedRate, "", 0),
+			halfOf(base(PhaseHTTPHalf, "http", 100_000, 10, 20*time.Second), PhaseHTTPMax),
+			singleAt(base(PhaseHTTPSingleHalf, "http", 100_000, 10, 20*time.Second), 0, PhaseHTTPMax, 0.5),
 		},
 	},
 	"delivery": {

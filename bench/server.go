@@ -358,7 +358,8 @@ func (a *API) Metrics(ctx context.Context) (map[string]float64, error) {
 }
 
 // ParseMetrics reads Prometheus text exposition and sums samples by metric name (labels
-// dropped; histogram buckets are skipped).
+// dropped; histogram buckets are skipped). The engine's stage histogram is also kept
+// sample by sample, under its name with its labels (see stageLatencies).
 func ParseMetrics(r io.Reader) (map[string]float64, error) {
 	out := map[string]float64{}
 	sc := bufio.NewScanner(r)
@@ -372,11 +373,9 @@ func ParseMetrics(r io.Reader) (map[string]float64, error) {
 		if i := strings.IndexAny(line, "{ "); i >= 0 {
 			name, rest = line[:i], line[i:]
 		}
-		if strings.HasSuffix(name, "_bucket") {
-			continue
-		}
+		labels := ""
 		if j := strings.LastIndex(rest, "}"); j >= 0 {
-			rest = rest[j+1:]
+			labels, rest = rest[:j+1], rest[j+1:]
 		}
 		f := strings.Fields(rest)
 		if len(f) == 0 {
@@ -384,6 +383,12 @@ func ParseMetrics(r io.Reader) (map[string]float64, error) {
 		}
 		v, err := strconv.ParseFloat(f[0], 64)
 		if err != nil {
+			continue
+		}
+		if strings.HasPrefix(name, stageHistogram) {
+			out[name+labels] = v
+		}
+		if strings.HasSuffix(name, "_bucket") {
 			continue
 		}
 		out[name] += v
