@@ -148,6 +148,11 @@ func (w *committer) fill(batch []commitJob) []commitJob {
 
 // flatten lists every decision of jobs, a chain's members right after its head.
 func flatten(jobs []commitJob) (evs []*EventReceived, ds []loyalty.Decision) {
+	n := 0
+	for _, j := range jobs {
+		n += 1 + len(j.more)
+	}
+	evs, ds = make([]*EventReceived, 0, n), make([]loyalty.Decision, 0, n)
 	for _, j := range jobs {
 		evs = append(evs, j.ev)
 		ds = append(ds, j.decision)

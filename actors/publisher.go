@@ -81,14 +81,15 @@ func (p *publisher) Run(ctx context.Context) error {
 	return nil
 }
 
-// publish publishes the notices of a batch, waits for their acknowledgements, parks the
+// publish publishes the notices of a batch, waits for their acknowledgements (10 s for
+// the batch), parks the
 // rejected events and acks each message whose work all went through. A message whose
 // notices could not be published is not acked: JetStream delivers it again and the
 // redelivery path republishes them (the notices' ids deduplicate them).
 func (p *publisher) publish(ctx context.Context, pubs []pubJob) {
-	var futures []jetstream.PubAckFuture
+	futures := make([]jetstream.PubAckFuture, 0, len(pubs))
 	failed := make([]bool, len(pubs))
-	owner := make([]int, 0)
+	owner := make([]int, 0, len(pubs))
 	for i, pj := range pubs {
 		notices, err := noticesOf(pj)
 		if err != nil {
@@ -106,13 +107,25 @@ func (p *publisher) publish(ctx context.Context, pubs []pubJob) {
 			owner = append(owner, i)
 		}
 	}
+	timeout := time.NewTimer(10 * time.Second) // one for the batch, not one per notice
+	defer timeout.Stop()
+	expired := false
 	for k, f := range futures {
+		if expired {
+			select {
+			case <-f.Ok():
+			default:
+				failed[owner[k]] = true
+			}
+			continue
+		}
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
 			p.log.Error("publish notice", "err", err)
 			failed[owner[k]] = true
-		case <-time.After(10 * time.Second):
+		case <-timeout.C:
+			expired = true
 			failed[owner[k]] = true
 		}
 	}
