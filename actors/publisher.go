@@ -82,10 +82,10 @@ func (p *publisher) Run(ctx context.Context) error {
 }
 
 // publish publishes the notices of a batch, waits for their acknowledgements (10 s for
-// the batch), parks the
-// rejected events and acks each message whose work all went through. A message whose
-// notices could not be published is not acked: JetStream delivers it again and the
-// redelivery path republishes them (the notices' ids deduplicate them).
+// the batch), parks the rejected events and acks each message whose work all went
+// through. A message whose notices could not be published is not acked: JetStream
+// delivers it again and the redelivery path republishes them (the notices' ids
+// deduplicate them).
 func (p *publisher) publish(ctx context.Context, pubs []pubJob) {
 	futures := make([]jetstream.PubAckFuture, 0, len(pubs))
 	failed := make([]bool, len(pubs))
