@@ -70,9 +70,11 @@ func at(p Phase, rate float64) Phase { p.Rate, p.Batch = rate, 10; return p }
 func single(p Phase) Phase           { p.Batch, p.Conns = 1, singleConns; return p }
 
 // singleAt sends one event per request at rate (or at fraction of the rate of phase of),
-// from 32 connections.
+// from 128 connections: an open loop's connections must not be what holds it (each is
+// one request at a time; with 32 at 2,000/s a connection had 16 ms per request and
+// queued sends behind its slower ones), storefront traffic comes from many clients.
 func singleAt(p Phase, rate float64, of string, fraction float64) Phase {
-	p.Rate, p.RateOf, p.RateFraction, p.Batch, p.Conns = rate, of, fraction, 1, 32
+	p.Rate, p.RateOf, p.RateFraction, p.Batch, p.Conns = rate, of, fraction, 1, 128
 	return p
 }
 
