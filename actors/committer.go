@@ -18,11 +18,13 @@ import (
 // commitJob is one user's decision for the committer, with the further decisions of the
 // same user's chain (each built on the one before) committed with it, whole or not at
 // all. pid gets the DecisionCommitted answer for them all; res is the lane's entry of the
-// user, whose published state follows the commits.
+// user, whose published state becomes state (the user after the last decision, which the
+// actor adopts too: one copy for both) once the job commits.
 type commitJob struct {
 	ev       *EventReceived
 	pid      *actor.PID
 	res      *resident
+	state    *loyalty.User
 	decision loyalty.Decision
 	more     []chainMember
 }
@@ -274,8 +276,11 @@ func (w *committer) settle(ctx context.Context, jobs []commitJob, outs []persist
 		w.settleReservations(ds, chain)
 		switch o := chain[0]; o {
 		case persistence.Committed:
+			if j.res != nil && j.state != nil {
+				j.res.state.Store(&heldState{user: j.state})
+			}
 			for i := range ds {
-				pubs = append(pubs, w.committed(ctx, j.res, evs[i], &ds[i]))
+				pubs = append(pubs, w.committed(ctx, evs[i], &ds[i]))
 			}
 		case persistence.Duplicate:
 			w.metrics.processed.WithLabelValues("duplicate").Inc()
@@ -349,13 +354,9 @@ func (w *committer) reloadPools(ctx context.Context) {
 	}
 }
 
-// committed records one committed decision: the user's published state, the metrics, and
-// the work left for the publisher (notices, a parked rejection, the ack).
-func (w *committer) committed(ctx context.Context, res *resident, ev *EventReceived, d *loyalty.Decision) pubJob {
-	if res != nil {
-		u := d.User // a copy: the decision's other fields need not stay alive
-		res.state.Store(&u)
-	}
+// committed records one committed decision: the metrics, and the work left for the
+// publisher (notices, a parked rejection, the ack).
+func (w *committer) committed(ctx context.Context, ev *EventReceived, d *loyalty.Decision) pubJob {
 	if d.Rejected != "" {
 		w.metrics.processed.WithLabelValues("rejected").Inc()
 	} else {

@@ -20,4 +20,8 @@
 // submits a decision (or a chain of them, for events that queued up meanwhile) and waits
 // for the answer before the next. Actors never block on Postgres inside Receive: loads
 // (a user's state, a refund's original) go through the loader and come back as messages.
+//
+// Memory: an actor with nothing to do holds its user's committed state in compact form
+// (userActor.pack) and decodes it for its next event; once idle for Config.IdleTimeout it
+// is stopped and only the compact state stays (lane.passivate).
 package actors

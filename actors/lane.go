@@ -33,7 +33,9 @@ type lane struct {
 	consumer   jetstream.Consumer // under mu: replace swaps it
 	epochs     persistence.Epochs // of the lane's partitions, as claimed
 	engine     *actor.Engine
-	deps       userDeps
+	deps       *userDeps
+	spawned    *atomic.Uint64 // the engine's count of user actors spawned: their ids
+	recover    actor.MiddlewareFunc
 	log        *slog.Logger
 	metrics    *metrics
 	maxDeliver uint64
@@ -46,7 +48,6 @@ type lane struct {
 	floor    uint64                    // the last ack floor the keeper saw, under mu
 	floorOf  time.Time                 // the creation time of the stream floor is of, under mu
 	actors   map[string]*resident
-	spawned  uint64 // makes every incarnation's actor id unique
 	inflight sync.WaitGroup
 }
 
@@ -226,25 +227,14 @@ func (p *lane) handle(msg jetstream.Msg) {
 		p.metrics.users.Inc()
 	}
 	if r.pid == nil {
-		// No actor: spawn one, from the compact state when the user has one.
-		var initial *loyalty.User
+		// No actor: spawn one, from the compact state when the user has one (the actor
+		// decodes it).
 		if r.compact != nil {
-			if u, err := loyalty.DecodeCompact(userID, r.compact); err == nil {
-				initial = &u
-				r.state.Store(initial)
-			} else {
-				p.log.Error("undecodable compact user state; reloading from Postgres", "user_id", userID, "err", err)
-			}
+			r.state.Store(&heldState{packed: r.compact})
 			r.compact = nil
 			p.metrics.compact.Dec()
 		}
-		// A fresh id per incarnation: hollywood ignores a spawn whose id is still
-		// registered (a passivated actor may not be gone yet), and would drop the event.
-		p.spawned++
-		r.pid = p.engine.Spawn(newUserActor(p.deps, userID, r, initial), "user",
-			actor.WithID(strconv.Itoa(ev.Partition)+"/"+strconv.FormatUint(p.spawned, 36)+"/"+userID),
-			actor.WithInboxSize(p.inboxSize),
-			actor.WithMiddleware(recoverMiddleware(p.log)))
+		p.spawn(userID, r)
 		p.metrics.actors.Inc()
 	}
 	r.inflight.Add(1)
@@ -256,6 +246,17 @@ func (p *lane) handle(msg jetstream.Msg) {
 		p.inflight.Done()
 	}
 	p.engine.Send(r.pid, ev)
+}
+
+// spawn starts the actor of userID, whose entry is r, from the state r holds. Under p.mu.
+func (p *lane) spawn(userID string, r *resident) {
+	// A fresh id per incarnation, unique in the engine: hollywood ignores a spawn whose id
+	// is still registered (a passivated actor may not be gone yet), and would drop the
+	// event. A short one: hollywood keeps it twice per actor (the user id is in the
+	// receiver, for the logs).
+	r.pid = p.engine.Spawn(newUserActor(p.deps, userID, r), "user",
+		actor.WithID(strconv.FormatUint(p.spawned.Add(1), 36)),
+		actor.WithInboxSize(p.inboxSize), actor.WithMiddleware(p.recover))
 }
 
 // admit decodes the event into ev and says why it must be parked instead of applied, or
@@ -299,9 +300,11 @@ type resident struct {
 	compact  []byte     // the committed state while pid is nil (under lane.mu)
 	inflight atomic.Int32
 	last     atomic.Int64 // unix nanos of the last activity
-	// state is the user's last committed state, published by the committer when it commits
-	// (before the event is finished) and by the actor when it loads; nil when unknown.
-	state atomic.Pointer[loyalty.User]
+	// state is the user's last committed state while its actor runs, published by the
+	// committer when it commits (before the event is finished), by the actor when it loads
+	// or decodes it, and packed by the actor when it has nothing to do (see
+	// userActor.pack); nil when unknown.
+	state atomic.Pointer[heldState]
 }
 
 func (r *resident) touch() { r.last.Store(time.Now().UnixNano()) }
@@ -370,11 +373,14 @@ func (p *lane) passivate(idle time.Duration, limit int) int {
 func (p *lane) stopActor(r *resident, keep bool) {
 	p.engine.Poison(r.pid)
 	r.pid = nil
-	u := r.state.Swap(nil)
-	if !keep || u == nil {
+	h := r.state.Swap(nil)
+	if !keep || h == nil {
 		return
 	}
-	r.compact = loyalty.EncodeCompact(u)
+	r.compact = h.packed
+	if r.compact == nil {
+		r.compact = loyalty.EncodeCompact(h.user)
+	}
 	p.metrics.compact.Inc()
 }
 
@@ -391,8 +397,13 @@ func recoverMiddleware(log *slog.Logger) func(actor.ReceiveFunc) actor.ReceiveFu
 		return func(c *actor.Context) {
 			defer func() {
 				if r := recover(); r != nil {
-					log.Error("actor receiver panicked", "pid", c.PID().String(), "panic", fmt.Sprint(r))
-					if u, ok := c.Receiver().(*userActor); ok {
+					u, ok := c.Receiver().(*userActor)
+					userID := ""
+					if ok {
+						userID = u.id
+					}
+					log.Error("actor receiver panicked", "pid", c.PID().String(), "user_id", userID, "panic", fmt.Sprint(r))
+					if ok {
 						u.recovered(fmt.Sprint(r))
 					}
 				}

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
@@ -20,6 +21,8 @@ const maxRuleAttempts = 3
 
 // userDeps are what a user actor needs; shared by every actor of the engine.
 type userDeps struct {
+	engine *actor.Engine
+	log    *slog.Logger
 	// evaluate runs the rule set in force against one event.
 	evaluate  func(in *cel.Input) ([]campaign.Match, []cel.EvalError, error)
 	budgets   *budgets
@@ -40,23 +43,22 @@ type userDeps struct {
 // of decisions for the events that queued up meanwhile), waiting for its answer before
 // the next.
 type userActor struct {
-	deps   userDeps
-	id     string
-	pid    *actor.PID
-	engine *actor.Engine
+	deps *userDeps
+	id   string
+	pid  *actor.PID
 
 	res      *resident     // the lane's entry for this user
-	state    *loyalty.User // committed state; nil until loaded
+	state    *loyalty.User // committed state; nil until loaded, or while packed (see pack)
 	loading  bool
 	queue    []*EventReceived
 	inflight *EventReceived   // submitted or waiting for a retry
 	chain    []*EventReceived // further events submitted with inflight as one chain
-	single   int              // how many of the next events to apply one by one (after a failed chain)
-	alone    bool             // inflight is applied alone, not as the head of a chain
-	waiting  bool             // a decision is with the committer or a park with the publisher
 	pending  *loyalty.User    // state after inflight, adopted once committed
-	attempts int
-	loadFail int
+	single   int32            // how many of the next events to apply one by one (after a failed chain)
+	attempts int32
+	loadFail int32
+	alone    bool // inflight is applied alone, not as the head of a chain
+	waiting  bool // a decision is with the committer or a park with the publisher
 	// fetching: the loader is reading the effect of the event a refund names;
 	// effect (nil: none) is that effect, for the event effectFor.
 	fetching  bool
@@ -67,19 +69,17 @@ type userActor struct {
 	stale bool
 }
 
-// newUserActor makes the actor of userID; initial, when set, is its committed state (kept
+// newUserActor makes the actor of userID; its committed state is the one res holds (kept
 // in memory while no actor ran), else the actor loads it from Postgres.
-func newUserActor(d userDeps, userID string, res *resident, initial *loyalty.User) actor.Producer {
-	return func() actor.Receiver { return &userActor{deps: d, id: userID, res: res, state: initial} }
+func newUserActor(d *userDeps, userID string, res *resident) actor.Producer {
+	return func() actor.Receiver { return &userActor{deps: d, id: userID, res: res} }
 }
 
 // Receive handles one message. It never panics over data: failures are messages.
 func (a *userActor) Receive(c *actor.Context) {
 	switch m := c.Message().(type) {
-	case actor.Initialized:
-		a.pid, a.engine = c.PID(), c.Engine()
-	case actor.Started:
-		a.pid, a.engine = c.PID(), c.Engine()
+	case actor.Initialized, actor.Started:
+		a.pid = c.PID()
 	case *EventReceived:
 		if a.stale {
 			m.finish() // the partition has another owner: its events are theirs
@@ -109,7 +109,7 @@ func (a *userActor) pump() {
 	if a.loading || a.inflight != nil || len(a.queue) == 0 {
 		return
 	}
-	if a.state == nil {
+	if a.state == nil && !a.unpack() {
 		a.loading = true
 		a.deps.loader.load(a.id, a.pid)
 		return
@@ -139,9 +139,9 @@ func (a *userActor) loaded(m UserLoaded) {
 	a.loading = false
 	if m.Err != nil {
 		a.loadFail++
-		delay := a.deps.retry.Delay(a.loadFail)
+		delay := a.deps.retry.Delay(int(a.loadFail))
 		a.deps.metrics.loadErrors.Inc()
-		pid, engine := a.pid, a.engine
+		pid, engine := a.pid, a.deps.engine
 		time.AfterFunc(delay, func() { engine.Send(pid, retryLoad{}) })
 		return
 	}
@@ -152,7 +152,7 @@ func (a *userActor) loaded(m UserLoaded) {
 		u = loyalty.NewUser(a.id)
 	}
 	a.state = &u
-	a.res.state.Store(a.state)
+	a.res.state.Store(&heldState{user: a.state})
 	if a.inflight != nil && !a.waiting {
 		a.process(a.inflight)
 		return
@@ -162,7 +162,7 @@ func (a *userActor) loaded(m UserLoaded) {
 
 // process evaluates ev against the current rules and submits the decision.
 func (a *userActor) process(ev *EventReceived) {
-	if a.state == nil {
+	if a.state == nil && !a.unpack() {
 		// State was dropped (fenced or rejected commit): reload, then come back here.
 		a.effectFor = "" // what the refund's original did may have moved as well
 		a.loading = true
@@ -192,7 +192,7 @@ func (a *userActor) process(ev *EventReceived) {
 	if err != nil {
 		a.attempts++
 		if a.attempts < maxRuleAttempts {
-			a.retryLater(a.deps.retry.Delay(a.attempts))
+			a.retryLater(a.deps.retry.Delay(int(a.attempts)))
 			return
 		}
 		a.park(ev, fmt.Sprintf("rule evaluation failed %d times: %v", a.attempts, err))
@@ -215,7 +215,7 @@ func (a *userActor) effectLoaded(m EffectLoaded) {
 	if m.Err != nil {
 		a.deps.metrics.loadErrors.Inc()
 		a.attempts++
-		a.retryLater(a.deps.retry.Delay(a.attempts))
+		a.retryLater(a.deps.retry.Delay(int(a.attempts)))
 		return
 	}
 	a.effect, a.effectFor = m.Effect, m.EventID
@@ -224,7 +224,7 @@ func (a *userActor) effectLoaded(m EffectLoaded) {
 
 // retryLater asks for the blocked event to be tried again after d.
 func (a *userActor) retryLater(d time.Duration) {
-	pid, engine := a.pid, a.engine
+	pid, engine := a.pid, a.deps.engine
 	time.AfterFunc(d, func() { engine.Send(pid, retryEvent{}) })
 }
 
@@ -369,7 +369,7 @@ func (a *userActor) submit(evs []*EventReceived, ds []loyalty.Decision) {
 	if len(a.chain) == 0 {
 		a.chain = nil
 	}
-	head := commitJob{ev: evs[0], pid: a.pid, res: a.res, decision: ds[0]}
+	head := commitJob{ev: evs[0], pid: a.pid, res: a.res, state: a.pending, decision: ds[0]}
 	for i := 1; i < len(evs); i++ {
 		head.more = append(head.more, chainMember{ev: evs[i], decision: ds[i]})
 	}
@@ -402,11 +402,12 @@ func (a *userActor) committed(m DecisionCommitted) {
 	case m.Outcome == persistence.Committed || m.Outcome == persistence.Duplicate:
 		a.inflight, a.chain = nil, nil
 		a.pump()
+		a.pack()
 	case m.Outcome == persistence.ChainBroken:
 		// Nothing of the chain committed: apply its events again, one by one.
 		evs := append([]*EventReceived{ev}, a.chain...)
 		a.queue = append(evs, a.queue...)
-		a.single = len(evs)
+		a.single = int32(len(evs))
 		a.inflight, a.chain = nil, nil
 		if m.Fenced {
 			a.state = nil
@@ -450,6 +451,7 @@ func (a *userActor) parked() {
 	a.pending, a.effect, a.effectFor = nil, nil, ""
 	a.inflight, a.chain = nil, nil
 	a.pump()
+	a.pack()
 }
 
 // recovered restores a consistent actor after a panic in Receive: the state is dropped
