@@ -43,13 +43,17 @@ type WebhookStats struct {
 	// Rate is notices received per second: from the phase's start (on) or from the
 	// endpoint's enabling (backlog) to the last one received.
 	Rate float64 `json:"rate"`
-	// Latency runs from the reward's commit (its created_at) to its receipt.
+	// Latency runs from the reward's publication to REWARDS, right after its commit (the
+	// body's timestamp: when the stream stored it), to its receipt.
 	Latency Latency `json:"latency"`
+	// FromCreated runs from the reward's created_at (set as its transaction is built, so
+	// the commit itself is in it) to its receipt.
+	FromCreated Latency `json:"from_created"`
 }
 
 // hookSink is the bench's webhook endpoint on 127.0.0.1: it verifies each delivery's
 // signature as README documents it, answers 204, and keeps the phase's counts and the
-// commit-to-receipt latency of each first delivery.
+// publication-to-receipt latency of each first delivery (and from created_at).
 type hookSink struct {
 	srv *http.Server
 	ln  net.Listener
@@ -59,7 +63,8 @@ type hookSink struct {
 
 	mu       sync.Mutex
 	seen     map[string]struct{}
-	hist     *hdrhistogram.Histogram
+	hist     *hdrhistogram.Histogram // from the body's timestamp (REWARDS stored it)
+	created  *hdrhistogram.Histogram // from data.created_at
 	from     time.Time
 	last     time.Time
 	received atomic.Int64
@@ -73,7 +78,7 @@ func startHookSink() (*hookSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &hookSink{ln: ln, URL: "http://" + ln.Addr().String() + "/hooks", seen: map[string]struct{}{}, hist: newHist()}
+	h := &hookSink{ln: ln, URL: "http://" + ln.Addr().String() + "/hooks", seen: map[string]struct{}{}, hist: newHist(), created: newHist()}
 	h.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = h.srv.Serve(ln) }() // ends with Close
 	return h, nil
@@ -96,7 +101,7 @@ func (h *hookSink) setSecret(secret string) error {
 func (h *hookSink) reset(from time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.seen, h.hist, h.from, h.last = map[string]struct{}{}, newHist(), from, time.Time{}
+	h.seen, h.hist, h.created, h.from, h.last = map[string]struct{}{}, newHist(), newHist(), from, time.Time{}
 	h.received.Store(0)
 	h.dups.Store(0)
 	h.bad.Store(0)
@@ -111,7 +116,8 @@ func (h *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var msg struct {
-		Data struct {
+		Timestamp time.Time `json:"timestamp"`
+		Data      struct {
 			CreatedAt time.Time `json:"created_at"`
 		} `json:"data"`
 	}
@@ -125,8 +131,11 @@ func (h *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.seen[id] = struct{}{}
+	if !msg.Timestamp.IsZero() {
+		_ = h.hist.RecordValue(min(max(now.Sub(msg.Timestamp).Microseconds(), 1), histMax))
+	}
 	if !msg.Data.CreatedAt.IsZero() {
-		_ = h.hist.RecordValue(min(max(now.Sub(msg.Data.CreatedAt).Microseconds(), 1), histMax))
+		_ = h.created.RecordValue(min(max(now.Sub(msg.Data.CreatedAt).Microseconds(), 1), histMax))
 	}
 	h.last = now
 	h.mu.Unlock()
@@ -157,7 +166,8 @@ func (h *hookSink) verify(hd http.Header, body []byte) bool {
 func (h *hookSink) stats(want int64) WebhookStats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s := WebhookStats{Received: h.received.Load(), Duplicates: h.dups.Load(), BadSignatures: h.bad.Load(), Latency: Summarize(h.hist)}
+	s := WebhookStats{Received: h.received.Load(), Duplicates: h.dups.Load(), BadSignatures: h.bad.Load(),
+		Latency: Summarize(h.hist), FromCreated: Summarize(h.created)}
 	s.Missing = max(want-s.Received, 0)
 	if el := h.last.Sub(h.from).Seconds(); el > 0 {
 		s.Rate = float64(s.Received) / el
