@@ -11,12 +11,13 @@
 -- insert and that lookup agree on "today" across midnight.
 --
 -- Existing rows are attached, not copied: the old table becomes the partition
--- <table>_legacy for (MINVALUE) .. today, with day set to yesterday for all its rows. That
--- costs one constant column (no rewrite, PG 11+), one index build on (event_id, day) and
--- one validating scan, where a copy would rewrite every row and every index inside the
--- start-up transaction. The legacy partition ends today, so the maintenance drops it whole
--- once the horizon has passed over yesterday, and its rows are found by dedup (and by
--- refunds) until then. An empty old table (a fresh install) is dropped instead.
+-- <table>_legacy for (MINVALUE) .. today included, with day set to today for all its rows
+-- (the rest of today's rows go there too). That
+-- costs one constant column (no rewrite, PG 11+), one index build on (event_id, day) in
+-- place of the old key's and one validating scan, where a copy would rewrite every row and every index inside the
+-- start-up transaction. The legacy partition ends with today, so the maintenance drops it
+-- whole once the horizon has passed over today, and its rows are found by dedup (and by
+-- refunds) until then: however old, each counts as processed on the day of the upgrade. An empty old table (a fresh install) is dropped instead.
 --
 -- A DEFAULT partition takes any row whose day has no partition (the maintenance stopped
 -- for longer than its days ahead), so a commit never fails for a missing partition; the
@@ -26,10 +27,11 @@ DECLARE
     today date := (now() AT TIME ZONE 'UTC')::date;
     t text;
     n bigint;
+    first int;
 BEGIN
     ALTER TABLE processed_events RENAME TO processed_events_legacy;
     ALTER INDEX processed_events_pkey RENAME TO processed_events_legacy_event_id;
-    EXECUTE format('ALTER TABLE processed_events_legacy ADD COLUMN day date NOT NULL DEFAULT %L', today - 1);
+    EXECUTE format('ALTER TABLE processed_events_legacy ADD COLUMN day date NOT NULL DEFAULT %L', today);
     CREATE TABLE processed_events (
         event_id     text NOT NULL,
         user_id      text NOT NULL,
@@ -44,7 +46,7 @@ BEGIN
 
     ALTER TABLE event_effects RENAME TO event_effects_legacy;
     ALTER INDEX event_effects_pkey RENAME TO event_effects_legacy_event_id;
-    EXECUTE format('ALTER TABLE event_effects_legacy ADD COLUMN day date NOT NULL DEFAULT %L', today - 1);
+    EXECUTE format('ALTER TABLE event_effects_legacy ADD COLUMN day date NOT NULL DEFAULT %L', today);
     CREATE TABLE event_effects (
         event_id        text NOT NULL,
         user_id         text NOT NULL,
@@ -61,12 +63,16 @@ BEGIN
 
     FOREACH t IN ARRAY ARRAY['processed_events', 'event_effects'] LOOP
         EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %I LIMIT 1) x', t || '_legacy') INTO n;
+        first := 0;
         IF n = 0 THEN
             EXECUTE format('DROP TABLE %I', t || '_legacy');
         ELSE
-            EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (MINVALUE) TO (%L)', t, t || '_legacy', today);
+            -- The key becomes (event_id, day): ATTACH builds its index.
+            EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', t || '_legacy', t || '_legacy_event_id');
+            EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (MINVALUE) TO (%L)', t, t || '_legacy', today + 1);
+            first := 1;
         END IF;
-        FOR i IN 0..2 LOOP
+        FOR i IN first..2 LOOP
             EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
                 t || '_p' || to_char(today + i, 'YYYYMMDD'), t, today + i, today + i + 1);
         END LOOP;
