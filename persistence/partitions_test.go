@@ -18,8 +18,9 @@ import (
 	"github.com/campaignmanager/campaignmanager/persistence/pgtest"
 )
 
-// retention is the engine's default: 8 days of dedup, 90 of refunds.
-var retention = persistence.Retention{Dedup: 8 * 24 * time.Hour, Refund: 90 * 24 * time.Hour}
+// retention is the engine's default, 8 days of dedup and 90 of refunds, with daily
+// partitions (the tests name them by day).
+var retention = persistence.Retention{Dedup: 8 * 24 * time.Hour, Refund: 90 * 24 * time.Hour, Span: 1}
 
 // dbToday is Postgres' current UTC date, the day commits write.
 func dbToday(t *testing.T, db *pgx.Conn) time.Time {
@@ -138,7 +139,7 @@ func TestDuplicateOlderThanTheHorizonIsAppliedAgain(t *testing.T) {
 	s, db := openStoreDB(t)
 	ctx := t.Context()
 	today := dbToday(t, db)
-	short := persistence.Retention{Dedup: 8 * 24 * time.Hour, Refund: 8 * 24 * time.Hour}
+	short := persistence.Retention{Dedup: 8 * 24 * time.Hour, Refund: 8 * 24 * time.Hour, Span: 1}
 
 	commit(t, s, decision("old", "ann", 1, 5), decision("kept", "bob", 1, 5))
 	backdate(t, s, db, "old", today.AddDate(0, 0, -9))
@@ -175,7 +176,7 @@ func TestPartitionMaintenanceCreatesAheadAndDropsExpired(t *testing.T) {
 	s, db := openStoreDB(t)
 	ctx := t.Context()
 	today := dbToday(t, db)
-	r := persistence.Retention{Dedup: 8 * 24 * time.Hour, Refund: 10 * 24 * time.Hour, Ahead: 3}
+	r := persistence.Retention{Dedup: 8 * 24 * time.Hour, Refund: 10 * 24 * time.Hour, Ahead: 3, Span: 1}
 
 	want := func(table string, from, to int) []string {
 		names := []string{table + "_default"} // sorts first
@@ -344,5 +345,47 @@ func TestMigration010KeepsExistingRowsAndTheirDedup(t *testing.T) {
 	}
 	if err := m.MigrateTo(ctx, 10); err != nil {
 		t.Fatalf("up again: %v", err)
+	}
+}
+
+// TestWeeklyPartitionsFollowTheDailyOnesAndKeepDedup: partitions of several days end
+// where the ones after begin (the migration's daily ones), are aligned on whole spans
+// otherwise, leave no day uncovered, and a duplicate from an earlier day of a weekly
+// partition is found.
+func TestWeeklyPartitionsFollowTheDailyOnesAndKeepDedup(t *testing.T) {
+	t.Parallel()
+	s, db := openStoreDB(t)
+	ctx := t.Context()
+	today := dbToday(t, db)
+	r := persistence.Retention{Dedup: 8 * 24 * time.Hour, Refund: 90 * 24 * time.Hour, Ahead: 30}
+	maintain(t, s, r, today.AddDate(0, 0, -14)) // as if the maintenance ran 2 weeks ago
+	var gaps, overlaps, unaligned int
+	err := db.QueryRow(ctx, `WITH b AS (
+			SELECT substring(pg_get_expr(c.relpartbound, c.oid) FROM 'FROM \(''([0-9-]+)''\)')::date AS f,
+				substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \(''([0-9-]+)''\)')::date AS t
+			FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+			WHERE i.inhparent = 'processed_events'::regclass AND pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'),
+		o AS (SELECT f, t, lead(f) OVER (ORDER BY f) AS next FROM b)
+		SELECT count(*) FILTER (WHERE next > t), count(*) FILTER (WHERE next < t),
+			count(*) FILTER (WHERE f NOT BETWEEN $1::date AND $1::date + 3 AND (f - date '1970-01-01') % 7 <> 0)
+		FROM o`, today).Scan(&gaps, &overlaps, &unaligned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gaps+overlaps+unaligned != 0 {
+		t.Fatalf("partitions: %d gaps, %d overlaps, %d unaligned: %v", gaps, overlaps, unaligned, partitionsOf(t, db, persistence.ProcessedEvents))
+	}
+	commit(t, s, rejectedDecision("a", "ann", 1), rejectedDecision("b", "bob", 1))
+	for id, d := range map[string]int{"a": -10, "b": -3} {
+		if _, err := db.Exec(ctx, `UPDATE processed_events SET day = $1 WHERE event_id = $2`, today.AddDate(0, 0, d), id); err != nil {
+			t.Fatal(err)
+		}
+		var where string
+		if err := db.QueryRow(ctx, `SELECT tableoid::regclass::text FROM processed_events WHERE event_id = $1`, id).Scan(&where); err != nil || where == "processed_events_default" {
+			t.Fatalf("row %s is in %s (%v)", id, where, err)
+		}
+	}
+	if got := commit(t, s, rejectedDecision("a", "ann", 2), rejectedDecision("b", "bob", 2)); !slices.Equal(got, []persistence.Outcome{persistence.Duplicate, persistence.Duplicate}) {
+		t.Fatalf("outcomes %v, want both duplicates", got)
 	}
 }
