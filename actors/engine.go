@@ -73,6 +73,14 @@ type Config struct {
 	// PoolRefresh is how often the coupon pools' counts are reloaded from Postgres (codes
 	// imported meanwhile, the pool gauges); 0 means 5 s.
 	PoolRefresh time.Duration
+	// Retention is how long processed_events (the dedup horizon) and event_effects (the
+	// refund horizon) keep their rows; zero horizons mean 8 days (longer than EVENTS'
+	// 7-day history) and 90 days.
+	Retention persistence.Retention
+	// PartitionEvery is how often the partitions of those tables are maintained (created
+	// ahead, dropped past their horizon; see keepPartitions); 0 means 10 minutes, negative
+	// turns the maintenance off (another replica or an operator does it).
+	PartitionEvery time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -123,7 +131,22 @@ func (c *Config) setDefaults() {
 	if c.PoolRefresh == 0 {
 		c.PoolRefresh = 5 * time.Second
 	}
+	if c.Retention.Dedup == 0 {
+		c.Retention.Dedup = DefaultDedupHorizon
+	}
+	if c.Retention.Refund == 0 {
+		c.Retention.Refund = max(DefaultRefundHorizon, c.Retention.Dedup)
+	}
+	if c.PartitionEvery == 0 {
+		c.PartitionEvery = 10 * time.Minute
+	}
 }
+
+// The default horizons of Config.Retention.
+const (
+	DefaultDedupHorizon  = 8 * 24 * time.Hour
+	DefaultRefundHorizon = 90 * 24 * time.Hour
+)
 
 // Deps are the engine's collaborators; all required but Logger and Registerer.
 type Deps struct {
@@ -185,6 +208,9 @@ func New(deps Deps, cfg Config) (*Engine, error) {
 	}
 	if cfg.LeaseRenew*2 >= deps.Leases.TTL() {
 		return nil, fmt.Errorf("actors: LeaseRenew %s must be under half the leases' TTL %s", cfg.LeaseRenew, deps.Leases.TTL())
+	}
+	if err := cfg.Retention.Validate(); err != nil {
+		return nil, fmt.Errorf("actors: retention: %w", err)
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
@@ -303,6 +329,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		supervisor.Stage{Name: "lane keeper", Run: e.keepLanes},
 		supervisor.Stage{Name: "expiry sweep", Run: e.sweepExpiry},
 		supervisor.Stage{Name: "passivation", Run: e.passivateLoop},
+		supervisor.Stage{Name: "partition maintenance", Run: e.keepPartitions},
 		supervisor.Stage{Name: "pool levels", Run: e.pools.refresh(e.deps.Store, e.cfg.PoolRefresh, func(err error) {
 			e.log.Warn("reload coupon pools", "err", err)
 		})},

@@ -1,0 +1,67 @@
+package actors
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/campaignmanager/campaignmanager/persistence"
+)
+
+// keepPartitions maintains the day-partitioned tables (see
+// persistence.MaintainPartitions): a pass at once when the engine starts, then every
+// PartitionEvery, each creating the partitions of today and the days ahead and dropping
+// those past their table's horizon. Commits never wait for it: the migration created
+// today's partitions and a DEFAULT one takes the rows of a day without its own, so a
+// failed pass only counts an error and is tried again at the next. Every replica runs
+// it; an advisory lock in Postgres makes them take turns, each step checking the catalog
+// first. It returns when ctx ends.
+func (e *Engine) keepPartitions(ctx context.Context) error {
+	if e.cfg.PartitionEvery < 0 {
+		return nil
+	}
+	t := time.NewTicker(e.cfg.PartitionEvery)
+	defer t.Stop()
+	for {
+		e.maintainPartitions(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// maintainPartitions runs one pass, counting and logging what it changed.
+func (e *Engine) maintainPartitions(ctx context.Context) {
+	ch, err := e.deps.Store.MaintainPartitions(ctx, e.cfg.Retention)
+	for _, name := range ch.Created {
+		e.metrics.partitionsCreated.WithLabelValues(tableOf(name)).Inc()
+		e.log.Info("partition created", "partition", name)
+	}
+	for _, name := range ch.Dropped {
+		e.metrics.partitionsDropped.WithLabelValues(tableOf(name)).Inc()
+		e.log.Info("partition dropped past its horizon", "partition", name)
+	}
+	if ch.Moved > 0 {
+		e.log.Warn("rows moved out of a DEFAULT partition (the maintenance had not run for days)", "rows", ch.Moved)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			e.metrics.partitionErrors.Inc()
+			e.log.Warn("partition maintenance", "err", err)
+		}
+		return
+	}
+	e.metrics.partitionPass.SetToCurrentTime()
+}
+
+// tableOf is the table a partition belongs to, by its name.
+func tableOf(partition string) string {
+	for _, t := range []string{persistence.ProcessedEvents, persistence.EventEffects} {
+		if strings.HasPrefix(partition, t+"_") {
+			return t
+		}
+	}
+	return partition
+}
