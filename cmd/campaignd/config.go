@@ -28,33 +28,34 @@ const (
 // Config is every setting of campaignd, from environment variables and matching flags
 // (a flag wins over its variable).
 type Config struct {
-	Mode           string
-	HTTPAddr       string
-	NATSURL        string
-	NATSListen     string
-	DatabaseURL    string
-	DataDir        string
-	JWTSecret      string
-	AdminUser      string
-	AdminPassword  string
-	Partitions     int
-	StreamReplicas int
-	SyncAlways     bool
-	SyncInterval   time.Duration
-	MaxAckPending  int
-	Consumers      int
-	ExpirySweep    time.Duration
+	Mode            string
+	HTTPAddr        string
+	NATSURL         string
+	NATSListen      string
+	DatabaseURL     string
+	DataDir         string
+	JWTSecret       string
+	AdminUser       string
+	AdminPassword   string
+	Partitions      int
+	StreamReplicas  int
+	SyncAlways      bool
+	SyncInterval    time.Duration
+	MaxAckPending   int
+	Consumers       int
+	ExpirySweep     time.Duration
+	ActorIdle       time.Duration
+	MaxResident     int
+	ShutdownTimeout time.Duration
+	MaxClockSkew    time.Duration
+	PoolLowWater    int64
+	PprofAddr       string
+	LogLevel        string
+	LogFormat       string
+
 	// DedupHorizon and RefundHorizon are how long Postgres keeps the record that an
 	// event was processed and what it did (see actors.Config.Retention).
 	DedupHorizon, RefundHorizon time.Duration
-	ActorIdle                   time.Duration
-	MaxResident                 int
-	ShutdownTimeout             time.Duration
-	MaxClockSkew                time.Duration
-	PoolLowWater                int64
-	PprofAddr                   string
-	LogLevel                    string
-	LogFormat                   string
 
 	// Webhook delivery: private addresses allowed, one attempt's bound, the first
 	// retry's wait (each later one 4 times longer, at most 1440 times this) and the
