@@ -17,8 +17,12 @@ import (
 )
 
 // prefillEnv opts into BenchmarkCommitPrefilled: the processed_events rows to pre-fill
-// (make test never sets it).
-const prefillEnv = "CAMPAIGN_BENCH_PREFILL"
+// (make test never sets it); spanEnv optionally sets the partitions' span in days (the
+// engine's 7 when unset).
+const (
+	prefillEnv = "CAMPAIGN_BENCH_PREFILL"
+	spanEnv    = "CAMPAIGN_BENCH_SPAN"
+)
 
 // BenchmarkCommitPrefilled times CommitBatch on a store whose processed_events holds
 // $CAMPAIGN_BENCH_PREFILL rows, spread evenly over the 9 days of the default 8-day dedup
@@ -93,7 +97,7 @@ func nextBatch(prev []loyalty.Decision, size int, round int64) []loyalty.Decisio
 	return out
 }
 
-// prefill gives the store the engine's weekly partitions (Span 7) over the 8 days
+// prefill gives the store the engine's weekly partitions (Span 7, or $CAMPAIGN_BENCH_SPAN) over the 8 days
 // before today and today (the migration's daily ones are dropped first), then fills
 // those 9 days evenly with rows of random-looking event ids (md5), each partition's rows
 // inserted in key order (as fast as a bulk load gets through SQL; none when rows is 0),
@@ -111,7 +115,8 @@ func prefill(b *testing.B, s *persistence.Store, db *pgx.Conn, rows int64) {
 		}
 	}
 	first := today.AddDate(0, 0, -8)
-	r := persistence.Retention{Dedup: 8 * 24 * time.Hour, Refund: 90 * 24 * time.Hour, Ahead: 10, Today: first}
+	span, _ := strconv.Atoi(os.Getenv(spanEnv))
+	r := persistence.Retention{Dedup: 8 * 24 * time.Hour, Refund: 90 * 24 * time.Hour, Ahead: 10, Today: first, Span: span}
 	if _, err := s.MaintainPartitions(ctx, r); err != nil {
 		b.Fatal(err)
 	}
@@ -129,11 +134,11 @@ func prefill(b *testing.B, s *persistence.Store, db *pgx.Conn, rows int64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	type span struct {
+	type bounds struct {
 		Name     string
 		From, To time.Time
 	}
-	spans, err := pgx.CollectRows(parts, pgx.RowToStructByPos[span])
+	spans, err := pgx.CollectRows(parts, pgx.RowToStructByPos[bounds])
 	if err != nil {
 		b.Fatal(err)
 	}
