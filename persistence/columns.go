@@ -61,8 +61,10 @@ func (c *processedArrays) queue(b *pgx.Batch, careful bool, inserted *[]string) 
 // (every partition left is within the dedup horizon: the maintenance drops older ones),
 // collecting the ids processed on an earlier day into older. The day bound is a stable
 // expression, so Postgres prunes today's and later partitions when the statement starts,
-// and each older partition answers from its primary key's index: one probe per id and
-// day kept. It runs in the commit's batch (no extra round trip).
+// and each partition holding earlier days answers from its primary key's index: one
+// probe per id and such partition (two with weekly ones: today's, on the pages the insert
+// reads next, and the week's before; see Retention.Span). It runs in the commit's batch
+// (no extra round trip).
 //
 // A user's events are committed by one fenced owner at a time (partition_epochs), so a
 // user's duplicate is never in flight in another transaction. The same event id sent for
