@@ -171,7 +171,9 @@ type Engine struct {
 	deps    Deps
 	log     *slog.Logger
 	metrics *metrics
-	retry   supervisor.Policy
+	// partitionMetrics are the partition maintenance's (see keepPartitions).
+	partitionMetrics *partitionMetrics
+	retry            supervisor.Policy
 
 	rules  atomic.Pointer[cel.RuleSet]
 	tiers  atomic.Pointer[loyalty.TierConfig]
@@ -222,7 +224,11 @@ func New(deps Deps, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, deps: deps, log: deps.Logger.With("component", "engine"), metrics: m,
+	pm, err := newPartitionMetrics(deps.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, deps: deps, log: deps.Logger.With("component", "engine"), metrics: m, partitionMetrics: pm,
 		loaded: make(chan struct{}), lanes: map[string]*runningLane{}}
 	empty, _ := cel.NewRuleSet(nil)
 	e.rules.Store(empty)

@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
 type metrics struct {
@@ -36,10 +34,6 @@ type metrics struct {
 	codesIssued    *prometheus.CounterVec
 	poolLeft       *prometheus.GaugeVec
 	poolLowWater   *prometheus.GaugeVec
-	// The partition maintenance (see keepPartitions).
-	partitionsCreated, partitionsDropped *prometheus.CounterVec
-	partitionErrors                      prometheus.Counter
-	partitionPass                        prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -102,18 +96,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "campaign_pool_codes_left", Help: "Coupon codes a pool has left (free and unexpired), as the engine last loaded them."}, []string{"pool"}),
 		poolLowWater: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "campaign_pool_low_water", Help: "A pool's low-water mark: at or below it codes left, the pool is low (alert CouponPoolLow)."}, []string{"pool"}),
-		partitionsCreated: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "campaign_partitions_created_total", Help: "Partitions of processed_events and event_effects this engine created ahead, by table."}, []string{"table"}),
-		partitionsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "campaign_partitions_dropped_total", Help: "Partitions this engine dropped past their table's horizon (dedup or refund), by table."}, []string{"table"}),
-		partitionErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "campaign_partition_maintenance_errors_total", Help: "Partition maintenance passes that failed (tried again at the next)."}),
-		partitionPass: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "campaign_partition_maintenance_last_success_timestamp_seconds", Help: "When the partition maintenance last completed a pass (Unix time)."}),
-	}
-	for _, table := range []string{persistence.ProcessedEvents, persistence.EventEffects} {
-		m.partitionsCreated.WithLabelValues(table)
-		m.partitionsDropped.WithLabelValues(table)
 	}
 	for _, change := range []string{"acquired", "released", "lost"} {
 		m.ownership.WithLabelValues(change)
@@ -124,7 +106,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, c := range []prometheus.Collector{m.received, m.rejected, m.processed, m.rewards, m.ruleErrors,
 		m.evalDuration, m.commitDuration, m.batchSize, m.commitErrors, m.loadErrors, m.fenced, m.recreated, m.dlq,
 		m.actors, m.users, m.compact, m.passivations, m.loads, m.pending, m.rulesLoaded, m.owned, m.ownership, m.epochFenced,
-		m.refused, m.codesIssued, m.poolLeft, m.poolLowWater, m.partitionsCreated, m.partitionsDropped, m.partitionErrors, m.partitionPass} {
+		m.refused, m.codesIssued, m.poolLeft, m.poolLowWater} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register engine metrics: %w", err)
 		}

@@ -2,11 +2,44 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/campaignmanager/campaignmanager/persistence"
 )
+
+// partitionMetrics count what the partition maintenance did.
+type partitionMetrics struct {
+	created, dropped *prometheus.CounterVec
+	errors           prometheus.Counter
+	lastPass         prometheus.Gauge
+}
+
+func newPartitionMetrics(reg prometheus.Registerer) (*partitionMetrics, error) {
+	m := &partitionMetrics{
+		created: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "campaign_partitions_created_total", Help: "Partitions of processed_events and event_effects this engine created ahead, by table."}, []string{"table"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "campaign_partitions_dropped_total", Help: "Partitions this engine dropped past their table's horizon (dedup or refund), by table."}, []string{"table"}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "campaign_partition_maintenance_errors_total", Help: "Partition maintenance passes that failed (tried again at the next)."}),
+		lastPass: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "campaign_partition_maintenance_last_success_timestamp_seconds", Help: "When the partition maintenance last completed a pass (Unix time)."}),
+	}
+	for _, table := range []string{persistence.ProcessedEvents, persistence.EventEffects} {
+		m.created.WithLabelValues(table)
+		m.dropped.WithLabelValues(table)
+	}
+	for _, c := range []prometheus.Collector{m.created, m.dropped, m.errors, m.lastPass} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register partition maintenance metrics: %w", err)
+		}
+	}
+	return m, nil
+}
 
 // keepPartitions maintains the day-partitioned tables (see
 // persistence.MaintainPartitions): a pass at once when the engine starts, then every
@@ -36,11 +69,11 @@ func (e *Engine) keepPartitions(ctx context.Context) error {
 func (e *Engine) maintainPartitions(ctx context.Context) {
 	ch, err := e.deps.Store.MaintainPartitions(ctx, e.cfg.Retention)
 	for _, name := range ch.Created {
-		e.metrics.partitionsCreated.WithLabelValues(tableOf(name)).Inc()
+		e.partitionMetrics.created.WithLabelValues(tableOf(name)).Inc()
 		e.log.Info("partition created", "partition", name)
 	}
 	for _, name := range ch.Dropped {
-		e.metrics.partitionsDropped.WithLabelValues(tableOf(name)).Inc()
+		e.partitionMetrics.dropped.WithLabelValues(tableOf(name)).Inc()
 		e.log.Info("partition dropped past its horizon", "partition", name)
 	}
 	if ch.Moved > 0 {
@@ -48,12 +81,12 @@ func (e *Engine) maintainPartitions(ctx context.Context) {
 	}
 	if err != nil {
 		if ctx.Err() == nil {
-			e.metrics.partitionErrors.Inc()
+			e.partitionMetrics.errors.Inc()
 			e.log.Warn("partition maintenance", "err", err)
 		}
 		return
 	}
-	e.metrics.partitionPass.SetToCurrentTime()
+	e.partitionMetrics.lastPass.SetToCurrentTime()
 }
 
 // tableOf is the table a partition belongs to, by its name.
