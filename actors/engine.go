@@ -73,6 +73,14 @@ type Config struct {
 	// PoolRefresh is how often the coupon pools' counts are reloaded from Postgres (codes
 	// imported meanwhile, the pool gauges); 0 means 5 s.
 	PoolRefresh time.Duration
+	// Retention is how long processed_events (the dedup horizon) and event_effects (the
+	// refund horizon) keep their rows; zero horizons mean 8 days (longer than EVENTS'
+	// 7-day history) and 90 days.
+	Retention persistence.Retention
+	// PartitionEvery is how often the partitions of those tables are maintained (created
+	// ahead, dropped past their horizon; see keepPartitions); 0 means 10 minutes, negative
+	// turns the maintenance off (another replica or an operator does it).
+	PartitionEvery time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -123,7 +131,22 @@ func (c *Config) setDefaults() {
 	if c.PoolRefresh == 0 {
 		c.PoolRefresh = 5 * time.Second
 	}
+	if c.Retention.Dedup == 0 {
+		c.Retention.Dedup = DefaultDedupHorizon
+	}
+	if c.Retention.Refund == 0 {
+		c.Retention.Refund = max(DefaultRefundHorizon, c.Retention.Dedup)
+	}
+	if c.PartitionEvery == 0 {
+		c.PartitionEvery = 10 * time.Minute
+	}
 }
+
+// The default horizons of Config.Retention.
+const (
+	DefaultDedupHorizon  = 8 * 24 * time.Hour
+	DefaultRefundHorizon = 90 * 24 * time.Hour
+)
 
 // Deps are the engine's collaborators; all required but Logger and Registerer.
 type Deps struct {
@@ -148,7 +171,9 @@ type Engine struct {
 	deps    Deps
 	log     *slog.Logger
 	metrics *metrics
-	retry   supervisor.Policy
+	// partitionMetrics are the partition maintenance's (see keepPartitions).
+	partitionMetrics *partitionMetrics
+	retry            supervisor.Policy
 
 	rules  atomic.Pointer[cel.RuleSet]
 	tiers  atomic.Pointer[loyalty.TierConfig]
@@ -188,6 +213,9 @@ func New(deps Deps, cfg Config) (*Engine, error) {
 	if cfg.LeaseRenew*2 >= deps.Leases.TTL() {
 		return nil, fmt.Errorf("actors: LeaseRenew %s must be under half the leases' TTL %s", cfg.LeaseRenew, deps.Leases.TTL())
 	}
+	if err := cfg.Retention.Validate(); err != nil {
+		return nil, fmt.Errorf("actors: retention: %w", err)
+	}
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
@@ -198,7 +226,11 @@ func New(deps Deps, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, deps: deps, log: deps.Logger.With("component", "engine"), metrics: m,
+	pm, err := newPartitionMetrics(deps.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, deps: deps, log: deps.Logger.With("component", "engine"), metrics: m, partitionMetrics: pm,
 		loaded: make(chan struct{}), lanes: map[string]*runningLane{}}
 	empty, _ := cel.NewRuleSet(nil)
 	e.rules.Store(empty)
@@ -305,6 +337,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		supervisor.Stage{Name: "lane keeper", Run: e.keepLanes},
 		supervisor.Stage{Name: "expiry sweep", Run: e.sweepExpiry},
 		supervisor.Stage{Name: "passivation", Run: e.passivateLoop},
+		supervisor.Stage{Name: "partition maintenance", Run: e.keepPartitions},
 		supervisor.Stage{Name: "pool levels", Run: e.pools.refresh(e.deps.Store, e.cfg.PoolRefresh, func(err error) {
 			e.log.Warn("reload coupon pools", "err", err)
 		})},

@@ -18,7 +18,7 @@ import (
 
 // openStoreDB opens a Store on a fresh database and a connection to the same database
 // for what the Store does not do (legacy rows, direct changes).
-func openStoreDB(t *testing.T) (*persistence.Store, *pgx.Conn) {
+func openStoreDB(t testing.TB) (*persistence.Store, *pgx.Conn) {
 	t.Helper()
 	url := pgtest.New(t)
 	s, err := persistence.Open(t.Context(), url)

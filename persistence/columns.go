@@ -46,13 +46,35 @@ func (c *processedArrays) add(d *loyalty.Decision) {
 	c.reasons = append(c.reasons, reason)
 }
 
-// queue inserts the rows, collecting the ids of the events recorded into inserted (in
-// careful mode an event processed before is not among them).
+// queue inserts the rows into today's partition (day defaults to the transaction's UTC
+// date), collecting the ids of the events recorded into inserted (in careful mode an
+// event processed before today is not among them). The primary key (event_id, day) finds
+// only a duplicate of the same day: queueOlder finds the others.
 func (c *processedArrays) queue(b *pgx.Batch, careful bool, inserted *[]string) {
 	b.Queue(`INSERT INTO processed_events (event_id, user_id, event_type, stream_seq, outcome, reason)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])`+
-		onConflictNothing(careful, "event_id")+` RETURNING event_id`,
+		onConflictNothing(careful, "event_id, day")+` RETURNING event_id`,
 		c.ids, c.users, c.types, c.seqs, c.outcomes, c.reasons).Query(collectStrings(inserted))
+}
+
+// queueOlder looks the events up in the partitions of the days before the transaction's
+// (every partition left is within the dedup horizon: the maintenance drops older ones),
+// collecting the ids processed on an earlier day into older. The day bound is a stable
+// expression, so Postgres prunes today's and later partitions when the statement starts,
+// and each partition holding earlier days answers from its primary key's index: one
+// probe per id and such partition (two with weekly ones: today's, on the pages the insert
+// reads next, and the week's before; see Retention.Span). It runs in the commit's batch
+// (no extra round trip).
+//
+// A user's events are committed by one fenced owner at a time (partition_epochs), so a
+// user's duplicate is never in flight in another transaction. The same event id sent for
+// two users is a duplicate too (the id is the idempotency key, as for JetStream), found
+// by the primary key when both commit the same day (the second waits for the first) and
+// by this lookup once the first committed; only two commits of it running at once on
+// either side of midnight UTC can both apply.
+func (c *processedArrays) queueOlder(b *pgx.Batch, older *[]string) {
+	b.Queue(`SELECT event_id FROM processed_events
+		WHERE event_id = ANY($1) AND day < (now() AT TIME ZONE 'UTC')::date`, c.ids).Query(collectStrings(older))
 }
 
 // userArrays holds users' state as column arrays for unnest.
@@ -244,7 +266,7 @@ func (c *effectArrays) queue(b *pgx.Batch, careful bool) {
 	b.Queue(`INSERT INTO event_effects (event_id, user_id, event_type, campaign_points, amount, points, occurred_at)
 			SELECT t.id, t.u, t.ty, t.cp::jsonb, t.a, t.p, t.o
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::bigint[], $7::timestamptz[])
-				AS t(id, u, ty, cp, a, p, o)`+onConflictNothing(careful, "event_id"),
+				AS t(id, u, ty, cp, a, p, o)`+onConflictNothing(careful, "event_id, day"),
 		c.ids, c.users, c.types, c.campaignPoints, c.amounts, c.points, c.occurred)
 }
 
@@ -263,14 +285,17 @@ func (c *refundArrays) add(x *loyalty.RefundApplied) {
 }
 
 // queue adds the refunds to their effects' refunded amounts. Queued after the effects'
-// insert, it also finds an effect inserted by the same batch.
+// insert, it also finds an effect inserted by the same batch. An event applied again
+// after the dedup horizon has an effect row per day it was applied; the refund counts
+// against the latest, the one GetEventEffect returns.
 func (c *refundArrays) queue(b *pgx.Batch) {
 	if len(c.ids) == 0 {
 		return
 	}
 	b.Queue(`UPDATE event_effects e SET refunded_amount = e.refunded_amount + t.a,
 				refunded_points = e.refunded_points + t.p
-			FROM unnest($1::text[], $2::float8[], $3::bigint[]) AS t(id, a, p) WHERE e.event_id = t.id`,
+			FROM unnest($1::text[], $2::float8[], $3::bigint[]) AS t(id, a, p)
+			WHERE e.event_id = t.id AND e.day = (SELECT max(l.day) FROM event_effects l WHERE l.event_id = t.id)`,
 		c.ids, c.amounts, c.points)
 }
 

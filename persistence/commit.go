@@ -349,6 +349,7 @@ func newCommitColumns(ds []loyalty.Decision, pending []int) commitColumns {
 // commitReturned is what the statements of one attempt return.
 type commitReturned struct {
 	inserted []string        // event ids recorded as processed
+	older    []string        // event ids processed on an earlier day (see queueOlder)
 	written  []string        // user ids inserted or updated
 	over     map[string]bool // campaigns the batch takes past a limit
 	codes    map[string]assignedCode
@@ -361,6 +362,7 @@ type commitReturned struct {
 func (c *commitColumns) queue(b *pgx.Batch, careful bool, r *commitReturned) {
 	r.over = map[string]bool{}
 	r.codes, r.notEmpty = map[string]assignedCode{}, map[string]bool{}
+	c.events.queueOlder(b, &r.older)
 	c.events.queue(b, careful, &r.inserted)
 	c.created.queueInsert(b, careful, &r.written)
 	c.users.queueUpdate(b, &r.written)
@@ -375,19 +377,23 @@ func (c *commitColumns) queue(b *pgx.Batch, careful bool, r *commitReturned) {
 	c.errors.queue(b)
 }
 
-// applied reports whether every decision applied: each event was recorded, each user
-// written, no campaign went over budget, every reward that takes a code got one and no
-// refusal named a pool that has codes.
+// applied reports whether every decision applied: each event was recorded and none was
+// processed on an earlier day, each user written, no campaign went over budget, every
+// reward that takes a code got one and no refusal named a pool that has codes.
 func (c *commitColumns) applied(r *commitReturned) bool {
-	return len(r.inserted) == len(c.events.ids) && len(r.written) == len(c.users.ids)+len(c.created.ids) && len(r.over) == 0 &&
+	return len(r.inserted) == len(c.events.ids) && len(r.older) == 0 && len(r.written) == len(c.users.ids)+len(c.created.ids) && len(r.over) == 0 &&
 		len(r.codes) == len(c.codes.rewards) && len(r.notEmpty) == 0
 }
 
-// rejected returns the event ids recorded before (dups) and the user ids not written
-// (fenced) of an attempt that did not apply, or an error when there are neither and no
-// campaign went over budget either: a rolled-back batch is never reported as committed.
+// rejected returns the event ids recorded before, today or on an earlier day (dups), and
+// the user ids not written (fenced) of an attempt that did not apply, or an error when
+// there are neither and no campaign went over budget either: a rolled-back batch is never
+// reported as committed.
 func (c *commitColumns) rejected(r *commitReturned) (dups, fenced map[string]bool, err error) {
 	dups, fenced = missing(r.inserted, c.events.ids), missing(r.written, c.users.ids, c.created.ids)
+	for _, id := range r.older {
+		dups[id] = true
+	}
 	pools := len(c.codes.noCode(r.codes)) + len(r.notEmpty)
 	if len(dups) == 0 && len(fenced) == 0 && len(r.over) == 0 && pools == 0 {
 		return nil, nil, fmt.Errorf("commit batch: rolled back without a duplicate, fenced, over-budget or pool decision (%d of %d events, %d of %d users)",
@@ -484,11 +490,13 @@ func (s *Store) RewardsOfEvent(ctx context.Context, eventID string) ([]loyalty.R
 	return rs, nil
 }
 
-// ProcessedOutcome returns how an event was processed ("applied" or "rejected") and the
-// reason of a rejection, or ErrNotFound.
+// ProcessedOutcome returns how an event was last processed ("applied" or "rejected")
+// and the reason of a rejection, or ErrNotFound (never processed, or before the dedup
+// horizon).
 func (s *Store) ProcessedOutcome(ctx context.Context, eventID string) (outcome, reason string, err error) {
 	var r *string
-	err = s.pool.QueryRow(ctx, `SELECT outcome, reason FROM processed_events WHERE event_id = $1`, eventID).Scan(&outcome, &r)
+	err = s.pool.QueryRow(ctx, `SELECT outcome, reason FROM processed_events WHERE event_id = $1
+		ORDER BY day DESC LIMIT 1`, eventID).Scan(&outcome, &r)
 	if err != nil {
 		return "", "", fmt.Errorf("processed outcome: %w", translate(err))
 	}

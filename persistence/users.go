@@ -60,11 +60,14 @@ func scanReward(r pgx.CollectableRow) (loyalty.Reward, error) {
 	return rw, err
 }
 
-// GetEventEffect returns what an event did, or ErrNotFound.
+// GetEventEffect returns what an event did (the latest application of an event applied
+// again after the dedup horizon), or ErrNotFound: never applied with an amount or points,
+// or applied before the refund horizon (its day's partition is dropped).
 func (s *Store) GetEventEffect(ctx context.Context, eventID string) (loyalty.EventEffect, error) {
 	var e loyalty.EventEffect
 	err := s.pool.QueryRow(ctx, `SELECT event_id, user_id, event_type, amount, points, campaign_points,
-		refunded_amount, refunded_points, occurred_at FROM event_effects WHERE event_id = $1`, eventID).
+		refunded_amount, refunded_points, occurred_at FROM event_effects WHERE event_id = $1
+		ORDER BY day DESC LIMIT 1`, eventID).
 		Scan(&e.EventID, &e.UserID, &e.EventType, &e.Amount, &e.Points, &e.CampaignPoints,
 			&e.RefundedAmount, &e.RefundedPoints, &e.OccurredAt)
 	if err != nil {

@@ -196,7 +196,7 @@ func (s *step) refusal(ev *event.Event, orig *EventEffect) string {
 		case id == "":
 			return "refund: attributes.original_event_id is required"
 		case orig == nil || orig.UserID != ev.UserID:
-			return fmt.Sprintf("refund: unknown event %q for this user", id)
+			return fmt.Sprintf("refund: unknown event %q for this user (never processed, or before the refund horizon)", id)
 		case orig.Amount <= 0:
 			return fmt.Sprintf("refund: event %q had no amount to refund", id)
 		case orig.Amount-orig.RefundedAmount <= 1e-9:

@@ -314,7 +314,8 @@ func (a *App) startEngine(ctx context.Context, partitions int) error {
 	eng, err := actors.New(actors.Deps{JS: a.js, Store: a.store, Campaigns: a.campaigns, Settings: a.settings, Leases: leases,
 		Logger: a.log, Registerer: a.reg},
 		actors.Config{Partitions: partitions, Consumers: a.cfg.Consumers, Consumer: bus.ConsumerConfig{MaxAckPending: a.cfg.MaxAckPending},
-			ExpirySweep: a.cfg.ExpirySweep, IdleTimeout: a.cfg.ActorIdle, MaxResident: a.cfg.MaxResident, MaxSkew: a.cfg.MaxClockSkew})
+			ExpirySweep: a.cfg.ExpirySweep, IdleTimeout: a.cfg.ActorIdle, MaxResident: a.cfg.MaxResident, MaxSkew: a.cfg.MaxClockSkew,
+			Retention: persistence.Retention{Dedup: a.cfg.DedupHorizon, Refund: a.cfg.RefundHorizon}})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/campaignmanager/campaignmanager/ingress/admin"
+	"github.com/campaignmanager/campaignmanager/ingress/bus"
 )
 
 // Modes of campaignd.
@@ -51,6 +52,10 @@ type Config struct {
 	PprofAddr       string
 	LogLevel        string
 	LogFormat       string
+
+	// DedupHorizon and RefundHorizon are how long Postgres keeps the record that an
+	// event was processed and what it did (see actors.Config.Retention).
+	DedupHorizon, RefundHorizon time.Duration
 
 	// Webhook delivery: private addresses allowed, one attempt's bound, the first
 	// retry's wait (each later one 4 times longer, at most 1440 times this) and the
@@ -223,6 +228,8 @@ var settings = []setting{
 	{"CAMPAIGN_ACTOR_IDLE", "actor-idle", "1m", "how long an idle user actor runs before it is stopped (its state stays in memory in compact form)", duration(func(c *Config) *time.Duration { return &c.ActorIdle })},
 	{"CAMPAIGN_MAX_RESIDENT_USERS", "max-resident-users", "1000000", "cap on users held in memory (actors and compact states); past it the least recently used idle ones are let go", positiveInt(func(c *Config) *int { return &c.MaxResident })},
 	{"CAMPAIGN_EXPIRY_SWEEP", "expiry-sweep", "1m", "how often users with points due to expire are looked for", duration(func(c *Config) *time.Duration { return &c.ExpirySweep })},
+	{"CAMPAIGN_DEDUP_HORIZON", "dedup-horizon", "192h", "how long an event id stays a duplicate after it was processed (longer than EVENTS' 7-day history; whole days, rounded up); a copy sent later is applied again", duration(func(c *Config) *time.Duration { return &c.DedupHorizon })},
+	{"CAMPAIGN_REFUND_HORIZON", "refund-horizon", "2160h", "how long after it was processed an event can be refunded (at least the dedup horizon); a later refund is refused as of an unknown event", duration(func(c *Config) *time.Duration { return &c.RefundHorizon })},
 	{"CAMPAIGN_MAX_CLOCK_SKEW", "max-clock-skew", "5m", "how far in the future an event may be dated (after the time received, or stored when published to NATS); later ones are refused (400) or parked in DLQ", duration(func(c *Config) *time.Duration { return &c.MaxClockSkew })},
 	{"CAMPAIGN_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "webhook endpoints may be on loopback, link-local and private addresses (tests, a private network)", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
@@ -310,8 +317,24 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	if c.NATSURL == "" && c.StreamReplicas > 1 {
 		errs = append(errs, fmt.Errorf("CAMPAIGN_STREAM_REPLICAS: %d replicas need a NATS cluster (NATS_URL); the embedded server is a single node", c.StreamReplicas))
 	}
+	errs = append(errs, checkHorizons(c)...)
 	errs = append(errs, checkNATSAuth(c)...)
 	return c, errors.Join(errs...)
+}
+
+// checkHorizons reports a dedup horizon not longer than EVENTS' history (a message the
+// stream can still redeliver or replay must be found processed) and a refund horizon
+// shorter than the dedup one. Unset (unparsable) values are reported by their setting.
+func checkHorizons(c Config) []error {
+	var errs []error
+	if c.DedupHorizon > 0 && c.DedupHorizon <= bus.EventsMaxAge {
+		errs = append(errs, fmt.Errorf("CAMPAIGN_DEDUP_HORIZON: must be longer than EVENTS' max age %s (a redelivered or replayed event must still be found processed), got %s",
+			bus.EventsMaxAge, c.DedupHorizon))
+	}
+	if c.DedupHorizon > 0 && c.RefundHorizon > 0 && c.RefundHorizon < c.DedupHorizon {
+		errs = append(errs, fmt.Errorf("CAMPAIGN_REFUND_HORIZON: must be at least CAMPAIGN_DEDUP_HORIZON (%s), got %s", c.DedupHorizon, c.RefundHorizon))
+	}
+	return errs
 }
 
 // checkNATSAuth reports the problems of the NATS credential and TLS settings together:

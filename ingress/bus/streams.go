@@ -54,6 +54,11 @@ type StreamsConfig struct {
 	EventsFirstSeq uint64
 }
 
+// EventsMaxAge is how long EVENTS keeps history (StreamsConfig.MaxAge's default): a
+// message is redelivered or replayed at most this long after it was stored, so the
+// engine's dedup horizon must be longer.
+const EventsMaxAge = 7 * 24 * time.Hour
+
 func (c *StreamsConfig) setDefaults() {
 	if c.Partitions == 0 {
 		c.Partitions = 64
@@ -62,7 +67,7 @@ func (c *StreamsConfig) setDefaults() {
 		c.DuplicateWindow = 10 * time.Minute
 	}
 	if c.MaxAge == 0 {
-		c.MaxAge = 7 * 24 * time.Hour
+		c.MaxAge = EventsMaxAge
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
