@@ -3,10 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -498,7 +500,9 @@ func TestCLIAgainstCampaignd(t *testing.T) {
 		if shopKey == "" { // run alone
 			shopKey = decode[apiKey](t, c.must(exitOK, "keys", "create", "--name", "pools test", "-o", "json").stdout).Key
 		}
+		active := activeCampaigns(t, server)
 		c.must(exitOK, "campaigns", "apply", "-f", writeFile(t, "id: spring-signup\nname: Spring signup\nstatus: active\nrule: event.type == \"signup\"\nreward:\n  type: coupon\n  pool: spring\n"))
+		waitActiveCampaigns(t, server, active+1) // the engine has it (through KV, a moment after the save)
 		postEvent(t, server, shopKey, `{"id":"signup-carol","user_id":"carol","type":"signup"}`)
 		deadline := time.Now().Add(30 * time.Second)
 		tick := time.NewTicker(100 * time.Millisecond)
@@ -584,6 +588,44 @@ func serverHasRoute(t *testing.T, server, path string) bool {
 
 // postEvent posts one event with the API key, retrying until the key has reached the
 // ingress (it is published through a KV bucket) or a deadline passes.
+// activeCampaigns reads campaign_active_campaigns, the engine's compiled rule set's size,
+// from /metrics.
+func activeCampaigns(t *testing.T, server string) int {
+	t.Helper()
+	resp, err := http.Get(server + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "campaign_active_campaigns "); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("campaign_active_campaigns %q: %v", v, err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no campaign_active_campaigns in /metrics")
+	return 0
+}
+
+// waitActiveCampaigns waits until the engine's rule set holds at least n campaigns.
+func waitActiveCampaigns(t *testing.T, server string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for activeCampaigns(t, server) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the engine never had %d active campaigns", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func postEvent(t *testing.T, server, key, body string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
