@@ -358,7 +358,8 @@ func TestCLIAgainstCampaignd(t *testing.T) {
 		if shopKey == "" {    // run alone
 			shopKey = decode[apiKey](t, c.must(exitOK, "keys", "create", "--name", "users test", "-o", "json").stdout).Key
 		}
-		c.must(exitOK, "campaigns", "apply", "-f", writeFile(t, campaignYAML))
+		active := activeCampaigns(t, server)
+		liveAfter(t, server, active, c.must(exitOK, "campaigns", "apply", "-f", writeFile(t, campaignYAML)).stdout)
 		postEvent(t, server, shopKey, `{"id":"order-1","user_id":"alice/ü %2F","type":"purchase","amount":120}`)
 		deadline := time.Now().Add(30 * time.Second)
 		tick := time.NewTicker(100 * time.Millisecond)
@@ -501,8 +502,8 @@ func TestCLIAgainstCampaignd(t *testing.T) {
 			shopKey = decode[apiKey](t, c.must(exitOK, "keys", "create", "--name", "pools test", "-o", "json").stdout).Key
 		}
 		active := activeCampaigns(t, server)
-		c.must(exitOK, "campaigns", "apply", "-f", writeFile(t, "id: spring-signup\nname: Spring signup\nstatus: active\nrule: event.type == \"signup\"\nreward:\n  type: coupon\n  pool: spring\n"))
-		waitActiveCampaigns(t, server, active+1) // the engine has it (through KV, a moment after the save)
+		r = c.must(exitOK, "campaigns", "apply", "-f", writeFile(t, "id: spring-signup\nname: Spring signup\nstatus: active\nrule: event.type == \"signup\"\nreward:\n  type: coupon\n  pool: spring\n"))
+		liveAfter(t, server, active, r.stdout)
 		postEvent(t, server, shopKey, `{"id":"signup-carol","user_id":"carol","type":"signup"}`)
 		deadline := time.Now().Add(30 * time.Second)
 		tick := time.NewTicker(100 * time.Millisecond)
@@ -612,6 +613,17 @@ func activeCampaigns(t *testing.T, server string) int {
 	}
 	t.Fatal("no campaign_active_campaigns in /metrics")
 	return 0
+}
+
+// liveAfter waits, when out (a campaigns apply's output) says a campaign was created or
+// its status changed, until the engine's rule set holds more than before campaigns: a
+// saved campaign reaches the engine through KV a moment later, and an event sent at once
+// could be evaluated without it.
+func liveAfter(t *testing.T, server string, before int, out string) {
+	t.Helper()
+	if strings.Contains(out, " created (version") || strings.Contains(out, "changed: status") {
+		waitActiveCampaigns(t, server, before+1)
+	}
 }
 
 // waitActiveCampaigns waits until the engine's rule set holds at least n campaigns.

@@ -174,9 +174,12 @@ func TestReadmeFirstCampaignWorksVerbatim(t *testing.T) {
 			if err := os.WriteFile(first, []byte(strings.Replace(string(data), "status: draft", "status: active", 1)), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if r := runStep(words); !strings.Contains(r.stdout, "campaign/first-purchase updated (version 2); changed: status") {
+			active := activeCampaigns(t, server)
+			r := runStep(words)
+			if !strings.Contains(r.stdout, "campaign/first-purchase updated (version 2); changed: status") {
 				t.Errorf("second apply: %s", r.stdout)
 			}
+			liveAfter(t, server, active, r.stdout)
 			// Step 6: "once the shop sends alice's first purchase".
 			postEvent(t, server, shopKey, `{"id":"order-1","user_id":"alice","type":"purchase","amount":30,"currency":"EUR"}`)
 			deadline := time.Now().Add(30 * time.Second)

@@ -102,7 +102,11 @@ func TestReadmeDeliverRewardsWorksVerbatim(t *testing.T) {
 				}
 				args = append(args, w)
 			}
+			active := activeCampaigns(t, server)
 			r := c.must(exitOK, args...)
+			if words[1] == "campaigns" && words[2] == "apply" {
+				liveAfter(t, server, active, r.stdout)
+			}
 			if words[1] == "webhooks" && words[2] == "create" {
 				hookID = regexp.MustCompile(`(?m)^ID:\s+(\S+)$`).FindStringSubmatch(r.stdout)[1]
 				secret = regexp.MustCompile(`(?m)^Secret:\s+(\S+)$`).FindStringSubmatch(r.stdout)[1]

@@ -101,7 +101,8 @@ func TestCLIWebhooks(t *testing.T) {
 	// A reward the endpoint refuses twice (the attempts' limit) is failed, listed, retried.
 	rcv.answer(http.StatusServiceUnavailable)
 	key := regexp.MustCompile(`(?m)^Key:\s+(\S+)$`).FindStringSubmatch(c.must(exitOK, "keys", "create", "--name", "shop").stdout)[1]
-	c.must(exitOK, "campaigns", "apply", "-f", writeFile(t, "id: coupons\nname: Coupons\nstatus: active\nrule: event.type == \"purchase\"\nreward:\n  type: coupon\n"))
+	active := activeCampaigns(t, server)
+	liveAfter(t, server, active, c.must(exitOK, "campaigns", "apply", "-f", writeFile(t, "id: coupons\nname: Coupons\nstatus: active\nrule: event.type == \"purchase\"\nreward:\n  type: coupon\n")).stdout)
 	postEvent(t, server, key, `{"id":"order-1","user_id":"alice","type":"purchase","amount":30}`)
 	var rid string
 	waitUntil(t, "the delivery failed", func() bool {
