@@ -70,7 +70,7 @@ fuzz:
 # bench runs the quick load scenario (campaignbench starts its own campaignd; results in
 # bench/results/) and then the Go micro-benchmarks: decode, tokens, rules and their index,
 # single-event ingest, actor dispatch, Postgres batch commits, memory per user, webhook
-# delivery. SCENARIO=standard, scale or delivery for more.
+# delivery. SCENARIO=standard, latency, scale or delivery for more.
 SCENARIO ?= quick
 bench:
 	$(GO) run ./bench/cmd/campaignbench -scenario $(SCENARIO)
