@@ -175,7 +175,8 @@ type Attempt struct {
 	// Err is why it failed: no answer (connection, timeout, address refused), or a
 	// status other than 2xx with the start of the body.
 	Err error
-	// RetryAfter is the answer's Retry-After, in seconds (429, 503), else 0.
+	// RetryAfter is how long the answer's Retry-After asks to wait (429, 503), given in
+	// seconds or as an HTTP date, else 0.
 	RetryAfter time.Duration
 }
 
@@ -220,11 +221,28 @@ func (s *Sender) Send(ctx context.Context, w *persistence.Webhook, id string, bo
 	a.Status = resp.StatusCode
 	if !a.OK() {
 		a.Err = fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.ToValidUTF8(string(head[:min(len(head), maxErrorBody)]), "?"))
-		if secs, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && secs > 0 {
-			a.RetryAfter = time.Duration(secs) * time.Second
-		}
+		a.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 	return a
+}
+
+// retryAfter is the wait a Retry-After value asks for at now (RFC 9110 §10.2.3: a number
+// of seconds or an HTTP date), or 0 when it is absent, malformed or not in the future.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(365*24*time.Hour/time.Second))) * time.Second
+	}
+	if at, err := http.ParseTime(v); err == nil && at.After(now) {
+		return at.Sub(now)
+	}
+	return 0
 }
 
 // Ping sends endpoint w a webhook.test delivery now, with a new ping_ id, and returns

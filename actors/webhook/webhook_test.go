@@ -469,3 +469,33 @@ func TestTheLastFailedAttemptIsRecordedFailedAndCanBeRetried(t *testing.T) {
 	})
 	require.Equal(t, 3, rcv.count("rwd_coupon"))
 }
+
+// TestRetryAfterIsReadInSecondsOrAsAnHTTPDate: a 503 or 429's Retry-After sets the
+// attempt's wait whether it gives seconds or a date (RFC 9110 §10.2.3); a past date, a
+// negative or a malformed value asks for none.
+func TestRetryAfterIsReadInSecondsOrAsAnHTTPDate(t *testing.T) {
+	var value atomic.Value
+	rcv := newReceiver(t, func(_ string, _ int, w http.ResponseWriter) {
+		w.Header().Set("Retry-After", value.Load().(func() string)())
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	s := webhook.NewSender(webhook.SenderConfig{AllowPrivate: true, Timeout: 2 * time.Second})
+	w := &persistence.Webhook{ID: "wh_ra", URL: rcv.URL, Secret: persistence.NewWebhookSecret()}
+	for _, tc := range []struct {
+		name     string
+		header   func() string
+		min, max time.Duration
+	}{
+		{"seconds", func() string { return "120" }, 120 * time.Second, 120 * time.Second},
+		{"HTTP date", func() string { return time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat) }, 85 * time.Second, 91 * time.Second},
+		{"date in the past", func() string { return time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat) }, 0, 0},
+		{"negative", func() string { return "-5" }, 0, 0},
+		{"malformed", func() string { return "soon" }, 0, 0},
+	} {
+		value.Store(tc.header)
+		a := s.Send(t.Context(), w, "rwd_ra", []byte(`{}`))
+		require.Equal(t, http.StatusServiceUnavailable, a.Status, tc.name)
+		require.GreaterOrEqual(t, a.RetryAfter, tc.min, tc.name)
+		require.LessOrEqual(t, a.RetryAfter, tc.max, tc.name)
+	}
+}
