@@ -19,7 +19,7 @@ const (
 )
 
 // stageNames lists the stages in the event's order.
-var stageNames = []string{stageStream, stageActor, stageBatch, stageCommit, stagePublish, stageTotal}
+var stageNames = [...]string{stageStream, stageActor, stageBatch, stageCommit, stagePublish, stageTotal}
 
 // stageBuckets resolve tens of microseconds to seconds.
 var stageBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
@@ -33,7 +33,7 @@ type stageTimes struct {
 // stageMetrics observes the stages of each published event.
 type stageMetrics struct {
 	vec *prometheus.HistogramVec
-	obs [6]prometheus.Observer // by stageNames' order: no label lookup per event
+	obs [len(stageNames)]prometheus.Observer // by stageNames' order: no label lookup per event
 }
 
 func newStageMetrics() *stageMetrics {
@@ -51,12 +51,13 @@ func newStageMetrics() *stageMetrics {
 // observe records the stages of an event whose notices were published at done.
 func (s *stageMetrics) observe(t *stageTimes, done time.Time) {
 	marks := [...]time.Time{t.stored, t.received, t.decided, t.batched, t.committed, done}
-	for i := range 5 {
+	last := len(marks) - 1 // the total's index in obs, after one per pair of marks
+	for i := range last {
 		if !marks[i].IsZero() && !marks[i+1].IsZero() {
 			s.obs[i].Observe(marks[i+1].Sub(marks[i]).Seconds())
 		}
 	}
 	if !t.stored.IsZero() && !t.decided.IsZero() {
-		s.obs[5].Observe(done.Sub(t.stored).Seconds())
+		s.obs[last].Observe(done.Sub(t.stored).Seconds())
 	}
 }
