@@ -34,6 +34,7 @@ type metrics struct {
 	codesIssued    *prometheus.CounterVec
 	poolLeft       *prometheus.GaugeVec
 	poolLowWater   *prometheus.GaugeVec
+	poolCampaigns  *prometheus.GaugeVec
 	stages         *stageMetrics
 }
 
@@ -98,6 +99,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "campaign_pool_codes_left", Help: "Coupon codes a pool has left (free and unexpired), as the engine last loaded them."}, []string{"pool"}),
 		poolLowWater: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "campaign_pool_low_water", Help: "A pool's low-water mark: at or below it codes left, the pool is low (alert CouponPoolLow)."}, []string{"pool"}),
+		poolCampaigns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "campaign_pool_active_campaigns", Help: "Active campaigns taking codes from a pool, as the engine last loaded them (the pool alerts need one)."}, []string{"pool"}),
 	}
 	for _, change := range []string{"acquired", "released", "lost"} {
 		m.ownership.WithLabelValues(change)
@@ -108,7 +111,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, c := range []prometheus.Collector{m.received, m.rejected, m.processed, m.rewards, m.ruleErrors,
 		m.evalDuration, m.commitDuration, m.batchSize, m.commitErrors, m.loadErrors, m.fenced, m.recreated, m.dlq,
 		m.actors, m.users, m.compact, m.passivations, m.loads, m.pending, m.rulesLoaded, m.owned, m.ownership, m.epochFenced,
-		m.refused, m.codesIssued, m.poolLeft, m.poolLowWater, m.stages.vec} {
+		m.refused, m.codesIssued, m.poolLeft, m.poolLowWater, m.poolCampaigns, m.stages.vec} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register engine metrics: %w", err)
 		}

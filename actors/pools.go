@@ -31,7 +31,8 @@ func newPools(m *metrics) *pools {
 	return &pools{left: map[string]int64{}, reserved: map[string]int64{}, metrics: m}
 }
 
-// load replaces the counts left with the stored ones and sets the pool gauges.
+// load replaces the counts left with the stored ones and sets the pool gauges (a
+// deleted pool's go).
 func (p *pools) load(ctx context.Context, store *persistence.Store) error {
 	levels, err := store.LoadPoolLevels(ctx)
 	if err != nil {
@@ -42,10 +43,19 @@ func (p *pools) load(ctx context.Context, store *persistence.Store) error {
 		left[id] = l.Left
 		p.metrics.poolLeft.WithLabelValues(id).Set(float64(l.Left))
 		p.metrics.poolLowWater.WithLabelValues(id).Set(float64(l.LowWater))
+		p.metrics.poolCampaigns.WithLabelValues(id).Set(float64(l.ActiveCampaigns))
 	}
 	p.mu.Lock()
+	gone := p.left
 	p.left = left
 	p.mu.Unlock()
+	for id := range gone {
+		if _, ok := left[id]; !ok {
+			p.metrics.poolLeft.DeleteLabelValues(id)
+			p.metrics.poolLowWater.DeleteLabelValues(id)
+			p.metrics.poolCampaigns.DeleteLabelValues(id)
+		}
+	}
 	return nil
 }
 

@@ -294,3 +294,79 @@ func TestCampaignStatsCountRefusedRewards(t *testing.T) {
 		t.Fatalf("stats = %v", st)
 	}
 }
+
+// TestPoolsUpdateAndDelete: PATCH changes the fields given (each bad field named, 403
+// for a viewer, 404 for an unknown pool), DELETE refuses a pool in use saying why and
+// removes an unused one; every change is audited.
+func TestPoolsUpdateAndDelete(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	editor, viewer := env.tokens["editor"], env.tokens["viewer"]
+	env.expect(t, 201, "POST", "/v1/pools", editor, map[string]any{"id": "ship", "name": "Shipping", "pattern": "S-######", "count": 10, "low_water": 5})
+
+	exp := time.Now().Add(72 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	p := env.expect(t, 200, "PATCH", "/v1/pools/ship", editor, map[string]any{"low_water": 12, "name": " Free shipping ", "expires_at": exp})
+	if p["low_water"] != 12.0 || p["low"] != true || p["name"] != "Free shipping" || p["expires_at"] != exp ||
+		p["description"] != nil || p["pattern"] != "S-######" || p["total"] != 10.0 {
+		t.Fatalf("patched pool = %v", p)
+	}
+	p = env.expect(t, 200, "PATCH", "/v1/pools/ship", editor, map[string]any{"expires_at": nil, "pattern": "ship-####-####", "description": "June"})
+	if p["expires_at"] != nil || p["pattern"] != "SHIP-####-####" || p["description"] != "June" || p["low_water"] != 12.0 {
+		t.Fatalf("pool after a second patch = %v", p)
+	}
+	for field, bad := range map[string]map[string]any{
+		"low_water":  {"low_water": -1},
+		"name":       {"name": "  "},
+		"expires_at": {"expires_at": "2020-01-01T00:00:00Z"},
+		"pattern":    {"pattern": "S/###"},
+	} {
+		_, out := env.do(t, "PATCH", "/v1/pools/ship", editor, bad)
+		if out["status"] != 400.0 || out["field"] != field {
+			t.Errorf("PATCH %v = %v, want a 400 naming %s", bad, out, field)
+		}
+	}
+	env.expect(t, 400, "PATCH", "/v1/pools/ship", editor, map[string]any{"colour": "red"})
+	env.expect(t, 403, "PATCH", "/v1/pools/ship", viewer, map[string]any{"low_water": 1})
+	env.expect(t, 404, "PATCH", "/v1/pools/nope", editor, map[string]any{"low_water": 1})
+	if got := env.expect(t, 200, "GET", "/v1/pools/ship", viewer, nil); got["low_water"] != 12.0 || got["name"] != "Free shipping" {
+		t.Fatalf("pool after refused patches = %v", got)
+	}
+
+	// In use: named by a campaign that is not archived, or a code issued.
+	camp := map[string]any{"id": "ship-free", "name": "Free shipping", "rule": `event.type == "purchase"`,
+		"reward": map[string]any{"type": "free_shipping", "pool": "ship"}}
+	env.expect(t, 201, "POST", "/v1/campaigns", editor, camp)
+	_, out := env.do(t, "DELETE", "/v1/pools/ship", editor, nil)
+	if out["status"] != 409.0 || !strings.Contains(out["detail"].(string), "ship-free") {
+		t.Fatalf("delete a pool a draft campaign names = %v", out)
+	}
+	env.expect(t, 201, "POST", "/v1/pools", editor, map[string]any{"id": "used", "name": "Used", "pattern": "U-######", "count": 2})
+	issue(t, env, "alice", "other", "used")
+	_, out = env.do(t, "DELETE", "/v1/pools/used", editor, nil)
+	if out["status"] != 409.0 || !strings.Contains(out["detail"].(string), "1 of its codes were issued") {
+		t.Fatalf("delete a pool with an issued code = %v", out)
+	}
+
+	env.expect(t, 403, "DELETE", "/v1/pools/ship", viewer, nil)
+	env.expect(t, 200, "DELETE", "/v1/campaigns/ship-free", editor, nil)
+	gone := env.expect(t, 200, "DELETE", "/v1/pools/ship", editor, nil)
+	if gone["id"] != "ship" || gone["total"] != 10.0 {
+		t.Fatalf("deleted pool = %v", gone)
+	}
+	env.expect(t, 404, "GET", "/v1/pools/ship", viewer, nil)
+	env.expect(t, 404, "DELETE", "/v1/pools/ship", editor, nil)
+	camp["status"] = "active"
+	_, out = env.do(t, "PUT", "/v1/campaigns/ship-free", editor, camp)
+	if out["status"] != 400.0 || out["field"] != "reward.pool" {
+		t.Fatalf("bring back a campaign whose pool was deleted = %v", out)
+	}
+
+	audit := env.expect(t, 200, "GET", "/v1/audit?target_type=pool&target_id=ship", env.tokens["admin"], nil)
+	var actions []string
+	for _, e := range audit["entries"].([]any) {
+		actions = append(actions, e.(map[string]any)["action"].(string))
+	}
+	if strings.Join(actions, " ") != "pool.create pool.generate pool.update pool.update pool.delete" {
+		t.Fatalf("audit of pool ship: %v", actions)
+	}
+}

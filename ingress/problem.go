@@ -69,7 +69,15 @@ func problemFor(err error) *api.Problem {
 	if p := couponProblem(err, what); p != nil {
 		return p
 	}
+	var inUse *persistence.PoolInUseError
+	var unknownPool *persistence.UnknownPoolError
 	switch {
+	case errors.As(err, &inUse):
+		return api.Problemf(fiber.StatusConflict, what+" "+inUse.Error())
+	case errors.As(err, &unknownPool):
+		p := api.Problemf(fiber.StatusBadRequest, "reward.pool: "+unknownPool.Error()+"; create it first (POST /v1/pools)")
+		p.Field = "reward.pool"
+		return p
 	case errors.Is(err, persistence.ErrNotFound), errors.Is(err, bus.ErrDLQNotFound):
 		return api.Problemf(fiber.StatusNotFound, what+" not found")
 	case errors.Is(err, persistence.ErrConflict):

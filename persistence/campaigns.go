@@ -36,6 +36,9 @@ func (s *Store) CreateCampaign(ctx context.Context, c *campaign.Campaign, actor 
 		return fmt.Errorf("create campaign %q: encode: %w", c.ID, err)
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockNamedPool(ctx, tx, &saved); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO campaigns (id, version, status, body, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $5)`, saved.ID, saved.Version, saved.Status, string(body), saved.CreatedAt); err != nil {
 			return err
@@ -98,6 +101,9 @@ func (s *Store) ModifyCampaign(ctx context.Context, id, actor string, modify fun
 		}
 		if next.ID != id {
 			return fmt.Errorf("campaign id changed from %q to %q", id, next.ID)
+		}
+		if err := lockNamedPool(ctx, tx, &next); err != nil {
+			return err
 		}
 		next.Version = before.Version + 1
 		next.CreatedAt = before.CreatedAt

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/campaignmanager/campaignmanager/cel/campaign"
 )
 
 // Pool is a coupon code pool with the counts of its codes. Codes are issued to rewards
@@ -125,15 +128,6 @@ func (s *Store) ListPools(ctx context.Context, afterSeq int64, limit int) ([]Poo
 	return out, nil
 }
 
-// PoolExists returns nil when the pool exists, else ErrNotFound.
-func (s *Store) PoolExists(ctx context.Context, id string) error {
-	var one int
-	if err := s.pool.QueryRow(ctx, `SELECT 1 FROM coupon_pools WHERE id = $1`, id).Scan(&one); err != nil {
-		return fmt.Errorf("pool %q: %w", id, translate(err))
-	}
-	return nil
-}
-
 // NewCode is a code to add to a pool; ExpiresAt nil takes the pool's expiry.
 type NewCode struct {
 	Code      string
@@ -208,15 +202,19 @@ func (s *Store) AddCodes(ctx context.Context, poolID string, codes []NewCode, ac
 	return out, nil
 }
 
-// PoolLevel is how many codes a pool has left and its low-water mark.
+// PoolLevel is how many codes a pool has left, its low-water mark and how many active
+// campaigns take codes from it.
 type PoolLevel struct {
-	Left     int64
-	LowWater int64
+	Left            int64
+	LowWater        int64
+	ActiveCampaigns int64
 }
 
-// LoadPoolLevels returns every pool's codes left (free and unexpired) and low-water mark.
+// LoadPoolLevels returns every pool's codes left (free and unexpired), low-water mark
+// and active campaigns.
 func (s *Store) LoadPoolLevels(ctx context.Context) (map[string]PoolLevel, error) {
-	rows, err := s.pool.Query(ctx, `SELECT p.id, p.low_water, count(k.code)
+	rows, err := s.pool.Query(ctx, `SELECT p.id, p.low_water, count(k.code),
+			(SELECT count(*) FROM campaigns c WHERE c.status = 'active' AND c.body->'reward'->>'pool' = p.id)
 		FROM coupon_pools p LEFT JOIN coupon_codes k
 			ON k.pool_id = p.id AND k.reward_id IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
 		GROUP BY p.id`)
@@ -228,7 +226,7 @@ func (s *Store) LoadPoolLevels(ctx context.Context) (map[string]PoolLevel, error
 	for rows.Next() {
 		var id string
 		var l PoolLevel
-		if err := rows.Scan(&id, &l.LowWater, &l.Left); err != nil {
+		if err := rows.Scan(&id, &l.LowWater, &l.Left, &l.ActiveCampaigns); err != nil {
 			return nil, fmt.Errorf("load pool levels: %w", err)
 		}
 		out[id] = l
@@ -379,4 +377,142 @@ func (s *Store) CampaignRefusals(ctx context.Context, campaignID string) (map[st
 		out[reason] = n
 	}
 	return out, rows.Err()
+}
+
+// ModifyPool changes the pool id with fn under a row lock, audited as pool.update by
+// actor, and returns it before and after with its counts. fn may change Name,
+// Description, Pattern, ExpiresAt and LowWater (ExpiresAt is kept to the second; it is
+// the expiry of codes added later, codes added already keep theirs); it may return an
+// error to abort. ErrNotFound for an unknown id.
+func (s *Store) ModifyPool(ctx context.Context, id, actor string, fn func(p *Pool) error) (before, after Pool, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockPool(ctx, tx, id, "FOR UPDATE"); err != nil {
+			return err
+		}
+		if before, err = scanPool(tx.QueryRow(ctx, `SELECT `+poolColumns+`
+			FROM coupon_pools p LEFT JOIN coupon_codes k ON k.pool_id = p.id WHERE p.id = $1 GROUP BY p.id`, id)); err != nil {
+			return err
+		}
+		cur := before
+		if err := fn(&cur); err != nil {
+			return err
+		}
+		var updated time.Time
+		if err := tx.QueryRow(ctx, `UPDATE coupon_pools SET name = $2, description = $3, pattern = $4, expires_at = $5,
+			low_water = $6, updated_at = now() WHERE id = $1 RETURNING updated_at`,
+			id, cur.Name, cur.Description, cur.Pattern, wholeSecond(cur.ExpiresAt), cur.LowWater).Scan(&updated); err != nil {
+			return err
+		}
+		after = cur
+		after.ID, after.Seq, after.CreatedBy, after.CreatedAt, after.PoolCounts = before.ID, before.Seq, before.CreatedBy, before.CreatedAt, before.PoolCounts
+		after.ExpiresAt, after.UpdatedAt = wholeSecond(cur.ExpiresAt), updated.UTC()
+		return writeAudit(ctx, tx, AuditEntry{Actor: actor, Action: "pool.update", TargetType: "pool", TargetID: id,
+			Before: auditJSON(&before), After: auditJSON(&after)})
+	})
+	if err != nil {
+		return Pool{}, Pool{}, fmt.Errorf("update pool %q: %w", id, translate(err))
+	}
+	return before, after, nil
+}
+
+// PoolInUseError is why a pool cannot be deleted: codes of it were issued to rewards
+// (their holders may still validate and redeem them), or campaigns that are not
+// archived name it.
+type PoolInUseError struct {
+	Issued    int64
+	Campaigns []string // up to maxInUseCampaigns of them
+}
+
+func (e *PoolInUseError) Error() string {
+	var why []string
+	if e.Issued > 0 {
+		why = append(why, fmt.Sprintf("%d of its codes were issued to rewards and stay redeemable", e.Issued))
+	}
+	if len(e.Campaigns) > 0 {
+		why = append(why, fmt.Sprintf("campaigns that are not archived take codes from it: %s (archive them or change their reward.pool first)",
+			strings.Join(e.Campaigns, ", ")))
+	}
+	return "is in use: " + strings.Join(why, "; ")
+}
+
+// maxInUseCampaigns is how many campaigns a PoolInUseError names.
+const maxInUseCampaigns = 10
+
+// DeletePool removes the pool id with its codes, none of them issued, audited as
+// pool.delete by actor; it returns the pool as it was. A *PoolInUseError when a code was
+// issued or a campaign that is not archived names the pool (campaign saves lock the pool
+// they name, so none can come to name it meanwhile; a code issued meanwhile by an engine
+// that has not yet seen its campaign archived keeps the pool); ErrNotFound for an
+// unknown id.
+func (s *Store) DeletePool(ctx context.Context, id, actor string) (Pool, error) {
+	var p Pool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockPool(ctx, tx, id, "FOR UPDATE"); err != nil {
+			return err
+		}
+		var err error
+		if p, err = scanPool(tx.QueryRow(ctx, `SELECT `+poolColumns+`
+			FROM coupon_pools p LEFT JOIN coupon_codes k ON k.pool_id = p.id WHERE p.id = $1 GROUP BY p.id`, id)); err != nil {
+			return err
+		}
+		inUse := &PoolInUseError{Issued: p.Issued}
+		rows, err := tx.Query(ctx, `SELECT id FROM campaigns WHERE body->'reward'->>'pool' = $1 AND status <> 'archived'
+			ORDER BY id LIMIT $2`, id, maxInUseCampaigns)
+		if err != nil {
+			return err
+		}
+		if inUse.Campaigns, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return err
+		}
+		if inUse.Issued > 0 || len(inUse.Campaigns) > 0 {
+			return inUse
+		}
+		// Only free codes go: a code issued since the count above keeps its row, and
+		// its reference then keeps the pool (the delete below fails).
+		if _, err := tx.Exec(ctx, `DELETE FROM coupon_codes WHERE pool_id = $1 AND reward_id IS NULL`, id); err != nil {
+			return err
+		}
+		var issued int64
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM coupon_codes WHERE pool_id = $1`, id).Scan(&issued); err != nil {
+			return err
+		}
+		if issued > 0 {
+			return &PoolInUseError{Issued: issued}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM coupon_pools WHERE id = $1`, id); err != nil {
+			return err
+		}
+		return writeAudit(ctx, tx, AuditEntry{Actor: actor, Action: "pool.delete", TargetType: "pool", TargetID: id, Before: auditJSON(&p)})
+	})
+	if err != nil {
+		return Pool{}, fmt.Errorf("delete pool %q: %w", id, translate(err))
+	}
+	return p, nil
+}
+
+// lockPool locks the pool id's row (mode: FOR UPDATE or FOR SHARE); ErrNotFound (as
+// pgx.ErrNoRows, translated by the caller) when there is none.
+func lockPool(ctx context.Context, tx pgx.Tx, id, mode string) error {
+	var one int
+	return tx.QueryRow(ctx, `SELECT 1 FROM coupon_pools WHERE id = $1 `+mode, id).Scan(&one)
+}
+
+// UnknownPoolError is the error of a campaign whose reward names a pool that does not exist.
+type UnknownPoolError struct{ Pool string }
+
+func (e *UnknownPoolError) Error() string { return fmt.Sprintf("pool %q does not exist", e.Pool) }
+
+// lockNamedPool locks, for share, the pool the campaign's reward takes codes from, so
+// the pool cannot be deleted before the campaign is saved; an *UnknownPoolError when
+// there is no such pool. A campaign that takes no code, or is archived,
+// locks nothing.
+func lockNamedPool(ctx context.Context, tx pgx.Tx, c *campaign.Campaign) error {
+	if !c.Reward.TakesCode() || c.Status == campaign.StatusArchived {
+		return nil
+	}
+	err := lockPool(ctx, tx, c.Reward.Pool, "FOR SHARE")
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &UnknownPoolError{Pool: c.Reward.Pool}
+	}
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/campaignmanager/campaignmanager/actors/loyalty"
+	"github.com/campaignmanager/campaignmanager/cel/campaign"
 	"github.com/campaignmanager/campaignmanager/persistence"
 )
 
@@ -412,5 +413,135 @@ func TestACommitThatFailsIssuesNoCode(t *testing.T) {
 	ann = couponDecision("ann", "one", false)
 	if outs := commit(t, s, ann); outs[0] != persistence.Committed || ann.Rewards[0].Payload["coupon_code"] != "one-0000" {
 		t.Fatalf("ann again: %v %v", outs, ann.Rewards[0].Payload)
+	}
+}
+
+// TestDeletePoolRefusesAPoolInUse: a pool with an issued code, or named by a campaign
+// that is not archived, is not deleted (the error says why); an unused one goes with its
+// free codes, audited; a campaign can then no longer name it.
+func TestDeletePoolRefusesAPoolInUse(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	ctx := t.Context()
+	newPool(t, s, "used", 2, nil)
+	if outs, err := s.CommitBatch(ctx, []loyalty.Decision{couponDecision("alice", "used", false)}, nil); err != nil || outs[0] != 0 {
+		t.Fatalf("issue a code: %v %v", outs, err)
+	}
+	var inUse *persistence.PoolInUseError
+	if _, err := s.DeletePool(ctx, "used", "tester"); !errors.As(err, &inUse) || inUse.Issued != 1 {
+		t.Fatalf("delete a pool with an issued code: %v", err)
+	}
+
+	newPool(t, s, "named", 3, nil)
+	c := &campaign.Campaign{ID: "ship", Name: "x", Rule: "true", Status: campaign.StatusPaused,
+		Reward: campaign.Reward{Type: campaign.RewardFreeShipping, Pool: "named"}}
+	if err := s.CreateCampaign(ctx, c, "tester"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeletePool(ctx, "named", "tester"); !errors.As(err, &inUse) || len(inUse.Campaigns) != 1 || inUse.Campaigns[0] != "ship" {
+		t.Fatalf("delete a pool a paused campaign names: %v", err)
+	}
+	if _, _, err := s.ModifyCampaign(ctx, "ship", "tester", func(c *campaign.Campaign) error {
+		c.Status = campaign.StatusArchived
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.DeletePool(ctx, "named", "tester")
+	if err != nil || p.Total != 3 {
+		t.Fatalf("delete the pool once its campaign is archived: %+v %v", p, err)
+	}
+	if _, err := s.GetPool(ctx, "named"); !errors.Is(err, persistence.ErrNotFound) {
+		t.Fatalf("deleted pool: %v", err)
+	}
+	if _, err := s.DeletePool(ctx, "named", "tester"); !errors.Is(err, persistence.ErrNotFound) {
+		t.Fatalf("delete it again: %v", err)
+	}
+	var unknown *persistence.UnknownPoolError
+	_, _, err = s.ModifyCampaign(ctx, "ship", "tester", func(c *campaign.Campaign) error {
+		c.Status = campaign.StatusActive
+		return nil
+	})
+	if !errors.As(err, &unknown) || unknown.Pool != "named" {
+		t.Fatalf("bring back a campaign whose pool is gone: %v", err)
+	}
+	// Its codes went too: a new pool may take their names.
+	newPool(t, s, "named", 3, nil)
+}
+
+// TestCampaignSavesAndPoolDeletesDoNotCross: a campaign naming a pool saved while the
+// pool is deleted either is saved and the delete refused, or is refused and the pool
+// gone, never both saved and gone (saves lock the pool they name).
+func TestCampaignSavesAndPoolDeletesDoNotCross(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	ctx := t.Context()
+	saved, deleted := 0, 0
+	for i := range 40 {
+		id := fmt.Sprintf("p%d", i)
+		newPool(t, s, id, 1, nil)
+		var saveErr, deleteErr error
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			saveErr = s.CreateCampaign(ctx, &campaign.Campaign{ID: "c-" + id, Name: "x", Rule: "true", Status: campaign.StatusActive,
+				Reward: campaign.Reward{Type: campaign.RewardCoupon, Pool: id}}, "tester")
+		})
+		wg.Go(func() { _, deleteErr = s.DeletePool(ctx, id, "tester") })
+		wg.Wait()
+		var unknown *persistence.UnknownPoolError
+		var inUse *persistence.PoolInUseError
+		switch {
+		case saveErr == nil && errors.As(deleteErr, &inUse):
+			saved++
+		case deleteErr == nil && errors.As(saveErr, &unknown):
+			deleted++
+		default:
+			t.Fatalf("pool %s: campaign save %v, pool delete %v", id, saveErr, deleteErr)
+		}
+	}
+	t.Logf("campaign saved first %d times, pool deleted first %d times", saved, deleted)
+}
+
+// TestModifyPoolChangesWhatItIsGivenAndAudits: an update changes the fields fn sets,
+// keeps the counts and the codes' own expiries, and writes a pool.update audit row.
+func TestModifyPoolChangesWhatItIsGivenAndAudits(t *testing.T) {
+	t.Parallel()
+	s, db := openStoreDB(t)
+	ctx := t.Context()
+	first := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)
+	newPool(t, s, "june", 4, &first)
+	later := first.Add(24*time.Hour + 500*time.Millisecond)
+	before, after, err := s.ModifyPool(ctx, "june", "editor-1", func(p *persistence.Pool) error {
+		p.LowWater, p.Name, p.ExpiresAt = 3, "June codes", &later
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.LowWater != 0 || after.LowWater != 3 || after.Name != "June codes" || after.Total != 4 || after.Left != 4 ||
+		!after.ExpiresAt.Equal(later.Truncate(time.Second)) || after.CreatedBy != "tester" {
+		t.Fatalf("before %+v after %+v", before, after)
+	}
+	got, err := s.GetPool(ctx, "june")
+	if err != nil || got.LowWater != 3 || got.Name != "June codes" || !got.ExpiresAt.Equal(*after.ExpiresAt) || !got.UpdatedAt.Equal(after.UpdatedAt) {
+		t.Fatalf("stored %+v %v (after %+v)", got, err, after)
+	}
+	if levels, err := s.LoadPoolLevels(ctx); err != nil || levels["june"].LowWater != 3 {
+		t.Fatalf("levels %v %v", levels, err)
+	}
+	var exp *time.Time
+	if err := db.QueryRow(ctx, `SELECT max(expires_at) FROM coupon_codes WHERE pool_id = 'june'`).Scan(&exp); err != nil || !exp.Equal(first) {
+		t.Fatalf("codes' expiry after the update: %v %v (want %v)", exp, err, first)
+	}
+	entries, err := s.ListAudit(ctx, persistence.AuditFilter{TargetType: "pool", TargetID: "june"})
+	if err != nil || len(entries) == 0 || entries[len(entries)-1].Action != "pool.update" || entries[len(entries)-1].Actor != "editor-1" {
+		t.Fatalf("audit %+v %v", entries, err)
+	}
+	if _, _, err := s.ModifyPool(ctx, "nope", "x", func(*persistence.Pool) error { return nil }); !errors.Is(err, persistence.ErrNotFound) {
+		t.Fatalf("modify an unknown pool: %v", err)
+	}
+	boom := errors.New("boom")
+	if _, _, err := s.ModifyPool(ctx, "june", "x", func(*persistence.Pool) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("an aborted modify: %v", err)
 	}
 }

@@ -520,6 +520,26 @@ func TestCLIAgainstCampaignd(t *testing.T) {
 		if table := c.must(exitOK, "users", "coupons", "carol").stdout; !strings.Contains(table, cs.Coupons[0].Code) || !strings.Contains(table, "issued") {
 			t.Errorf("users coupons table:\n%s", table)
 		}
+
+		// Update and delete: a pool with an issued code stays; an unused one goes.
+		if r := c.must(exitOK, "pools", "update", "spring", "--low-water", "30", "--description", "for spring"); r.stdout != "pool/spring updated (low water 30, 24 left)\n" {
+			t.Errorf("pools update: %q", r.stdout)
+		}
+		p = decode[pool](t, c.must(exitOK, "pools", "update", "spring", "--no-expiry", "-o", "json").stdout)
+		if p.LowWater != 30 || !p.Low || p.Description != "for spring" || p.ExpiresAt != nil {
+			t.Errorf("pools update --no-expiry: %+v", p)
+		}
+		c.must(exitUsage, "pools", "update", "spring")
+		c.must(exitUsage, "pools", "update", "spring", "--no-expiry", "--expires-at", "2030-01-01T00:00:00Z")
+		c.must(exitNotFound, "pools", "update", "nope", "--low-water", "1")
+		if r := c.must(exitError, "pools", "delete", "spring"); !strings.Contains(r.stderr, "in use") || !strings.Contains(r.stderr, "spring-signup") {
+			t.Errorf("pools delete of a pool in use:\n%s", r.stderr)
+		}
+		second := list.Pools[1].ID
+		if r := c.must(exitOK, "pools", "delete", second); r.stdout != "pool/"+second+" deleted (0 free codes with it)\n" {
+			t.Errorf("pools delete: %q", r.stdout)
+		}
+		c.must(exitNotFound, "pools", "show", second)
 	})
 
 	t.Run("RejectedTokenExits3", func(t *testing.T) {

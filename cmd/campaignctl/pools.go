@@ -64,8 +64,9 @@ const (
 )
 
 func (c *cli) poolsCommand() *cobra.Command {
-	return group("pools", "Manage coupon code pools: create, list, show, import and generate codes",
-		c.poolsCreateCommand(), c.poolsListCommand(), c.poolsShowCommand(), c.poolsImportCommand(), c.poolsGenerateCommand())
+	return group("pools", "Manage coupon code pools: create, list, show, update, delete, import and generate codes",
+		c.poolsCreateCommand(), c.poolsListCommand(), c.poolsShowCommand(), c.poolsUpdateCommand(), c.poolsDeleteCommand(),
+		c.poolsImportCommand(), c.poolsGenerateCommand())
 }
 
 // expiryFlag parses an --expires-at value (RFC 3339; "" for none).
@@ -194,6 +195,69 @@ func (c *cli) poolsShowCommand() *cobra.Command {
 					{"Low water", itoa(p.LowWater)}, {"Low", strconv.FormatBool(p.Low)},
 					{"Created", timeOr(&p.CreatedAt, "-") + " by " + p.CreatedBy},
 				})
+			}))
+		}),
+	}
+}
+
+func (c *cli) poolsUpdateCommand() *cobra.Command {
+	var name, description, pattern, expires string
+	var lowWater int64
+	var noExpiry bool
+	cmd := &cobra.Command{
+		Use:   "update ID [--name N] [--description D] [--pattern P] [--expires-at T | --no-expiry] [--low-water N]",
+		Short: "Change a pool's name, description, pattern, expiry of codes added later or low-water mark (editor role)",
+		Args:  cobra.ExactArgs(1),
+		RunE: action(func(cmd *cobra.Command, args []string) error {
+			body := map[string]any{}
+			for flag, v := range map[string]string{"name": name, "description": description, "pattern": pattern} {
+				if cmd.Flags().Changed(flag) {
+					body[flag] = v
+				}
+			}
+			switch {
+			case noExpiry && cmd.Flags().Changed("expires-at"):
+				return usageErrorf("--expires-at and --no-expiry exclude each other")
+			case noExpiry:
+				body["expires_at"] = nil
+			case cmd.Flags().Changed("expires-at"):
+				exp, err := expiryFlag(expires)
+				if err != nil || exp == nil {
+					return usageErrorf("--expires-at must be an RFC 3339 time such as 2026-12-31T23:59:59Z, got %q", expires)
+				}
+				body["expires_at"] = exp
+			}
+			if cmd.Flags().Changed("low-water") {
+				body["low_water"] = lowWater
+			}
+			if len(body) == 0 {
+				return usageErrorf("nothing to change: give --name, --description, --pattern, --expires-at, --no-expiry or --low-water")
+			}
+			return c.show(cmd, "PATCH", "/v1/pools/"+escape(args[0]), body, as("pool", func(p pool) error {
+				fmt.Fprintf(c.stdout, "pool/%s updated (low water %d, %d left)\n", p.ID, p.LowWater, p.Left)
+				return nil
+			}))
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "new name")
+	f.StringVar(&description, "description", "", "new description")
+	f.StringVar(&pattern, "pattern", "", "new default pattern of generated codes (\"\": none)")
+	f.StringVar(&expires, "expires-at", "", "expiry (RFC 3339) of codes added from now on without one; codes added already keep theirs")
+	f.BoolVar(&noExpiry, "no-expiry", false, "codes added from now on without an expiry do not expire")
+	f.Int64Var(&lowWater, "low-water", 0, "the pool is low at or below this many codes left")
+	return cmd
+}
+
+func (c *cli) poolsDeleteCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete ID",
+		Short: "Delete a pool none of whose codes was issued and that no campaign (not archived) names, with its free codes",
+		Args:  cobra.ExactArgs(1),
+		RunE: action(func(cmd *cobra.Command, args []string) error {
+			return c.show(cmd, "DELETE", "/v1/pools/"+escape(args[0]), nil, as("pool", func(p pool) error {
+				fmt.Fprintf(c.stdout, "pool/%s deleted (%d free codes with it)\n", p.ID, p.Total)
+				return nil
 			}))
 		}),
 	}

@@ -209,6 +209,17 @@ func TestPoolOf150CodesGoesToExactly150Of200QualifyingUsers(t *testing.T) {
 		return e.metricValue(`campaign_pool_codes_left{pool="spring"}`) == 0
 	})
 	require.Equal(t, 20.0, e.metricValue(`campaign_pool_low_water{pool="spring"}`))
+	require.Equal(t, 1.0, e.metricValue(`campaign_pool_active_campaigns{pool="spring"}`))
+	// A pool no campaign takes from says so (the pool alerts stay quiet), and leaves the
+	// gauges once deleted.
+	e.createPool("spare", 0)
+	poll(t, patience, "the spare pool's gauges", func() bool {
+		return e.metricValue(`campaign_pool_active_campaigns{pool="spare"}`) == 0 && e.metricValue(`campaign_pool_codes_left{pool="spare"}`) == 0
+	})
+	e.do("DELETE", "/v1/pools/spare", e.token, nil, http.StatusOK, nil)
+	poll(t, patience, "the deleted pool's gauges gone", func() bool {
+		return e.metricValue(`campaign_pool_codes_left{pool="spare"}`) == -1 && e.metricValue(`campaign_pool_active_campaigns{pool="spare"}`) == -1
+	})
 
 	// The shop redeems a code: of two redeems at the same moment (other orders) one wins.
 	var winner string

@@ -82,9 +82,6 @@ func (a *API) createCampaign(c *fiber.Ctx) error {
 	}
 	ctx, cancel := api.Ctx(c)
 	defer cancel()
-	if err := a.checkPool(ctx, &camp); err != nil {
-		return err
-	}
 	err := a.deps.Store.CreateCampaign(ctx, &camp, adminOf(c).Username)
 	if generated && errors.Is(err, persistence.ErrConflict) {
 		camp.ID = slugID(camp.Name)
@@ -169,9 +166,6 @@ func (a *API) putCampaign(c *fiber.Ctx) error {
 	}
 	ctx, cancel := api.Ctx(c)
 	defer cancel()
-	if err := a.checkPool(ctx, &camp); err != nil {
-		return err
-	}
 	_, after, err := a.deps.Store.ModifyCampaign(ctx, id, adminOf(c).Username, func(cur *campaign.Campaign) error {
 		if expected > 0 && cur.Version != expected {
 			return persistence.ErrVersionMismatch

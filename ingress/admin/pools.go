@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
@@ -193,6 +194,100 @@ func (a *API) getPool(c *fiber.Ctx) error {
 	return c.JSON(viewPool(p))
 }
 
+// poolPatch is the body of PATCH /v1/pools/{id}: the fields given change; expires_at
+// null removes the pool's expiry.
+type poolPatch struct {
+	Name        *string         `json:"name"`
+	Description *string         `json:"description"`
+	Pattern     *string         `json:"pattern"`
+	ExpiresAt   json.RawMessage `json:"expires_at"`
+	LowWater    *int64          `json:"low_water"`
+}
+
+// apply checks the patch and applies it to p, a field error for each bad field.
+func (req *poolPatch) apply(p *persistence.Pool) error {
+	var errs []error
+	if req.Name != nil {
+		if n := len(strings.TrimSpace(*req.Name)); n == 0 || len(*req.Name) > 200 {
+			errs = append(errs, fieldError("name", "must hold 1 to 200 bytes"))
+		}
+		p.Name = strings.TrimSpace(*req.Name)
+	}
+	if req.Description != nil {
+		if len(*req.Description) > 4096 {
+			errs = append(errs, fieldError("description", "must hold at most 4096 bytes"))
+		}
+		p.Description = *req.Description
+	}
+	if req.Pattern != nil {
+		p.Pattern = ""
+		if *req.Pattern != "" {
+			pat, err := ParsePattern("pattern", *req.Pattern)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			p.Pattern = pat.String()
+		}
+	}
+	if len(req.ExpiresAt) > 0 {
+		p.ExpiresAt = nil
+		if string(req.ExpiresAt) != "null" {
+			var t time.Time
+			switch err := json.Unmarshal(req.ExpiresAt, &t); {
+			case err != nil:
+				errs = append(errs, fieldError("expires_at", "must be an RFC 3339 date-time or null"))
+			case !t.After(time.Now()):
+				errs = append(errs, fieldError("expires_at", "must be in the future"))
+			default:
+				p.ExpiresAt = &t
+			}
+		}
+	}
+	if req.LowWater != nil {
+		if *req.LowWater < 0 {
+			errs = append(errs, fieldError("low_water", "must not be negative"))
+		}
+		p.LowWater = *req.LowWater
+	}
+	return errors.Join(errs...)
+}
+
+// patchPool changes the fields given. Codes added already keep their expiry; the
+// engines see a new low-water mark at their next pool refresh.
+func (a *API) patchPool(c *fiber.Ctx) error {
+	id, err := api.PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	var req poolPatch
+	if err := api.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	ctx, cancel := api.Ctx(c)
+	defer cancel()
+	_, p, err := a.deps.Store.ModifyPool(ctx, id, adminOf(c).Username, req.apply)
+	if err != nil {
+		return api.About(err, "pool "+id)
+	}
+	return c.JSON(viewPool(p))
+}
+
+// deletePool removes a pool none of whose codes was issued and that no campaign (not
+// archived) names, with its free codes.
+func (a *API) deletePool(c *fiber.Ctx) error {
+	id, err := api.PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := api.Ctx(c)
+	defer cancel()
+	p, err := a.deps.Store.DeletePool(ctx, id, adminOf(c).Username)
+	if err != nil {
+		return api.About(err, "pool "+id)
+	}
+	return c.JSON(viewPool(p))
+}
+
 type codesImport struct {
 	Codes     []string   `json:"codes"`
 	ExpiresAt *time.Time `json:"expires_at"`
@@ -320,19 +415,6 @@ func (a *API) listUserCoupons(c *fiber.Ctx) error {
 	return userPage(a, c, "coupons", list, func(v couponView) int64 { return v.Seq })
 }
 
-// checkPool refuses a campaign whose reward names a pool that does not exist (400
-// naming reward.pool).
-func (a *API) checkPool(ctx context.Context, camp *campaign.Campaign) error {
-	if !camp.Reward.TakesCode() {
-		return nil
-	}
-	err := a.deps.Store.PoolExists(ctx, camp.Reward.Pool)
-	if errors.Is(err, persistence.ErrNotFound) {
-		return fieldError("reward.pool", fmt.Sprintf("pool %q does not exist; create it first (POST /v1/pools)", camp.Reward.Pool))
-	}
-	return err
-}
-
 // poolRoutes are the coupon code pools and a user's coupons.
 func (a *API) poolRoutes() api.Group {
 	const tag = "Coupon pools"
@@ -375,6 +457,17 @@ func (a *API) poolRoutes() api.Group {
 			{Method: "GET", Path: "/v1/pools/:id", Access: api.Viewer, Tag: tag, OperationID: "getPool",
 				Summary: "A pool with its counts: issued, redeemed, left", Handler: a.getPool, Response: "Pool",
 				Statuses: []int{200, 400, 404}},
+			{Method: "PATCH", Path: "/v1/pools/:id", Access: api.Editor, Tag: tag, OperationID: "updatePool",
+				Summary: "Change a pool's name, description, pattern, expiry or low-water mark (the fields given)",
+				Description: "`expires_at` is the expiry of codes added from now on without one (null: none); codes added already keep theirs. " +
+					"Engines use a new `low_water` from their next reload of the pools (every 5 s).",
+				Handler: a.patchPool, Request: "PoolPatch", Response: "Pool", Statuses: []int{200, 400, 404, 415}},
+			{Method: "DELETE", Path: "/v1/pools/:id", Access: api.Editor, Tag: tag, OperationID: "deletePool",
+				Summary: "Delete an unused pool with its free codes; answers the pool as it was",
+				Description: "Refused (409, saying why) while a code of it was issued to a reward (its holder can still validate and redeem it) " +
+					"or a campaign that is not archived names it; archive those campaigns or change their `reward.pool` first.",
+				Handler: a.deletePool, Response: "Pool", Statuses: []int{200, 400, 404, 409},
+				StatusNotes: map[int]string{409: "Codes of the pool were issued, or campaigns that are not archived name it (the problem says which)"}},
 			{Method: "POST", Path: "/v1/pools/:id/codes", Access: api.Editor, Tag: tag, OperationID: "importPoolCodes",
 				Summary: "Import codes into a pool (text: one per line; or JSON)",
 				Description: "`text/plain`: one code per line, optionally followed by `,` and its expiry (RFC 3339); blank lines and lines starting with `#` are skipped. " +
@@ -401,6 +494,12 @@ func (a *API) poolRoutes() api.Group {
 				"count":       fiber.Map{"type": "integer", "minimum": 0, "maximum": MaxCodesPerRequest, "description": "Codes to generate from pattern now"},
 				"expires_at":  fiber.Map{"type": "string", "format": "date-time", "description": "Expiry of the codes added without one"},
 				"low_water":   fiber.Map{"type": "integer", "minimum": 0, "description": "Low at or below this many codes left; default CAMPAIGN_POOL_LOW_WATER"}}),
+			"PoolPatch": obj(nil, fiber.Map{
+				"name":        fiber.Map{"type": "string", "minLength": 1, "maxLength": 200},
+				"description": fiber.Map{"type": "string", "maxLength": 4096},
+				"pattern":     fiber.Map{"type": "string", "maxLength": MaxCodeLen, "description": "The default pattern of generated codes; empty: none"},
+				"expires_at":  nullable(fiber.Map{"type": "string", "format": "date-time", "description": "Expiry of codes added from now on without one; null: none"}),
+				"low_water":   fiber.Map{"type": "integer", "minimum": 0}}),
 			"Pool":     obj([]string{"id", "name", "total", "issued", "redeemed", "left", "low_water", "low"}, pool),
 			"PoolList": listOf("pools", "Pool"),
 			"PoolCodesImport": obj([]string{"codes"}, fiber.Map{
