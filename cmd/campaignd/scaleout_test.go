@@ -475,7 +475,10 @@ func metricValue(t *testing.T, c *client, sample string) float64 {
 	return 0
 }
 
-func TestBudgetsStayExactAcrossReplicas(t *testing.T) {
+// TestBudgetsAndPoolsStayExactAcrossReplicas: two engines sharing campaign budgets and a
+// coupon pool (each issuing from it) reach the budgets exactly and issue exactly the
+// pool's codes, each once; the users past them are refused (the pool's) and consoled.
+func TestBudgetsAndPoolsStayExactAcrossReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a NATS cluster and campaignd processes")
 	}
@@ -492,7 +495,10 @@ func TestBudgetsStayExactAcrossReplicas(t *testing.T) {
 		"rule": `event.type == "purchase"`, "limits": map[string]any{"total_points": 100},
 		"reward": map[string]any{"type": "points", "points": 15},
 	}, http.StatusCreated, nil)
-	// A campaign created after the two, live everywhere: so are they (KV updates arrive
+	c.createPool("shared", 30)
+	c.do("POST", "/v1/campaigns", c.token, poolCampaign("shared-coupon", "shared"), http.StatusCreated, nil)
+	c.do("POST", "/v1/campaigns", c.token, consolation, http.StatusCreated, nil)
+	// A campaign created after the others, live everywhere: so are they (KV updates arrive
 	// in order). Its probes are not purchases, so they take nothing from the budgets.
 	c.do("POST", "/v1/campaigns", c.token, map[string]any{
 		"id": "probe-live", "name": "probe", "status": "active",
@@ -502,6 +508,8 @@ func TestBudgetsStayExactAcrossReplicas(t *testing.T) {
 	const users, per = 40, 3
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	signups := poolUsers("pu", 50)
+	require.NoError(t, together(len(signups), func(u int) error { return f.store(ctx, signup(signups[u])) }))
 	require.NoError(t, together(users, func(u int) error {
 		for i := range per {
 			if err := f.store(ctx, map[string]any{"id": fmt.Sprintf("b-%d-%d", u, i), "user_id": fmt.Sprintf("bu-%d", u), "type": "purchase", "amount": 1}); err != nil {
@@ -519,4 +527,13 @@ func TestBudgetsStayExactAcrossReplicas(t *testing.T) {
 	require.Equal(t, int64(7), st.Rewards, "total_rewards is reached exactly, across replicas")
 	c.do("GET", "/v1/campaigns/hundred-points/stats", c.token, nil, http.StatusOK, &st)
 	require.Equal(t, int64(90), st.PointsGranted, "a seventh reward of 15 would pass 100 points")
+
+	c.requirePoolOutcome("shared-coupon", "shared", signups, 30)
+	var each []float64
+	for _, r := range f.clients {
+		each = append(each, r.metricValue(`campaign_pool_codes_issued_total{pool="shared"}`))
+	}
+	require.Equal(t, 30.0, each[0]+each[1], "codes issued by the replicas: %v", each)
+	require.True(t, each[0] > 0 && each[1] > 0, "both replicas issue codes from the shared pool: %v", each)
+	t.Logf("codes issued by replica: %v", each)
 }
