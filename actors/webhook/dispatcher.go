@@ -288,7 +288,7 @@ func (d *Dispatcher) disable(ctx context.Context, id, reason string) {
 		if err != nil {
 			return err
 		}
-		return Endpoints{Bus: d.deps.Bus}.PutWebhook(ctx, &w)
+		return Endpoints{Bus: d.deps.Bus}.PutWebhook(ctx, &w, nil)
 	})
 	if err != nil {
 		d.log.Error("disable webhook after 410 Gone", "webhook", id, "err", err)

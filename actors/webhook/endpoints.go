@@ -18,14 +18,23 @@ type Endpoints struct {
 	Bus *bus.Webhooks
 }
 
-// PutWebhook makes w's consumers follow its filter (creating those it needs, starting at
-// w.UpdatedAt) and puts w in the bucket.
-func (e Endpoints) PutWebhook(ctx context.Context, w *persistence.Webhook) error {
+// StreamEnds returns the last sequence of each stream the endpoints' consumers live on;
+// read before an endpoint change is saved, it is where the consumers the change adds
+// start (PutWebhook's after).
+func (e Endpoints) StreamEnds(ctx context.Context) (map[string]uint64, error) {
+	return e.Bus.Ends(ctx)
+}
+
+// PutWebhook makes w's consumers follow its filter (creating those it needs: right after
+// the sequences after holds, else at w.UpdatedAt) and puts w in the bucket.
+func (e Endpoints) PutWebhook(ctx context.Context, w *persistence.Webhook, after map[string]uint64) error {
 	value, err := json.Marshal(w)
 	if err != nil {
 		return fmt.Errorf("encode webhook %s: %w", w.ID, err)
 	}
-	return e.Bus.Put(ctx, specOf(w), value)
+	spec := specOf(w)
+	spec.After = after
+	return e.Bus.Put(ctx, spec, value)
 }
 
 // DeleteWebhook removes endpoint id from the bucket and deletes its consumers.

@@ -22,8 +22,12 @@ import (
 // webhook.Endpoints implements it over the webhooks bucket, the endpoints' consumers and
 // the WEBHOOKS stream. Its methods block on JetStream and are safe for concurrent use.
 type WebhookSink interface {
-	// PutWebhook makes w's consumers follow its filter and puts it in the bucket.
-	PutWebhook(ctx context.Context, w *persistence.Webhook) error
+	// StreamEnds returns the last sequence of each stream the endpoints' consumers live
+	// on, read before a change is saved: where the consumers it adds start.
+	StreamEnds(ctx context.Context) (map[string]uint64, error)
+	// PutWebhook makes w's consumers follow its filter (those it creates start right after
+	// the sequences after holds; nil: at w.UpdatedAt) and puts it in the bucket.
+	PutWebhook(ctx context.Context, w *persistence.Webhook, after map[string]uint64) error
 	// DeleteWebhook removes endpoint id from the bucket and deletes its consumers.
 	DeleteWebhook(ctx context.Context, id string) error
 	// Redeliver queues the notice at seq of stream for endpoint id again, after attempts
@@ -182,13 +186,24 @@ func checkFilter(f persistence.WebhookFilter) []error {
 	return errs
 }
 
-// broadcastWebhook makes the engines follow w (its consumers and the bucket); a failure
-// is 503: the change is saved in Postgres and reaches the bucket at the next start at the
-// latest.
-func (a *API) broadcastWebhook(c *fiber.Ctx, w *persistence.Webhook) error {
+// streamEnds reads where the consumers a change adds start, before it is saved; a
+// failure is 503 (nothing is saved).
+func (a *API) streamEnds(c *fiber.Ctx, ctx context.Context) (map[string]uint64, error) { //nolint:revive // fiber first, like every handler helper
+	ends, err := a.deps.Webhooks.StreamEnds(ctx)
+	if err != nil {
+		a.log.Error("read the webhook streams' ends", "correlation_id", api.CorrelationID(c), "err", err)
+		return nil, api.Unavailable("NATS did not answer; nothing is saved; retry")
+	}
+	return ends, nil
+}
+
+// broadcastWebhook makes the engines follow w (its consumers, those it adds starting
+// right after after's sequences, and the bucket); a failure is 503: the change is saved
+// in Postgres and reaches the bucket at the next start at the latest.
+func (a *API) broadcastWebhook(c *fiber.Ctx, w *persistence.Webhook, after map[string]uint64) error {
 	ctx, cancel := api.Ctx(c)
 	defer cancel()
-	if err := a.deps.Webhooks.PutWebhook(ctx, w); err != nil {
+	if err := a.deps.Webhooks.PutWebhook(ctx, w, after); err != nil {
 		a.log.Error("publish webhook", "webhook", w.ID, "correlation_id", api.CorrelationID(c), "err", err)
 		return api.Unavailable("the endpoint change is saved but could not be published to the engines; retry")
 	}
@@ -206,11 +221,15 @@ func (a *API) createWebhook(c *fiber.Ctx) error {
 	if err := a.checkWebhook(ctx, &w, true); err != nil {
 		return err
 	}
-	w, err := a.deps.Store.CreateWebhook(ctx, w, adminOf(c).Username)
+	ends, err := a.streamEnds(c, ctx)
 	if err != nil {
 		return err
 	}
-	if err := a.broadcastWebhook(c, &w); err != nil {
+	w, err = a.deps.Store.CreateWebhook(ctx, w, adminOf(c).Username)
+	if err != nil {
+		return err
+	}
+	if err := a.broadcastWebhook(c, &w, ends); err != nil {
 		return err
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
@@ -278,6 +297,10 @@ func (a *API) patchWebhook(c *fiber.Ctx) error {
 			return fieldError("url", err.Error())
 		}
 	}
+	ends, err := a.streamEnds(c, ctx)
+	if err != nil {
+		return err
+	}
 	_, w, err := a.deps.Store.ModifyWebhook(ctx, id, adminOf(c).Username, "webhook.update", func(w *persistence.Webhook) error {
 		if ifMatch > 0 && w.Version != ifMatch {
 			return persistence.ErrVersionMismatch
@@ -288,7 +311,7 @@ func (a *API) patchWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return api.About(err, "webhook "+id)
 	}
-	if err := a.broadcastWebhook(c, &w); err != nil {
+	if err := a.broadcastWebhook(c, &w, ends); err != nil {
 		return err
 	}
 	c.Set(fiber.HeaderETag, api.ETag(w.Version))
@@ -352,7 +375,7 @@ func (a *API) rotateSecret(c *fiber.Ctx) error {
 	if err != nil {
 		return api.About(err, "webhook "+id)
 	}
-	if err := a.broadcastWebhook(c, &w); err != nil {
+	if err := a.broadcastWebhook(c, &w, nil); err != nil {
 		return err
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")

@@ -52,8 +52,14 @@ type WebhookSpec struct {
 	// Campaigns, when set, narrows the rewards to these campaigns' subjects.
 	Campaigns []string
 	// Since is where a consumer created now starts (the time of the endpoint's creation,
-	// or of the change that added its stream).
+	// or of the change that added its stream) unless After says where.
 	Since time.Time
+	// After, when it holds a stream, is where a consumer created now on that stream
+	// starts instead: right after that sequence, the stream's end read (Ends) before the
+	// change was saved. A start by sequence does not depend on Postgres' clock (Since)
+	// and NATS' (the stored times) agreeing: a notice published after the change is
+	// never skipped.
+	After map[string]uint64
 }
 
 // subjects are the filter subjects of the spec's consumer on stream (none: no consumer).
@@ -132,6 +138,21 @@ func (w *Webhooks) Put(ctx context.Context, spec WebhookSpec, value []byte) erro
 	return w.bucket.Put(ctx, spec.ID, value)
 }
 
+// Ends returns the last sequence of each stream an endpoint's consumers live on. Read
+// before an endpoint change is saved, they are where the consumers the change adds start
+// (WebhookSpec.After).
+func (w *Webhooks) Ends(ctx context.Context) (map[string]uint64, error) {
+	out := make(map[string]uint64, len(WebhookStreams))
+	for _, name := range WebhookStreams {
+		s, err := w.js.Stream(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", name, err)
+		}
+		out[name] = s.CachedInfo().State.LastSeq
+	}
+	return out, nil
+}
+
 // Delete removes endpoint id from the bucket and deletes its consumers.
 func (w *Webhooks) Delete(ctx context.Context, id string) error {
 	if err := w.bucket.Delete(ctx, id); err != nil {
@@ -152,8 +173,9 @@ type WebhookSource struct {
 }
 
 // Ensure makes the endpoint's consumers match spec and returns them: a consumer a stream
-// needs is created (starting at spec.Since, or right after floors[stream] when that is
-// set: the last ack floor seen of a consumer that disappeared) or has its filter
+// needs is created (starting right after floors[stream] when that is set: the last ack
+// floor seen of a consumer that disappeared; else right after spec.After[stream]; else at
+// spec.Since) or has its filter
 // changed; one it no longer needs is deleted. Every replica may call it at once.
 func (w *Webhooks) Ensure(ctx context.Context, spec WebhookSpec, floors map[string]uint64) ([]WebhookSource, error) {
 	name := WebhookConsumerName(spec.ID)
@@ -166,7 +188,14 @@ func (w *Webhooks) Ensure(ctx context.Context, spec WebhookSpec, floors map[stri
 			}
 			continue
 		}
-		c, err := w.ensureOne(ctx, stream, name, subjects, spec.Since, floors[stream])
+		start := jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: new(spec.Since.UTC())}
+		if after, ok := spec.After[stream]; ok {
+			start = jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1}
+		}
+		if floor := floors[stream]; floor > 0 {
+			start = jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: floor + 1}
+		}
+		c, err := w.ensureOne(ctx, stream, name, subjects, start)
 		if err != nil {
 			return nil, err
 		}
@@ -175,18 +204,15 @@ func (w *Webhooks) Ensure(ctx context.Context, spec WebhookSpec, floors map[stri
 	return out, nil
 }
 
-func (w *Webhooks) ensureOne(ctx context.Context, stream, name string, subjects []string, since time.Time, floor uint64) (jetstream.Consumer, error) {
+// ensureOne makes the consumer name on stream follow subjects, creating it at start
+// (its DeliverPolicy, OptStartSeq and OptStartTime) when there is none.
+func (w *Webhooks) ensureOne(ctx context.Context, stream, name string, subjects []string, start jetstream.ConsumerConfig) (jetstream.Consumer, error) {
 	for range 3 {
 		c, err := w.js.Consumer(ctx, stream, name)
 		switch {
 		case errors.Is(err, jetstream.ErrConsumerNotFound):
 			cc := w.config(name, subjects)
-			if floor > 0 {
-				cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
-			} else {
-				t := since.UTC()
-				cc.DeliverPolicy, cc.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
-			}
+			cc.DeliverPolicy, cc.OptStartSeq, cc.OptStartTime = start.DeliverPolicy, start.OptStartSeq, start.OptStartTime
 			c, err = w.js.CreateConsumer(ctx, stream, cc)
 			if errors.Is(err, jetstream.ErrConsumerExists) {
 				continue // another replica made it meanwhile

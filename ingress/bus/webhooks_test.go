@@ -100,3 +100,56 @@ func TestWebhookConsumersFollowTheFilterAndStartAtTheEndpointsCreation(t *testin
 	_, err = wh.Bucket().Get(ctx, "wh_1")
 	require.ErrorIs(t, err, bus.ErrKeyNotFound)
 }
+
+// TestWebhookConsumersStartAfterTheStreamsEndsWhateverTheClocks: consumers created with
+// the streams' ends read before an endpoint change start right after them, so with
+// Postgres' clock (Since) an hour ahead of NATS' the notices published after the change
+// still come, and with it an hour behind the earlier ones do not.
+func TestWebhookConsumersStartAfterTheStreamsEndsWhateverTheClocks(t *testing.T) {
+	ns := bustest.Start(t)
+	nc, err := nats.Connect(ns.ClientURL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = bus.EnsureStreams(ctx, js, bus.StreamsConfig{Partitions: 4})
+	require.NoError(t, err)
+	wh, err := bus.OpenWebhooks(ctx, js, bus.WebhookConsumerConfig{})
+	require.NoError(t, err)
+
+	for _, skew := range []time.Duration{time.Hour, -time.Hour} {
+		id := "wh_ahead"
+		if skew < 0 {
+			id = "wh_behind"
+		}
+		before := bus.RewardNotice("summer", "alice", "rwd_before_"+id, "", []byte(`{}`))
+		_, err := js.PublishMsg(ctx, before.Msg())
+		require.NoError(t, err)
+		ends, err := wh.Ends(ctx)
+		require.NoError(t, err)
+		require.Contains(t, ends, bus.RewardsStream)
+		after := bus.RewardNotice("summer", "alice", "rwd_after_"+id, "", []byte(`{}`))
+		_, err = js.PublishMsg(ctx, after.Msg())
+		require.NoError(t, err)
+
+		spec := bus.WebhookSpec{ID: id, Kinds: []string{"reward"}, Since: time.Now().Add(skew), After: ends}
+		sources, err := wh.Ensure(ctx, spec, nil)
+		require.NoError(t, err)
+		var got []string
+		for _, s := range sources {
+			if s.Stream != bus.RewardsStream {
+				continue
+			}
+			batch, err := s.Consumer.Fetch(10, jetstream.FetchMaxWait(500*time.Millisecond))
+			require.NoError(t, err)
+			for m := range batch.Messages() {
+				n, err := bus.ParseWebhookNotice(m)
+				require.NoError(t, err)
+				got = append(got, n.ID)
+			}
+		}
+		require.Equal(t, []string{"rwd_after_" + id}, got, "clock skew %v", skew)
+	}
+}
