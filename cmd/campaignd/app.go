@@ -132,6 +132,7 @@ func (a *App) startNATS(ctx context.Context) (int, error) {
 		ns, err := bus.StartServer(bus.ServerConfig{
 			Listen: a.cfg.NATSListen, StoreDir: filepath.Join(a.cfg.DataDir, "nats"),
 			SyncAlways: a.cfg.SyncAlways, SyncInterval: a.cfg.SyncInterval, Passwords: passwords,
+			DownstreamConsumers: a.cfg.NATSDownstreamConsumers,
 		})
 		if err != nil {
 			return 0, fmt.Errorf("CAMPAIGN_NATS_LISTEN: %w", err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -68,6 +69,9 @@ type Config struct {
 	// NATSIngestPassword and NATSDownstreamPassword are the embedded server's users'
 	// passwords (empty: generated in DataDir).
 	NATSIngestPassword, NATSDownstreamPassword string
+	// NATSDownstreamConsumers, when set, are the only consumers the embedded server's user
+	// downstream may use.
+	NATSDownstreamConsumers []string
 	// Credentials and TLS for an external NATS (NATSURL).
 	NATSCreds, NATSNkey, NATSUser, NATSPassword string
 	NATSTLSCA, NATSTLSCert, NATSTLSKey          string
@@ -114,6 +118,29 @@ func natsPassword(dst func(*Config) *string) func(*Config, string) error {
 		*dst(c) = v
 		return nil
 	}
+}
+
+// downstreamConsumers sets the consumer names the embedded server's user downstream is
+// limited to: a comma-separated list of names of letters, digits, '-' and '_', none
+// webhook-<id> (the engines' own).
+func downstreamConsumers(c *Config, v string) error {
+	var names []string
+	for n := range strings.SplitSeq(v, ",") {
+		n = strings.TrimSpace(n)
+		switch {
+		case n == "":
+			continue
+		case !bus.DownstreamConsumerName.MatchString(n):
+			return fmt.Errorf("consumer names are 1 to 64 letters, digits, '-' or '_', got %q", n)
+		case strings.HasPrefix(n, bus.WebhookConsumerName("")):
+			return fmt.Errorf("%q: names starting with %q are the engines' webhook consumers", n, bus.WebhookConsumerName(""))
+		}
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	c.NATSDownstreamConsumers = names
+	return nil
 }
 
 func positiveInt(dst func(*Config) *int) func(*Config, string) error {
@@ -166,6 +193,8 @@ var settings = []setting{
 		natsPassword(func(c *Config) *string { return &c.NATSIngestPassword })},
 	{"CAMPAIGN_NATS_DOWNSTREAM_PASSWORD", "nats-downstream-password", "", "password of the embedded NATS server's user downstream (consumes REWARDS and LOYALTY); empty: generated into the data dir and printed once",
 		natsPassword(func(c *Config) *string { return &c.NATSDownstreamPassword })},
+	{"CAMPAIGN_NATS_DOWNSTREAM_CONSUMERS", "nats-downstream-consumers", "", "embedded NATS server: the only durable consumers of REWARDS and LOYALTY the user downstream may create and read, comma-separated (e.g. mailer,crm); empty: any, the engines' webhook-<id> consumers included",
+		downstreamConsumers},
 	{"CAMPAIGN_NATS_CREDS", "nats-creds", "", "external NATS: a credentials file (user JWT and seed) to connect with", file(func(c *Config) *string { return &c.NATSCreds })},
 	{"CAMPAIGN_NATS_NKEY", "nats-nkey", "", "external NATS: a file holding the user NKEY seed to connect with", file(func(c *Config) *string { return &c.NATSNkey })},
 	{"CAMPAIGN_NATS_USER", "nats-user", "", "external NATS: the user to connect as (with CAMPAIGN_NATS_PASSWORD)", str(func(c *Config) *string { return &c.NATSUser })},
@@ -345,7 +374,8 @@ func checkNATSAuth(c Config) []error {
 	external := []setting{{"CAMPAIGN_NATS_CREDS", c.NATSCreds}, {"CAMPAIGN_NATS_NKEY", c.NATSNkey}, {"CAMPAIGN_NATS_USER", c.NATSUser},
 		{"CAMPAIGN_NATS_PASSWORD", c.NATSPassword}, {"CAMPAIGN_NATS_TLS_CA", c.NATSTLSCA}, {"CAMPAIGN_NATS_TLS_CERT", c.NATSTLSCert},
 		{"CAMPAIGN_NATS_TLS_KEY", c.NATSTLSKey}}
-	embedded := []setting{{"CAMPAIGN_NATS_INGEST_PASSWORD", c.NATSIngestPassword}, {"CAMPAIGN_NATS_DOWNSTREAM_PASSWORD", c.NATSDownstreamPassword}}
+	embedded := []setting{{"CAMPAIGN_NATS_INGEST_PASSWORD", c.NATSIngestPassword}, {"CAMPAIGN_NATS_DOWNSTREAM_PASSWORD", c.NATSDownstreamPassword},
+		{"CAMPAIGN_NATS_DOWNSTREAM_CONSUMERS", strings.Join(c.NATSDownstreamConsumers, ",")}}
 	var errs []error
 	if c.NATSURL == "" {
 		for _, s := range external {

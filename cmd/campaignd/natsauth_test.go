@@ -192,6 +192,18 @@ func TestEmbeddedNATSLetsEachIdentityDoOnlyItsJob(t *testing.T) {
 	})
 }
 
+// TestEmbeddedNATSLimitsDownstreamToTheNamedConsumers: CAMPAIGN_NATS_DOWNSTREAM_CONSUMERS
+// reaches the embedded server: downstream uses the consumer named there and no other, not
+// the engines' webhook consumers.
+func TestEmbeddedNATSLimitsDownstreamToTheNamedConsumers(t *testing.T) {
+	dataDir := t.TempDir()
+	app := startCaptured(t, embeddedVars(pgtest.New(t), dataDir, map[string]string{"CAMPAIGN_NATS_DOWNSTREAM_CONSUMERS": " mailer , crm,mailer"}))
+	bustest.CheckDownstreamLimitedTo(t, app.NATSURL, bustest.Identities{
+		Campaignd:  app.natsAuth,
+		Downstream: bustest.UserPassword(bus.DownstreamUser, dataDirPassword(t, dataDir, downstreamPasswordFile)),
+	}, "mailer")
+}
+
 // TestEmbeddedNATSPasswordsAreGeneratedKeptAndShownOnce starts campaignd three times on
 // one data dir: the first start generates the three passwords into files of mode 0600
 // and prints ingest's and downstream's (never campaignd's); the banner says how to
@@ -372,6 +384,12 @@ func TestNATSSettingsAreCheckedAtStart(t *testing.T) {
 		{"the embedded server's passwords with an external NATS", map[string]string{"NATS_URL": url, "CAMPAIGN_NATS_DOWNSTREAM_PASSWORD": "downstream-password"},
 			"CAMPAIGN_NATS_DOWNSTREAM_PASSWORD: only for the embedded NATS server"},
 		{"a short ingest password", map[string]string{"CAMPAIGN_NATS_INGEST_PASSWORD": "short"}, "CAMPAIGN_NATS_INGEST_PASSWORD: must be at least 12 characters"},
+		{"a downstream consumer that is not one token", map[string]string{"CAMPAIGN_NATS_DOWNSTREAM_CONSUMERS": "mailer,crm.eu"},
+			`CAMPAIGN_NATS_DOWNSTREAM_CONSUMERS: consumer names are 1 to 64 letters, digits, '-' or '_', got "crm.eu"`},
+		{"a webhook consumer for downstream", map[string]string{"CAMPAIGN_NATS_DOWNSTREAM_CONSUMERS": "webhook-wh_1"},
+			`CAMPAIGN_NATS_DOWNSTREAM_CONSUMERS: "webhook-wh_1": names starting with "webhook-" are the engines' webhook consumers`},
+		{"downstream's consumers with an external NATS", map[string]string{"NATS_URL": url, "CAMPAIGN_NATS_DOWNSTREAM_CONSUMERS": "mailer"},
+			"CAMPAIGN_NATS_DOWNSTREAM_CONSUMERS: only for the embedded NATS server"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -63,26 +64,49 @@ func IngestPermissions() *server.Permissions {
 // subjects of any stream, nor any delete, purge or stream-changing API. It returns a new
 // value on each call.
 //
+// With consumers named, those consumer subjects name them: downstream may create, look
+// up, pull from and ack only the durable consumers of these names, not the engines'
+// webhook consumers (webhook-<id>) on the same streams nor any other. Without, it may use
+// any consumer of the two streams (consumer names are not subject prefixes NATS can
+// match), the webhook consumers included: a notice it acks there never reaches that
+// endpoint.
+//
 // A limit NATS cannot express: a consumer's configuration is in the request body, so
 // downstream could also create a push consumer on REWARDS or LOYALTY whose deliver
 // subject is another subject of the account. Give the identity to trusted downstream
 // services only.
-func DownstreamPermissions() *server.Permissions {
+func DownstreamPermissions(consumers ...string) *server.Permissions {
 	allow := []string{"$JS.API.INFO"}
 	for _, s := range []string{RewardsStream, LoyaltyStream} {
-		allow = append(allow,
-			"$JS.API.STREAM.INFO."+s,
-			"$JS.API.CONSUMER.CREATE."+s+".>",
-			"$JS.API.CONSUMER.INFO."+s+".*",
-			"$JS.API.CONSUMER.MSG.NEXT."+s+".*",
-			"$JS.ACK."+s+".>",
-		)
+		allow = append(allow, "$JS.API.STREAM.INFO."+s)
+		if len(consumers) == 0 {
+			allow = append(allow,
+				"$JS.API.CONSUMER.CREATE."+s+".>",
+				"$JS.API.CONSUMER.INFO."+s+".*",
+				"$JS.API.CONSUMER.MSG.NEXT."+s+".*",
+				"$JS.ACK."+s+".>",
+			)
+			continue
+		}
+		for _, c := range consumers {
+			allow = append(allow,
+				"$JS.API.CONSUMER.CREATE."+s+"."+c,
+				"$JS.API.CONSUMER.CREATE."+s+"."+c+".>", // with its filter subject
+				"$JS.API.CONSUMER.INFO."+s+"."+c,
+				"$JS.API.CONSUMER.MSG.NEXT."+s+"."+c,
+				"$JS.ACK."+s+"."+c+".>",
+			)
+		}
 	}
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: allow},
 		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
 	}
 }
+
+// DownstreamConsumerName matches a consumer name downstream may be limited to
+// (DownstreamPermissions): letters, digits, '-' and '_', one subject token.
+var DownstreamConsumerName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Passwords are the passwords of the embedded server's users; none may be empty.
 type Passwords struct {
@@ -104,8 +128,9 @@ accounts {
 }
 `
 
-// configureAuth gives opts the accounts and the three users with pw's passwords.
-func configureAuth(opts *server.Options, pw Passwords) error {
+// configureAuth gives opts the accounts and the three users with pw's passwords,
+// downstream limited to the consumers named (none: any; see DownstreamPermissions).
+func configureAuth(opts *server.Options, pw Passwords, downstreamConsumers []string) error {
 	var missing []error
 	for user, p := range map[string]string{CampaigndUser: pw.Campaignd, IngestUser: pw.Ingest, DownstreamUser: pw.Downstream} {
 		if p == "" {
@@ -125,7 +150,7 @@ func configureAuth(opts *server.Options, pw Passwords) error {
 	opts.Users = []*server.User{
 		{Username: CampaigndUser, Password: pw.Campaignd, Account: accounts[AppAccount]},
 		{Username: IngestUser, Password: pw.Ingest, Account: accounts[IngestAccount], Permissions: IngestPermissions()},
-		{Username: DownstreamUser, Password: pw.Downstream, Account: accounts[AppAccount], Permissions: DownstreamPermissions()},
+		{Username: DownstreamUser, Password: pw.Downstream, Account: accounts[AppAccount], Permissions: DownstreamPermissions(downstreamConsumers...)},
 	}
 	return nil
 }

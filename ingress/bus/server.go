@@ -24,6 +24,9 @@ type ServerConfig struct {
 	SyncInterval time.Duration
 	// Passwords of the users campaignd, ingest and downstream (auth.go); all required.
 	Passwords Passwords
+	// DownstreamConsumers, when set, are the only consumers the user downstream may use
+	// (DownstreamPermissions).
+	DownstreamConsumers []string
 }
 
 // StartServer starts an embedded nats-server with JetStream, the accounts and users of
@@ -39,7 +42,7 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		return nil, fmt.Errorf("embedded nats: listen port %q: %w", portStr, err)
 	}
 	opts := &server.Options{}
-	if err := configureAuth(opts, cfg.Passwords); err != nil {
+	if err := configureAuth(opts, cfg.Passwords, cfg.DownstreamConsumers); err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	opts.ServerName = "campaignd-embedded"

@@ -22,6 +22,16 @@ func TestEmbeddedServerGivesEachIdentityOnlyItsPermissions(t *testing.T) {
 	bustest.CheckIdentities(t, ns.ClientURL(), ids)
 }
 
+// TestEmbeddedServerLimitsDownstreamToItsNamedConsumers: with consumer names given,
+// downstream uses those and cannot touch another consumer, the webhook consumers
+// included.
+func TestEmbeddedServerLimitsDownstreamToItsNamedConsumers(t *testing.T) {
+	ns := bustest.StartSecure(t, "mailer", "crm")
+	ids := ns.Identities()
+	ensureStreams(t, ns.ClientURL(), ids.Campaignd)
+	bustest.CheckDownstreamLimitedTo(t, ns.ClientURL(), ids, "crm")
+}
+
 func ensureStreams(t *testing.T, url string, opts []nats.Option) {
 	t.Helper()
 	nc, err := nats.Connect(url, opts...)

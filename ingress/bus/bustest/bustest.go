@@ -50,11 +50,13 @@ type Secure struct {
 }
 
 // StartSecure runs bus.StartServer on a free loopback port with its store in a temporary
-// directory and generated passwords, stopped in t.Cleanup.
-func StartSecure(t testing.TB) *Secure {
+// directory and generated passwords, downstream limited to downstreamConsumers (none:
+// any), stopped in t.Cleanup.
+func StartSecure(t testing.TB, downstreamConsumers ...string) *Secure {
 	t.Helper()
 	pw := bus.Passwords{Campaignd: "campaignd-test-password", Ingest: "ingest-test-password", Downstream: "downstream-test-password"}
-	ns, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:-1", StoreDir: t.TempDir(), Passwords: pw})
+	ns, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:-1", StoreDir: t.TempDir(), Passwords: pw,
+		DownstreamConsumers: downstreamConsumers})
 	if err != nil {
 		t.Fatalf("start embedded nats: %v", err)
 	}
