@@ -481,7 +481,9 @@ func TestConsoleTakesACampaignFromTypoToRewardInARealBrowser(t *testing.T) {
 	b.logout()
 	b.login("vera", "viewer-password", "/campaigns")
 	require.Equal(t, 0, eval[int](b, "new campaign", `document.querySelectorAll('main [data-edit]').length`))
-	require.Equal(t, []string{"campaigns", "users"}, eval[[]string](b, "nav", `[...document.querySelectorAll('#nav a')].map(a => a.dataset.nav)`))
+	require.Equal(t, []string{"campaigns", "pools", "users"}, eval[[]string](b, "nav", `[...document.querySelectorAll('#nav a')].map(a => a.dataset.nav)`))
+	b.open("/pools")
+	require.False(t, eval[bool](b, "no new pool for a viewer", `Boolean(document.querySelector('#new-pool'))`))
 	b.open("/campaigns/console-ten")
 	require.Equal(t, 0, eval[int](b, "actions", `document.querySelectorAll('main [data-action]').length`))
 	b.shot("18-viewer-campaign")
@@ -495,4 +497,130 @@ func TestConsoleTakesACampaignFromTypoToRewardInARealBrowser(t *testing.T) {
 	require.Contains(t, b.text("session ended", `#login .alert-warn`), "Your session ended")
 	b.login("admin", adminPassword, "/campaigns/console-ten/history")
 	b.clean("end")
+}
+
+// choose picks value in the select matching css and fires its change event.
+func (b *browser) choose(step, css, value string) {
+	b.t.Helper()
+	b.do(step, chromedp.WaitVisible(chromedp.CSS(css)),
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => { const s = document.querySelector(%q); s.value = %q; s.dispatchEvent(new Event('change', {bubbles: true})); })()`, css, value)))
+	require.Equal(b.t, value, eval[string](b, step, fmt.Sprintf(`document.querySelector(%q).value`, css)), "%s: no option %q", step, value)
+}
+
+// waitStat waits until the pool page's number for key (left, total, …) reads want.
+func (b *browser) waitStat(key, want string) {
+	b.t.Helper()
+	b.waitJS("pool "+key+" "+want, fmt.Sprintf(`document.querySelector('[data-stat=%s] .stat-value')?.textContent === %q`, key, want))
+}
+
+// TestConsoleManagesCouponPoolsAndACampaignTakesCodesFromOne: an editor creates a pool
+// with generated codes in the console, generates and pastes more, lowers its level below
+// the low-water mark, makes a free-shipping campaign take codes from it (kept when the
+// campaign is edited again), cannot delete the pool while the campaign names it, deletes
+// an unused one; the campaign's reward then takes a code, which the pool's counts show.
+func TestConsoleManagesCouponPoolsAndACampaignTakesCodesFromOne(t *testing.T) {
+	e := newEnv(t)
+	e.do("POST", "/v1/admins", e.token, map[string]any{"username": "eddie", "password": "editor-password", "role": "editor"}, http.StatusCreated, nil)
+	b := newBrowser(t, e.base)
+	b.do("open the console", chromedp.Navigate(e.base+"/console"))
+	b.login("eddie", "editor-password", "/campaigns")
+
+	b.do("pools", chromedp.Click(chromedp.CSS(`#nav a[data-nav=pools]`)))
+	b.page("/pools")
+	require.Contains(t, b.text("empty", `main .empty`), "No pools yet")
+	b.typeInto("name", `#new-pool input[name=name]`, "June shipping")
+	b.typeInto("id", `#new-pool input[name=id]`, "june")
+	b.typeInto("pattern", `#new-pool input[name=pattern]`, "ship-####-####")
+	b.typeInto("count", `#new-pool input[name=count]`, "5")
+	b.typeInto("low water", `#new-pool input[name=low-water]`, "2")
+	b.do("create", chromedp.Click(chromedp.CSS(`button[data-action=create-pool]`)))
+	b.page("/pools/june")
+	b.waitStat("left", "5")
+	require.Equal(t, "ok", eval[string](b, "level", `document.querySelector('main h1 [data-level]').dataset.level`))
+	b.shot("20-pool-created")
+
+	b.typeInto("generate count", `input[name=generate-count]`, "3")
+	b.do("generate", chromedp.Click(chromedp.CSS(`button[data-action=generate]`)))
+	b.waitStat("left", "8")
+	b.typeInto("paste codes", `textarea[name=import-codes]`, "partner-1\n# from the partner\npartner-2\npartner-1\n")
+	b.do("import", chromedp.Click(chromedp.CSS(`button[data-action=import]`)))
+	b.waitStat("total", "10")
+	b.typeInto("low water", `input[name=pool-low-water]`, "20")
+	b.do("save settings", chromedp.Click(chromedp.CSS(`button[data-action=save-pool]`)))
+	b.waitStat("low_water", "20")
+	require.Equal(t, "low", eval[string](b, "level", `document.querySelector('main h1 [data-level]').dataset.level`))
+	var pool struct {
+		Total    int64 `json:"total"`
+		Left     int64 `json:"left"`
+		LowWater int64 `json:"low_water"`
+	}
+	e.do("GET", "/v1/pools/june", e.token, nil, http.StatusOK, &pool)
+	require.Equal(t, int64(10), pool.Total)
+	require.Equal(t, int64(20), pool.LowWater)
+
+	// A free-shipping campaign takes its codes from the pool.
+	b.open("/campaigns/new")
+	b.typeInto("name", `input[name=name]`, "June free shipping")
+	b.typeInto("id", `input[name=id]`, "june-ship")
+	b.typeInto("rule", `textarea[name=rule]`, `event.type == "signup"`)
+	require.False(t, eval[bool](b, "pool hidden for points", `document.querySelector('.pool-only').checkVisibility()`))
+	b.choose("reward type", `select[name=reward-type]`, "free_shipping")
+	b.choose("pool", `select[name=reward-pool]`, "june")
+	b.waitJS("the rule is valid", `document.querySelector('[data-check=rule]')?.dataset.state === 'valid'`)
+	b.do("save", chromedp.Click(chromedp.CSS(`button[data-action=save]`)))
+	b.page("/campaigns/june-ship")
+	var camp struct {
+		Version int64 `json:"version"`
+		Reward  struct {
+			Type string `json:"type"`
+			Pool string `json:"pool"`
+		} `json:"reward"`
+	}
+	e.do("GET", "/v1/campaigns/june-ship", e.token, nil, http.StatusOK, &camp)
+	require.Equal(t, "free_shipping", camp.Reward.Type)
+	require.Equal(t, "june", camp.Reward.Pool)
+	// Editing it again keeps the pool.
+	b.open("/campaigns/june-ship/edit")
+	require.Equal(t, "june", eval[string](b, "the pool is selected", `document.querySelector('select[name=reward-pool]').value`))
+	b.typeInto("description", `textarea[name=description]`, "Codes from the June pool")
+	b.do("save the edit", chromedp.Click(chromedp.CSS(`button[data-action=save]`)))
+	b.page("/campaigns/june-ship")
+	camp.Reward.Pool = ""
+	e.do("GET", "/v1/campaigns/june-ship", e.token, nil, http.StatusOK, &camp)
+	require.Equal(t, int64(2), camp.Version)
+	require.Equal(t, "june", camp.Reward.Pool, "an edit in the console keeps the reward's pool")
+
+	// The pool names its campaign and cannot be deleted while the campaign names it.
+	b.open("/pools/june")
+	b.waitJS("the campaign is listed", `document.querySelector('#pool-campaigns li[data-campaign="june-ship"]')`)
+	b.do("delete", chromedp.Click(chromedp.CSS(`button[data-action=delete-pool]`)))
+	b.do("confirm", chromedp.WaitVisible(chromedp.CSS(`dialog[open]`)), chromedp.Click(chromedp.CSS(`dialog[open] button.danger`)))
+	refusal := b.text("refusal", `main .alert-error`)
+	require.Contains(t, refusal, "in use")
+	require.Contains(t, refusal, "june-ship")
+
+	// An unused pool goes.
+	b.open("/pools")
+	b.typeInto("name", `#new-pool input[name=name]`, "Spare")
+	b.typeInto("id", `#new-pool input[name=id]`, "spare")
+	b.do("create the spare", chromedp.Click(chromedp.CSS(`button[data-action=create-pool]`)))
+	b.page("/pools/spare")
+	b.do("delete the spare", chromedp.Click(chromedp.CSS(`button[data-action=delete-pool]`)))
+	b.do("confirm", chromedp.WaitVisible(chromedp.CSS(`dialog[open]`)), chromedp.Click(chromedp.CSS(`dialog[open] button.danger`)))
+	b.page("/pools")
+	require.False(t, eval[bool](b, "spare gone", `Boolean(document.querySelector('tr[data-pool="spare"]'))`))
+	e.do("GET", "/v1/pools/spare", e.token, nil, http.StatusNotFound, nil)
+
+	// Active, the campaign gives a signup one of the pool's codes.
+	e.do("POST", "/v1/campaigns/june-ship/activate", e.token, nil, http.StatusOK, nil)
+	e.waitActiveCampaigns(1)
+	e.postEvent(map[string]any{"id": "console-signup-1", "user_id": "console-june", "type": "signup"}, http.StatusAccepted)
+	poll(t, patience, "a code issued", func() bool {
+		e.do("GET", "/v1/pools/june", e.token, nil, http.StatusOK, &pool)
+		return pool.Left == 9
+	})
+	b.open("/campaigns")
+	b.open("/pools")
+	require.Equal(t, "9", eval[string](b, "left in the list", `document.querySelector('tr[data-pool="june"] [data-left]').dataset.left`))
+	b.shot("21-pools")
 }

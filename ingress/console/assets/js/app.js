@@ -8,6 +8,7 @@ import * as campaigns from './pages/campaigns.js';
 import * as campaign from './pages/campaign.js';
 import * as editor from './pages/editor.js';
 import * as users from './pages/users.js';
+import * as pools from './pages/pools.js';
 import * as ops from './pages/ops.js';
 
 /** routes map an address to its page and the least role that may see it. */
@@ -19,6 +20,8 @@ const routes = [
   {re: /^\/campaigns\/([^/]+)\/test$/, page: campaign.test, title: 'Try a campaign', nav: 'campaigns'},
   {re: /^\/campaigns\/([^/]+)\/history$/, page: campaign.history, title: 'History', nav: 'campaigns'},
   {re: /^\/campaigns\/([^/]+)\/edit$/, page: editor.edit, role: 'editor', title: 'Edit campaign', nav: 'campaigns'},
+  {re: /^\/pools$/, page: pools.list, title: 'Coupon pools', nav: 'pools'},
+  {re: /^\/pools\/([^/]+)$/, page: pools.show, title: 'Coupon pool', nav: 'pools'},
   {re: /^\/users$/, page: users.search, title: 'Users', nav: 'users'},
   {re: /^\/users\/(.+)$/, page: users.show, title: 'User', nav: 'users'},
   {re: /^\/dlq$/, page: ops.dlq, role: 'admin', title: 'Dead letters', nav: 'dlq'},
@@ -30,6 +33,7 @@ const routes = [
 /** navItems are the navigation's links; a role below an item's does not see it. */
 const navItems = [
   {key: 'campaigns', href: '#/campaigns', label: 'Campaigns', role: 'viewer'},
+  {key: 'pools', href: '#/pools', label: 'Coupon pools', role: 'viewer'},
   {key: 'users', href: '#/users', label: 'Users', role: 'viewer'},
   {key: 'dlq', href: '#/dlq', label: 'Dead letters', role: 'admin', group: 'Operations'},
   {key: 'audit', href: '#/audit', label: 'Audit log', role: 'admin', group: 'Operations'},

@@ -16,7 +16,7 @@ export function schedule(c) {
 export function rewardText(r) {
   if (!r) return '';
   if (r.type === 'points') return `points: ${r.points}${r.expires_in ? `, expire after ${r.expires_in}` : ''}`;
-  return r.type.replace('_', ' ');
+  return r.type.replace('_', ' ') + (r.pool ? `, code from ${r.pool}` : '');
 }
 
 /** statsLimit is how many stats requests the list sends at once. */

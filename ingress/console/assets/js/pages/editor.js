@@ -1,8 +1,8 @@
 // Create and edit a campaign, with the rule and points checked as you type and tried on a
 // sample event before saving. Saving an edit sends If-Match with the version loaded.
 
-import {ApiError, call, get, url} from '../api.js';
-import {h, field, heading, pretty, problemBox, notify, busy} from '../dom.js';
+import {ApiError, call, get, getAll, url} from '../api.js';
+import {h, field, heading, pretty, problemBox, notify, busy, fmtNum} from '../dom.js';
 import {liveCheck, ruleTester} from '../rules.js';
 import {campaignPath, conflictBox} from './campaign.js';
 
@@ -18,8 +18,21 @@ function numberInput(name, value, min) {
   return h('input', {type: 'number', name, step: '1', min, inputmode: 'numeric', value: value ? String(value) : ''});
 }
 
-/** form builds the editor for campaign c (null: a new one). */
-function form(view, c, rerender) {
+/** CODE_TYPES are the reward types that can take a code from a pool. */
+const CODE_TYPES = ['coupon', 'free_shipping'];
+
+/** poolSelect picks the pool a reward takes its code from ('' for none), listing pools
+ * with their codes left; a pool the campaign names that is not listed stays selectable. */
+function poolSelect(pools, current) {
+  const sel = h('select', {name: 'reward-pool'}, h('option', {value: ''}, 'None: no code'),
+    pools.map((p) => h('option', {value: p.id, selected: current === p.id}, `${p.name} (${p.id}, ${fmtNum(p.left)} left)`)));
+  if (current && !pools.some((p) => p.id === current)) sel.append(h('option', {value: current, selected: true}, `${current} (not found)`));
+  return sel;
+}
+
+/** form builds the editor for campaign c (null: a new one), with the pools a reward may
+ * take codes from. */
+function form(view, c, rerender, pools) {
   const isNew = !c;
   const v = c || {reward: {type: 'points'}, limits: {}, priority: 0};
   const r = v.reward || {type: 'points'};
@@ -34,6 +47,7 @@ function form(view, c, rerender) {
     points: h('input', {type: 'text', name: 'points', class: 'mono', spellcheck: 'false', autocomplete: 'off', value: r.points === undefined ? '' : String(r.points)}),
     expiresIn: h('input', {type: 'text', name: 'expires-in', value: r.expires_in || '', placeholder: '8760h', autocomplete: 'off'}),
     data: h('textarea', {name: 'reward-data', rows: 3, class: 'mono', spellcheck: 'false'}, r.data ? pretty(r.data) : ''),
+    pool: poolSelect(pools, r.pool),
     priority: numberInput('priority', v.priority),
     exclusive: h('input', {type: 'checkbox', name: 'exclusive', checked: Boolean(v.exclusive)}),
     startsAt: h('input', {type: 'datetime-local', name: 'starts-at', value: localInput(v.starts_at)}),
@@ -49,8 +63,12 @@ function form(view, c, rerender) {
     field('Points expire after', inputs.expiresIn, 'A duration such as 720h or 8760h; empty: never.'),
   ];
   const pointsBox = h('div', {class: 'points-only'}, pointsOnly);
+  const poolBox = h('div', {class: 'pool-only'}, field('Coupon code from pool', inputs.pool,
+    pools.length ? 'Each reward takes one free code of the pool in its own commit; when the pool has none left the reward is refused. Pools are under Coupon pools.' :
+      'No pools yet: create one under Coupon pools to hand out codes.'));
   const syncType = () => {
     pointsBox.hidden = inputs.type.value !== 'points';
+    poolBox.hidden = !CODE_TYPES.includes(inputs.type.value);
   };
   inputs.type.addEventListener('change', syncType);
   syncType();
@@ -65,6 +83,7 @@ function form(view, c, rerender) {
       out.reward.points = inputs.points.value.trim();
       if (inputs.expiresIn.value.trim()) out.reward.expires_in = inputs.expiresIn.value.trim();
     }
+    if (CODE_TYPES.includes(inputs.type.value) && inputs.pool.value) out.reward.pool = inputs.pool.value;
     if (inputs.data.value.trim()) {
       try {
         out.reward.data = JSON.parse(inputs.data.value);
@@ -98,7 +117,7 @@ function form(view, c, rerender) {
       ruleCheck.element),
     h('section', {class: 'card'}, h('h2', null, 'Reward'),
       h('div', {class: 'grid-2'}, field('Type', inputs.type), h('div')),
-      pointsBox,
+      pointsBox, poolBox,
       field('Data for downstream senders (JSON, optional)', inputs.data)),
     h('section', {class: 'card'}, h('h2', null, 'Schedule and limits'),
       h('div', {class: 'grid-2'},
@@ -169,14 +188,14 @@ export async function create(view) {
   view.append(h('p', {class: 'crumbs'}, h('a', {href: '#/campaigns'}, 'Campaigns'), ' / new'),
     h('div', {class: 'page-head'}, heading('New campaign')),
     h('p', {class: 'muted'}, 'A new campaign is saved as a draft: it applies to no event until you activate it.'));
-  form(view, null, null);
+  form(view, null, null, await getAll('/v1/pools', 'pools'));
 }
 
 /** edit is the page #/campaigns/{id}/edit. */
 export async function edit(view, [id], rerender) {
-  const c = await get(url`/v1/campaigns/${id}`);
+  const [c, pools] = await Promise.all([get(url`/v1/campaigns/${id}`), getAll('/v1/pools', 'pools')]);
   view.append(h('p', {class: 'crumbs'}, h('a', {href: '#/campaigns'}, 'Campaigns'), ' / ', h('a', {href: campaignPath(c.id)}, c.id), ' / edit'),
     h('div', {class: 'page-head'}, heading(`Edit ${c.name || c.id}`)),
     h('p', {class: 'muted'}, `Editing version ${c.version} (${c.status}). Saving makes a new version; the status stays.`));
-  form(view, c, rerender);
+  form(view, c, rerender, pools);
 }
