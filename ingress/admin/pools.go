@@ -420,26 +420,6 @@ func (a *API) poolRoutes() api.Group {
 	const tag = "Coupon pools"
 	codes := "Codes are 1 to 64 of A-Z, 0-9, '-' and '_', case-insensitive (stored upper-case), unique across pools; " +
 		fmt.Sprintf("at most %d per request (the body at most 8 MiB).", MaxCodesPerRequest)
-	counts := fiber.Map{
-		"total":    fiber.Map{"type": "integer", "description": "Every code of the pool"},
-		"issued":   fiber.Map{"type": "integer", "description": "Codes issued to rewards, redeemed ones included"},
-		"redeemed": integer,
-		"expired":  fiber.Map{"type": "integer", "description": "Codes never issued and past their expiry"},
-		"left":     fiber.Map{"type": "integer", "description": "Free, unexpired codes: what rewards can still take"},
-	}
-	pool := fiber.Map{"id": str(), "name": str(), "description": str(),
-		"pattern":    fiber.Map{"type": "string", "description": "The default pattern of generated codes"},
-		"expires_at": fiber.Map{"type": "string", "format": "date-time", "description": "The expiry of codes added without one"},
-		"low_water":  fiber.Map{"type": "integer", "description": "The pool is low at or below this many codes left"},
-		"low":        boolean, "created_by": str(), "created_at": dateTime, "updated_at": dateTime}
-	for k, v := range counts {
-		pool[k] = v
-	}
-	result := fiber.Map{"pool_id": str(), "added": integer,
-		"duplicates":         fiber.Map{"type": "integer", "description": "Codes left out because a code of that name exists (in any pool)"},
-		"duplicate_examples": fiber.Map{"type": "array", "items": str(), "description": "The first few of them"},
-		"repeated":           fiber.Map{"type": "integer", "description": "Codes the request held more than once (added once)"},
-		"pattern":            str(), "total": integer, "left": integer}
 	page := append([]api.Param(nil), api.Pagination...)
 	return api.Group{
 		Tags: []api.Tag{{Name: tag, Description: "Coupon code pools: codes generated from a pattern or imported. A `coupon` or `free_shipping` " +
@@ -485,40 +465,65 @@ func (a *API) poolRoutes() api.Group {
 				Params: page, Statuses: []int{200, 400, 404},
 				StatusNotes: map[int]string{400: "A bad limit or cursor", 404: "No event of this user was ever processed"}},
 		},
-		Schemas: map[string]any{
-			"PoolCreate": obj([]string{"name"}, fiber.Map{
-				"id":          fiber.Map{"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$", "description": "Generated from the name when absent"},
-				"name":        fiber.Map{"type": "string", "minLength": 1, "maxLength": 200},
-				"description": fiber.Map{"type": "string", "maxLength": 4096},
-				"pattern":     fiber.Map{"type": "string", "maxLength": MaxCodeLen, "description": "e.g. SHIP-####-####: each # a random character"},
-				"count":       fiber.Map{"type": "integer", "minimum": 0, "maximum": MaxCodesPerRequest, "description": "Codes to generate from pattern now"},
-				"expires_at":  fiber.Map{"type": "string", "format": "date-time", "description": "Expiry of the codes added without one"},
-				"low_water":   fiber.Map{"type": "integer", "minimum": 0, "description": "Low at or below this many codes left; default CAMPAIGN_POOL_LOW_WATER"}}),
-			"PoolPatch": obj(nil, fiber.Map{
-				"name":        fiber.Map{"type": "string", "minLength": 1, "maxLength": 200},
-				"description": fiber.Map{"type": "string", "maxLength": 4096},
-				"pattern":     fiber.Map{"type": "string", "maxLength": MaxCodeLen, "description": "The default pattern of generated codes; empty: none"},
-				"expires_at":  nullable(fiber.Map{"type": "string", "format": "date-time", "description": "Expiry of codes added from now on without one; null: none"}),
-				"low_water":   fiber.Map{"type": "integer", "minimum": 0}}),
-			"Pool":     obj([]string{"id", "name", "total", "issued", "redeemed", "left", "low_water", "low"}, pool),
-			"PoolList": listOf("pools", "Pool"),
-			"PoolCodesImport": obj([]string{"codes"}, fiber.Map{
-				"codes":      fiber.Map{"type": "array", "maxItems": MaxCodesPerRequest, "items": fiber.Map{"type": "string", "maxLength": MaxCodeLen}},
-				"expires_at": fiber.Map{"type": "string", "format": "date-time", "description": "Expiry of these codes; absent: the pool's"}}),
-			"PoolCodesGenerate": obj([]string{"count"}, fiber.Map{
-				"count":      fiber.Map{"type": "integer", "minimum": 1, "maximum": MaxCodesPerRequest},
-				"pattern":    fiber.Map{"type": "string", "maxLength": MaxCodeLen, "description": "Absent: the pool's"},
-				"expires_at": fiber.Map{"type": "string", "format": "date-time", "description": "Expiry of these codes; absent: the pool's"}}),
-			"PoolCodesResult": obj([]string{"pool_id", "added", "duplicates", "total", "left"}, result),
-			"UserCoupon":      couponSchema(fiber.Map{"status": fiber.Map{"type": "string", "enum": []string{"issued", "redeemed", "expired"}}}),
-			"UserCouponList":  listOf("coupons", "UserCoupon"),
-		},
+		Schemas: poolSchemas(),
 		Examples: map[string]any{
 			"PoolCreate": fiber.Map{"id": "free-shipping-june", "name": "Free shipping, June", "pattern": "SHIP-####-####", "count": 5000,
 				"expires_at": "2026-07-01T00:00:00Z", "low_water": 500},
 			"PoolCodesImport":   fiber.Map{"codes": []string{"PARTNER-0001", "PARTNER-0002"}},
 			"PoolCodesGenerate": fiber.Map{"count": 1000},
 		},
+	}
+}
+
+// poolSchemas are the pool routes' schemas.
+func poolSchemas() map[string]any {
+	counts := fiber.Map{
+		"total":    fiber.Map{"type": "integer", "description": "Every code of the pool"},
+		"issued":   fiber.Map{"type": "integer", "description": "Codes issued to rewards, redeemed ones included"},
+		"redeemed": integer,
+		"expired":  fiber.Map{"type": "integer", "description": "Codes never issued and past their expiry"},
+		"left":     fiber.Map{"type": "integer", "description": "Free, unexpired codes: what rewards can still take"},
+	}
+	pool := fiber.Map{"id": str(), "name": str(), "description": str(),
+		"pattern":    fiber.Map{"type": "string", "description": "The default pattern of generated codes"},
+		"expires_at": fiber.Map{"type": "string", "format": "date-time", "description": "The expiry of codes added without one"},
+		"low_water":  fiber.Map{"type": "integer", "description": "The pool is low at or below this many codes left"},
+		"low":        boolean, "created_by": str(), "created_at": dateTime, "updated_at": dateTime}
+	for k, v := range counts {
+		pool[k] = v
+	}
+	result := fiber.Map{"pool_id": str(), "added": integer,
+		"duplicates":         fiber.Map{"type": "integer", "description": "Codes left out because a code of that name exists (in any pool)"},
+		"duplicate_examples": fiber.Map{"type": "array", "items": str(), "description": "The first few of them"},
+		"repeated":           fiber.Map{"type": "integer", "description": "Codes the request held more than once (added once)"},
+		"pattern":            str(), "total": integer, "left": integer}
+	return map[string]any{
+		"PoolCreate": obj([]string{"name"}, fiber.Map{
+			"id":          fiber.Map{"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$", "description": "Generated from the name when absent"},
+			"name":        fiber.Map{"type": "string", "minLength": 1, "maxLength": 200},
+			"description": fiber.Map{"type": "string", "maxLength": 4096},
+			"pattern":     fiber.Map{"type": "string", "maxLength": MaxCodeLen, "description": "e.g. SHIP-####-####: each # a random character"},
+			"count":       fiber.Map{"type": "integer", "minimum": 0, "maximum": MaxCodesPerRequest, "description": "Codes to generate from pattern now"},
+			"expires_at":  fiber.Map{"type": "string", "format": "date-time", "description": "Expiry of the codes added without one"},
+			"low_water":   fiber.Map{"type": "integer", "minimum": 0, "description": "Low at or below this many codes left; default CAMPAIGN_POOL_LOW_WATER"}}),
+		"PoolPatch": obj(nil, fiber.Map{
+			"name":        fiber.Map{"type": "string", "minLength": 1, "maxLength": 200},
+			"description": fiber.Map{"type": "string", "maxLength": 4096},
+			"pattern":     fiber.Map{"type": "string", "maxLength": MaxCodeLen, "description": "The default pattern of generated codes; empty: none"},
+			"expires_at":  nullable(fiber.Map{"type": "string", "format": "date-time", "description": "Expiry of codes added from now on without one; null: none"}),
+			"low_water":   fiber.Map{"type": "integer", "minimum": 0}}),
+		"Pool":     obj([]string{"id", "name", "total", "issued", "redeemed", "left", "low_water", "low"}, pool),
+		"PoolList": listOf("pools", "Pool"),
+		"PoolCodesImport": obj([]string{"codes"}, fiber.Map{
+			"codes":      fiber.Map{"type": "array", "maxItems": MaxCodesPerRequest, "items": fiber.Map{"type": "string", "maxLength": MaxCodeLen}},
+			"expires_at": fiber.Map{"type": "string", "format": "date-time", "description": "Expiry of these codes; absent: the pool's"}}),
+		"PoolCodesGenerate": obj([]string{"count"}, fiber.Map{
+			"count":      fiber.Map{"type": "integer", "minimum": 1, "maximum": MaxCodesPerRequest},
+			"pattern":    fiber.Map{"type": "string", "maxLength": MaxCodeLen, "description": "Absent: the pool's"},
+			"expires_at": fiber.Map{"type": "string", "format": "date-time", "description": "Expiry of these codes; absent: the pool's"}}),
+		"PoolCodesResult": obj([]string{"pool_id", "added", "duplicates", "total", "left"}, result),
+		"UserCoupon":      couponSchema(fiber.Map{"status": fiber.Map{"type": "string", "enum": []string{"issued", "redeemed", "expired"}}}),
+		"UserCouponList":  listOf("coupons", "UserCoupon"),
 	}
 }
 
