@@ -408,58 +408,7 @@ func (a *API) campaignRoutes() api.Group {
 				Summary: "A campaign's rewards, users, points granted and budget used and left", Handler: a.campaignStats, Response: "CampaignStats",
 				Statuses: []int{200, 400, 404}},
 		},
-		Schemas: map[string]any{
-			"Campaign": obj([]string{"name", "rule", "reward"}, fiber.Map{
-				"id":          fiber.Map{"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$", "description": "Generated from the name when absent"},
-				"name":        fiber.Map{"type": "string", "minLength": 1, "maxLength": campaign.MaxNameChars},
-				"description": fiber.Map{"type": "string", "maxLength": campaign.MaxDescriptionChars},
-				"rule":        fiber.Map{"type": "string", "maxLength": campaign.MaxExprChars, "description": "Boolean CEL expression over event, user and now"},
-				"reward":      ref("Reward"),
-				"status":      fiber.Map{"type": "string", "enum": []string{"draft", "active", "paused", "archived"}, "default": "draft"},
-				"starts_at":   dateTime,
-				"ends_at":     dateTime,
-				"priority":    fiber.Map{"type": "integer", "description": "Higher first"},
-				"exclusive":   fiber.Map{"type": "boolean", "description": "When it matches, campaigns of lower priority do not apply"},
-				"limits": obj(nil, fiber.Map{
-					"per_user":         fiber.Map{"type": "integer", "minimum": 0, "description": "Rewards per user, ever"},
-					"per_user_per_day": fiber.Map{"type": "integer", "minimum": 0, "description": "Rewards per user per day of time_zone"},
-					"total_rewards":    fiber.Map{"type": "integer", "minimum": 0, "description": "Budget: rewards in all"},
-					"total_points":     fiber.Map{"type": "integer", "minimum": 0, "description": "Budget: points in all"}}),
-				"time_zone":  fiber.Map{"type": "string", "maxLength": campaign.MaxTimeZoneChars, "description": "IANA zone whose days limits.per_user_per_day counts; UTC when unset"},
-				"version":    fiber.Map{"type": "integer", "readOnly": true},
-				"created_at": fiber.Map{"type": "string", "format": "date-time", "readOnly": true},
-				"updated_at": fiber.Map{"type": "string", "format": "date-time", "readOnly": true},
-			}),
-			"Reward": obj([]string{"type"}, fiber.Map{
-				"type":       fiber.Map{"type": "string", "enum": []string{campaign.RewardPoints, campaign.RewardCoupon, campaign.RewardFreeShipping, campaign.RewardNotification}},
-				"points":     pointsExpr,
-				"expires_in": fiber.Map{"type": "string", "description": "For points rewards: how long granted points stay valid, e.g. 8760h"},
-				"data":       fiber.Map{"type": "object", "description": fmt.Sprintf("Free-form, passed on with the reward (e.g. a coupon code); at most %d bytes as JSON", campaign.MaxDataBytes)},
-				"pool": fiber.Map{"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$",
-					"description": "For coupon and free_shipping rewards: the coupon code pool the reward takes one code from (payload.coupon_code); " +
-						"a reward whose pool has no code left is not granted (stats: rewards_refused)"},
-			}),
-			"CampaignList": listOf("campaigns", "Campaign"),
-			"CampaignVersionList": obj([]string{"versions"}, fiber.Map{"versions": fiber.Map{"type": "array", "items": obj(nil, fiber.Map{
-				"version": integer, "created_by": str(), "created_at": dateTime, "campaign": ref("Campaign")})}}),
-			"CampaignStats": obj(nil, fiber.Map{
-				"campaign_id": str(), "version": integer, "status": str(), "rewards": integer, "users": integer, "points_granted": integer,
-				"rewards_refused": fiber.Map{"type": "integer", "description": "Rewards the campaign matched but did not grant: its coupon code pool had no code left"},
-				"refused_by_reason": fiber.Map{"type": "object", "additionalProperties": integer,
-					"description": "rewards_refused by reason (pool_exhausted)"},
-				"pool": obj([]string{"id", "left", "low_water", "low"}, fiber.Map{"id": str(),
-					"left": fiber.Map{"type": "integer", "description": "Free, unexpired codes left"}, "low_water": integer, "low": boolean}),
-				"rule_errors": fiber.Map{"type": "integer", "description": "Events on which the rule or points expression failed at run time (no match)"},
-				"budget": obj(nil, fiber.Map{
-					"total_rewards": integer, "total_points": integer, "rewards_used": integer, "points_used": integer,
-					"rewards_left": integer, "points_left": integer,
-					"exhausted": fiber.Map{"type": "boolean", "description": "The campaign no longer matches for lack of budget"}}),
-				"daily": fiber.Map{"type": "array", "minItems": statsDays, "maxItems": statsDays,
-					"description": fmt.Sprintf("What the campaign granted on each of the last %d UTC days, oldest first and today last, "+
-						"days without rewards included; a reward counts on the day of its event's occurred_at", statsDays),
-					"items": obj([]string{"day", "rewards", "points", "rule_errors"}, fiber.Map{
-						"day": fiber.Map{"type": "string", "format": "date"}, "rewards": integer, "points": integer, "rule_errors": integer})}}),
-		},
+		Schemas: campaignSchemas(),
 		Examples: map[string]any{
 			"Campaign": fiber.Map{
 				"id": "ten-percent", "name": "10% back", "status": "active",
@@ -468,6 +417,62 @@ func (a *API) campaignRoutes() api.Group {
 				"limits": fiber.Map{"per_user_per_day": 3, "total_points": 1000000},
 			},
 		},
+	}
+}
+
+// campaignSchemas are the campaign routes' schemas.
+func campaignSchemas() map[string]any {
+	return map[string]any{
+		"Campaign": obj([]string{"name", "rule", "reward"}, fiber.Map{
+			"id":          fiber.Map{"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$", "description": "Generated from the name when absent"},
+			"name":        fiber.Map{"type": "string", "minLength": 1, "maxLength": campaign.MaxNameChars},
+			"description": fiber.Map{"type": "string", "maxLength": campaign.MaxDescriptionChars},
+			"rule":        fiber.Map{"type": "string", "maxLength": campaign.MaxExprChars, "description": "Boolean CEL expression over event, user and now"},
+			"reward":      ref("Reward"),
+			"status":      fiber.Map{"type": "string", "enum": []string{"draft", "active", "paused", "archived"}, "default": "draft"},
+			"starts_at":   dateTime,
+			"ends_at":     dateTime,
+			"priority":    fiber.Map{"type": "integer", "description": "Higher first"},
+			"exclusive":   fiber.Map{"type": "boolean", "description": "When it matches, campaigns of lower priority do not apply"},
+			"limits": obj(nil, fiber.Map{
+				"per_user":         fiber.Map{"type": "integer", "minimum": 0, "description": "Rewards per user, ever"},
+				"per_user_per_day": fiber.Map{"type": "integer", "minimum": 0, "description": "Rewards per user per day of time_zone"},
+				"total_rewards":    fiber.Map{"type": "integer", "minimum": 0, "description": "Budget: rewards in all"},
+				"total_points":     fiber.Map{"type": "integer", "minimum": 0, "description": "Budget: points in all"}}),
+			"time_zone":  fiber.Map{"type": "string", "maxLength": campaign.MaxTimeZoneChars, "description": "IANA zone whose days limits.per_user_per_day counts; UTC when unset"},
+			"version":    fiber.Map{"type": "integer", "readOnly": true},
+			"created_at": fiber.Map{"type": "string", "format": "date-time", "readOnly": true},
+			"updated_at": fiber.Map{"type": "string", "format": "date-time", "readOnly": true},
+		}),
+		"Reward": obj([]string{"type"}, fiber.Map{
+			"type":       fiber.Map{"type": "string", "enum": []string{campaign.RewardPoints, campaign.RewardCoupon, campaign.RewardFreeShipping, campaign.RewardNotification}},
+			"points":     pointsExpr,
+			"expires_in": fiber.Map{"type": "string", "description": "For points rewards: how long granted points stay valid, e.g. 8760h"},
+			"data":       fiber.Map{"type": "object", "description": fmt.Sprintf("Free-form, passed on with the reward (e.g. a coupon code); at most %d bytes as JSON", campaign.MaxDataBytes)},
+			"pool": fiber.Map{"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$",
+				"description": "For coupon and free_shipping rewards: the coupon code pool the reward takes one code from (payload.coupon_code); " +
+					"a reward whose pool has no code left is not granted (stats: rewards_refused)"},
+		}),
+		"CampaignList": listOf("campaigns", "Campaign"),
+		"CampaignVersionList": obj([]string{"versions"}, fiber.Map{"versions": fiber.Map{"type": "array", "items": obj(nil, fiber.Map{
+			"version": integer, "created_by": str(), "created_at": dateTime, "campaign": ref("Campaign")})}}),
+		"CampaignStats": obj(nil, fiber.Map{
+			"campaign_id": str(), "version": integer, "status": str(), "rewards": integer, "users": integer, "points_granted": integer,
+			"rewards_refused": fiber.Map{"type": "integer", "description": "Rewards the campaign matched but did not grant: its coupon code pool had no code left"},
+			"refused_by_reason": fiber.Map{"type": "object", "additionalProperties": integer,
+				"description": "rewards_refused by reason (pool_exhausted)"},
+			"pool": obj([]string{"id", "left", "low_water", "low"}, fiber.Map{"id": str(),
+				"left": fiber.Map{"type": "integer", "description": "Free, unexpired codes left"}, "low_water": integer, "low": boolean}),
+			"rule_errors": fiber.Map{"type": "integer", "description": "Events on which the rule or points expression failed at run time (no match)"},
+			"budget": obj(nil, fiber.Map{
+				"total_rewards": integer, "total_points": integer, "rewards_used": integer, "points_used": integer,
+				"rewards_left": integer, "points_left": integer,
+				"exhausted": fiber.Map{"type": "boolean", "description": "The campaign no longer matches for lack of budget"}}),
+			"daily": fiber.Map{"type": "array", "minItems": statsDays, "maxItems": statsDays,
+				"description": fmt.Sprintf("What the campaign granted on each of the last %d UTC days, oldest first and today last, "+
+					"days without rewards included; a reward counts on the day of its event's occurred_at", statsDays),
+				"items": obj([]string{"day", "rewards", "points", "rule_errors"}, fiber.Map{
+					"day": fiber.Map{"type": "string", "format": "date"}, "rewards": integer, "points": integer, "rule_errors": integer})}}),
 	}
 }
 
