@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -623,4 +624,98 @@ func TestConsoleManagesCouponPoolsAndACampaignTakesCodesFromOne(t *testing.T) {
 	b.open("/pools")
 	require.Equal(t, "9", eval[string](b, "left in the list", `document.querySelector('tr[data-pool="june"] [data-left]').dataset.left`))
 	b.shot("21-pools")
+}
+
+// TestConsoleManagesAWebhookEndpointAndItsDeliveries: an admin creates an endpoint in
+// the console (its secret shown once), sends it a test, sees a delivery the receiver
+// refused listed as failed and sends it again, disables and enables it, rotates its
+// secret and deletes it.
+func TestConsoleManagesAWebhookEndpointAndItsDeliveries(t *testing.T) {
+	var failing atomic.Bool
+	rcv := newReceiver(t, func(string, int) int {
+		if failing.Load() {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	e := newEnvWith(t, webhookVars(map[string]string{"CAMPAIGN_WEBHOOK_MAX_ATTEMPTS": "2"}))
+	b := newBrowser(t, e.base)
+	b.do("open the console", chromedp.Navigate(e.base+"/console"))
+	b.login("admin", adminPassword, "/campaigns")
+
+	b.do("webhooks", chromedp.Click(chromedp.CSS(`#nav a[data-nav=webhooks]`)))
+	b.page("/webhooks")
+	require.Contains(t, b.text("empty", `main .empty`), "No endpoints yet")
+	b.typeInto("url", `#new-webhook input[name=url]`, rcv.URL+"/hooks")
+	b.typeInto("description", `#new-webhook input[name=description]`, "Shop mailer")
+	b.do("create", chromedp.Click(chromedp.CSS(`button[data-action=create-webhook]`)))
+	b.waitJS("the secret is shown", `document.querySelector('[data-secret] input')`)
+	secret := eval[string](b, "the secret", `document.querySelector('[data-secret] input').value`)
+	require.True(t, strings.HasPrefix(secret, "whsec_"), "secret %q", secret)
+	var hooks struct {
+		Webhooks []struct {
+			ID string `json:"id"`
+		} `json:"webhooks"`
+	}
+	e.do("GET", "/v1/webhooks", e.token, nil, http.StatusOK, &hooks)
+	require.Len(t, hooks.Webhooks, 1)
+	id := hooks.Webhooks[0].ID
+	b.do("done", chromedp.Click(chromedp.CSS(`[data-secret] button`)))
+	b.page("/webhooks/" + id)
+
+	b.do("send a test", chromedp.Click(chromedp.CSS(`button[data-action=test]`)))
+	b.waitJS("the test succeeded", `document.querySelector('[data-test]')?.dataset.test === 'succeeded'`)
+	require.Equal(t, 1, rcv.count())
+
+	// A reward the receiver refuses twice is failed; sent again, it arrives.
+	failing.Store(true)
+	e.createCampaign(tenPercent)
+	e.postEvent(map[string]any{"id": "console-hook-1", "user_id": "console-hook", "type": "purchase", "amount": 100}, http.StatusAccepted)
+	var failed struct {
+		Deliveries []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"deliveries"`
+	}
+	poll(t, patience, "the delivery failed", func() bool {
+		e.do("GET", "/v1/webhooks/"+id+"/deliveries?status=failed", e.token, nil, http.StatusOK, &failed)
+		return len(failed.Deliveries) == 1
+	})
+	failing.Store(false)
+	b.choose("failed only", `select[name=delivery-status]`, "failed")
+	b.waitJS("the failed delivery is listed", fmt.Sprintf(`document.querySelector('#deliveries[data-ready="true"] tr[data-delivery=%q][data-status=failed]')`, failed.Deliveries[0].ID))
+	b.shot("22-webhook-failed")
+	b.do("send again", chromedp.Click(chromedp.CSS(`tr[data-status=failed] button[data-action=retry]`)))
+	poll(t, patience, "the retried delivery arrived", func() bool {
+		var d struct {
+			Status string `json:"status"`
+		}
+		e.do("GET", "/v1/webhooks/"+id+"/deliveries/"+failed.Deliveries[0].ID, e.token, nil, http.StatusOK, &d)
+		return d.Status == "succeeded"
+	})
+	b.choose("succeeded only", `select[name=delivery-status]`, "succeeded")
+	b.waitJS("the delivery is listed as succeeded", fmt.Sprintf(`document.querySelector('#deliveries[data-ready="true"] tr[data-delivery=%q][data-status=succeeded]')`, failed.Deliveries[0].ID))
+
+	// Off and on again.
+	b.do("disable", chromedp.Click(chromedp.CSS(`button[data-action=disable]`)))
+	b.waitJS("disabled", `document.querySelector('main h1 .badge')?.textContent === 'disabled'`)
+	var w struct {
+		Enabled bool `json:"enabled"`
+	}
+	e.do("GET", "/v1/webhooks/"+id, e.token, nil, http.StatusOK, &w)
+	require.False(t, w.Enabled)
+	b.do("enable", chromedp.Click(chromedp.CSS(`button[data-action=enable]`)))
+	b.waitJS("enabled", `document.querySelector('main h1 .badge')?.textContent === 'enabled'`)
+
+	// A new secret, shown once.
+	b.do("rotate", chromedp.Click(chromedp.CSS(`button[data-action=rotate]`)))
+	b.do("confirm", chromedp.WaitVisible(chromedp.CSS(`dialog[open]`)), chromedp.Click(chromedp.CSS(`dialog[open] button.primary`)))
+	b.waitJS("the new secret is shown", `document.querySelector('[data-secret] input')`)
+	rotated := eval[string](b, "the new secret", `document.querySelector('[data-secret] input').value`)
+	require.True(t, strings.HasPrefix(rotated, "whsec_") && rotated != secret, "new secret %q", rotated)
+
+	b.do("delete", chromedp.Click(chromedp.CSS(`button[data-action=delete-webhook]`)))
+	b.do("confirm", chromedp.WaitVisible(chromedp.CSS(`dialog[open]`)), chromedp.Click(chromedp.CSS(`dialog[open] button.danger`)))
+	b.page("/webhooks")
+	e.do("GET", "/v1/webhooks/"+id, e.token, nil, http.StatusNotFound, nil)
 }

@@ -9,6 +9,7 @@ import * as campaign from './pages/campaign.js';
 import * as editor from './pages/editor.js';
 import * as users from './pages/users.js';
 import * as pools from './pages/pools.js';
+import * as webhooks from './pages/webhooks.js';
 import * as ops from './pages/ops.js';
 
 /** routes map an address to its page and the least role that may see it. */
@@ -28,6 +29,8 @@ const routes = [
   {re: /^\/audit$/, page: ops.audit, role: 'admin', title: 'Audit log', nav: 'audit'},
   {re: /^\/admins$/, page: ops.admins, role: 'admin', title: 'Admins', nav: 'admins'},
   {re: /^\/keys$/, page: ops.keys, role: 'admin', title: 'API keys', nav: 'keys'},
+  {re: /^\/webhooks$/, page: webhooks.list, role: 'admin', title: 'Webhooks', nav: 'webhooks'},
+  {re: /^\/webhooks\/([^/]+)$/, page: webhooks.show, role: 'admin', title: 'Webhook', nav: 'webhooks'},
 ];
 
 /** navItems are the navigation's links; a role below an item's does not see it. */
@@ -39,6 +42,7 @@ const navItems = [
   {key: 'audit', href: '#/audit', label: 'Audit log', role: 'admin', group: 'Operations'},
   {key: 'admins', href: '#/admins', label: 'Admins', role: 'admin', group: 'Operations'},
   {key: 'keys', href: '#/keys', label: 'API keys', role: 'admin', group: 'Operations'},
+  {key: 'webhooks', href: '#/webhooks', label: 'Webhooks', role: 'admin', group: 'Operations'},
 ];
 
 const main = document.getElementById('main');
