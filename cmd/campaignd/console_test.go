@@ -624,6 +624,9 @@ func TestConsoleManagesCouponPoolsAndACampaignTakesCodesFromOne(t *testing.T) {
 	b.open("/pools")
 	require.Equal(t, "9", eval[string](b, "left in the list", `document.querySelector('tr[data-pool="june"] [data-left]').dataset.left`))
 	b.shot("21-pools")
+	b.open("/campaigns/june-ship/results")
+	require.Equal(t, "9", eval[string](b, "left in the campaign's results", `document.querySelector('#campaign-pool').dataset.left`))
+	require.Contains(t, b.text("the pool is low", `#campaign-pool .alert-warn`), "low")
 }
 
 // TestConsoleManagesAWebhookEndpointAndItsDeliveries: an admin creates an endpoint in

@@ -485,7 +485,16 @@ func (fx *fixture) readSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := cons.Next(jetstream.FetchMaxWait(patience))
+	// On a cluster, a pull right after the consumer's creation may find no server
+	// answering for it yet (no responders): pull again.
+	var m jetstream.Msg
+	for {
+		m, err = cons.Next(jetstream.FetchMaxWait(patience))
+		if !errors.Is(err, nats.ErrNoResponders) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err != nil || !bytes.Contains(m.Data(), []byte(fx.secret)) {
 		t.Fatalf("campaignd reads EVENTS: %v", err)
 	}

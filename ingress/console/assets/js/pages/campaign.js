@@ -7,6 +7,7 @@ import {barChart} from '../chart.js';
 import {diffView} from '../diff.js';
 import {ruleTester} from '../rules.js';
 import {schedule, rewardText} from './campaigns.js';
+import {poolPath} from './pools.js';
 
 /** campaignPath is the console address of a campaign's page (tab: "", results, test, history, edit). */
 export function campaignPath(id, tab = '') {
@@ -106,6 +107,7 @@ export async function overview(view, [id], rerender) {
       c.description ? ['Description', c.description] : null,
       ['Rule', h('pre', {class: 'code-block'}, h('code', null, c.rule))],
       ['Reward', h('code', null, rewardText(r))],
+      r.pool ? ['Coupon codes from', h('a', {href: poolPath(r.pool)}, r.pool)] : null,
       r.data ? ['Reward data', h('pre', {class: 'code-block'}, pretty(r.data))] : null,
       ['Schedule', `${schedule(c)} (event time)`],
       ['Priority', `${c.priority || 0}${c.exclusive ? ', exclusive: lower-priority campaigns do not apply when it matches' : ''}`],
@@ -125,6 +127,20 @@ function budgetRow(label, used, total, unit) {
     h('meter', {min: 0, max: total, value: Math.min(used, total), high: total * 0.9, optimum: 0, 'aria-label': `${label} used`}));
 }
 
+/** poolCard shows the codes left in the pool a campaign's rewards take codes from and the
+ * rewards refused for lack of them. */
+function poolCard(st) {
+  const p = st.pool;
+  const refused = st.rewards_refused || 0;
+  let warn = null;
+  if (p.left === 0) warn = h('p', {class: 'alert alert-warn'}, 'The pool is empty: rewards are refused until codes are added.');
+  else if (p.low) warn = h('p', {class: 'alert alert-warn'}, 'The pool is low: add codes before it runs out.');
+  return h('section', {class: 'card', id: 'campaign-pool', dataset: {left: p.left, refused}}, h('h2', null, 'Coupon codes'),
+    h('p', null, 'From pool ', h('a', {href: poolPath(p.id)}, p.id), `: ${fmtNum(p.left)} left, low at ${fmtNum(p.low_water)}.`),
+    warn,
+    h('p', null, refused ? `${fmtNum(refused)} rewards refused for lack of codes.` : 'No reward refused for lack of codes.'));
+}
+
 /** results is the page #/campaigns/{id}/results: totals, today, budget and the chart of
  * rewards and points per day. */
 export async function results(view, [id], rerender) {
@@ -142,6 +158,7 @@ export async function results(view, [id], rerender) {
       budgetRow('Rewards', st.budget.rewards_used, st.budget.total_rewards, 'rewards'),
       budgetRow('Points', st.budget.points_used, st.budget.total_points, 'points'),
       st.budget.exhausted ? h('p', {class: 'alert alert-warn'}, 'The budget is spent: the campaign no longer matches.') : null),
+    st.pool ? poolCard(st) : null,
     h('section', {class: 'card'}, h('h2', null, 'Per day (UTC, by event time)'),
       st.rewards === 0 ? h('p', {class: 'muted'}, 'Nothing granted yet: the bars fill in as events match.') : null,
       h('div', {class: 'charts'},

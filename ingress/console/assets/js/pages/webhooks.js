@@ -46,7 +46,7 @@ function secretBox(text, secret, done) {
 }
 
 function createForm(alerts, rerender) {
-  const address = h('input', {type: 'url', name: 'url', required: true, autocomplete: 'off', spellcheck: 'false', placeholder: 'https://shop.example/hooks/rewards'});
+  const address = h('input', {type: 'url', name: 'url', required: true, autocomplete: 'off', spellcheck: 'false', placeholder: 'the https address of your receiver'});
   const description = h('input', {type: 'text', name: 'description', autocomplete: 'off', maxlength: '500'});
   const kinds = NOTICES.map(([k, label]) => [k, h('input', {type: 'checkbox', name: `notice-${k}`, checked: k === 'reward'}), label]);
   const rewardTypes = h('input', {type: 'text', name: 'reward-types', autocomplete: 'off', placeholder: 'coupon, free_shipping'});
