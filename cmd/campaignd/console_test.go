@@ -482,9 +482,11 @@ func TestConsoleTakesACampaignFromTypoToRewardInARealBrowser(t *testing.T) {
 	b.logout()
 	b.login("vera", "viewer-password", "/campaigns")
 	require.Equal(t, 0, eval[int](b, "new campaign", `document.querySelectorAll('main [data-edit]').length`))
-	require.Equal(t, []string{"campaigns", "pools", "users"}, eval[[]string](b, "nav", `[...document.querySelectorAll('#nav a')].map(a => a.dataset.nav)`))
+	require.Equal(t, []string{"campaigns", "pools", "tiers", "users"}, eval[[]string](b, "nav", `[...document.querySelectorAll('#nav a')].map(a => a.dataset.nav)`))
 	b.open("/pools")
 	require.False(t, eval[bool](b, "no new pool for a viewer", `Boolean(document.querySelector('#new-pool'))`))
+	b.open("/tiers")
+	require.False(t, eval[bool](b, "no tier editor for a viewer", `Boolean(document.querySelector('#edit-tiers'))`))
 	b.open("/campaigns/console-ten")
 	require.Equal(t, 0, eval[int](b, "actions", `document.querySelectorAll('main [data-action]').length`))
 	b.shot("18-viewer-campaign")
@@ -721,4 +723,66 @@ func TestConsoleManagesAWebhookEndpointAndItsDeliveries(t *testing.T) {
 	b.do("confirm", chromedp.WaitVisible(chromedp.CSS(`dialog[open]`)), chromedp.Click(chromedp.CSS(`dialog[open] button.danger`)))
 	b.page("/webhooks")
 	e.do("GET", "/v1/webhooks/"+id, e.token, nil, http.StatusNotFound, nil)
+}
+
+// TestConsoleSetsUpTiersAndAUserReachesOne: an admin sets up tiers in the console (add,
+// remove, the spend window only for the spend basis), a stale save is refused, and a user
+// whose points reach a tier shows it.
+func TestConsoleSetsUpTiersAndAUserReachesOne(t *testing.T) {
+	e := newEnv(t)
+	b := newBrowser(t, e.base)
+	b.do("open the console", chromedp.Navigate(e.base+"/console"))
+	b.login("admin", adminPassword, "/campaigns")
+
+	b.do("tiers", chromedp.Click(chromedp.CSS(`#nav a[data-nav=tiers]`)))
+	b.page("/tiers")
+	require.Contains(t, b.text("default", `main [data-version="0"]`), "No tiers configured yet")
+	require.False(t, eval[bool](b, "no window for lifetime points", `document.querySelector('input[name=window]').checkVisibility()`))
+	b.choose("spend basis", `select[name=basis]`, "spend")
+	require.True(t, eval[bool](b, "a window for spend", `document.querySelector('input[name=window]').checkVisibility()`))
+	b.choose("lifetime points", `select[name=basis]`, "lifetime_points")
+	for i, tier := range []struct{ name, threshold string }{{"silver", "100"}, {"bronze", "50"}, {"gold", "500"}} {
+		b.do("add a tier", chromedp.Click(chromedp.CSS(`button[data-action=add-tier]`)))
+		row := fmt.Sprintf(`#edit-tiers tbody tr:nth-child(%d) `, i+1)
+		b.typeInto("tier name", row+`input[name=tier-name]`, tier.name)
+		b.typeInto("tier threshold", row+`input[name=tier-threshold]`, tier.threshold)
+	}
+	// Out of order: refused, naming the field.
+	b.do("save out of order", chromedp.Click(chromedp.CSS(`button[data-action=save-tiers]`)))
+	require.Contains(t, b.text("refused", `#edit-tiers .alert-error`), "tiers[1].threshold")
+	b.do("remove bronze", chromedp.Click(chromedp.CSS(`#edit-tiers tbody tr:nth-child(2) button[data-action=remove-tier]`)))
+	b.do("save", chromedp.Click(chromedp.CSS(`button[data-action=save-tiers]`)))
+	b.waitJS("saved", `document.querySelector('main [data-version="1"]')`)
+	var cfg struct {
+		Version int64 `json:"version"`
+		Basis   string
+		Tiers   []struct {
+			Name      string  `json:"name"`
+			Threshold float64 `json:"threshold"`
+		} `json:"tiers"`
+	}
+	e.do("GET", "/v1/tiers", e.token, nil, http.StatusOK, &cfg)
+	require.Equal(t, int64(1), cfg.Version)
+	require.Equal(t, "lifetime_points", cfg.Basis)
+	require.Len(t, cfg.Tiers, 2)
+	require.Equal(t, "silver", cfg.Tiers[0].Name)
+	require.Equal(t, "gold", cfg.Tiers[1].Name)
+	require.Equal(t, 500.0, cfg.Tiers[1].Threshold)
+	b.shot("23-tiers")
+
+	// Someone else saves meanwhile: this page's save is refused.
+	e.do("PUT", "/v1/tiers", e.token, map[string]any{"basis": "lifetime_points", "tiers": []map[string]any{{"name": "silver", "threshold": 100}, {"name": "gold", "threshold": 400}}},
+		http.StatusOK, nil)
+	b.typeInto("gold threshold", `#edit-tiers tbody tr:nth-child(2) input[name=tier-threshold]`, "450")
+	b.do("stale save", chromedp.Click(chromedp.CSS(`button[data-action=save-tiers]`)))
+	require.Contains(t, b.text("conflict", `#edit-tiers .alert-error`), "changed the tiers")
+	e.do("GET", "/v1/tiers", e.token, nil, http.StatusOK, &cfg)
+	require.Equal(t, 400.0, cfg.Tiers[1].Threshold, "the stale save changed nothing")
+
+	// A user whose lifetime points pass 400 is gold.
+	e.createCampaign(tenPercent)
+	e.postEvent(map[string]any{"id": "tier-buy-1", "user_id": "tier-alice", "type": "purchase", "amount": 4500}, http.StatusAccepted)
+	e.waitUser("tier-alice", 1)
+	b.open("/users/tier-alice")
+	b.waitJS("gold", `document.querySelector('[data-stat=tier] .stat-value')?.textContent === 'gold'`)
 }

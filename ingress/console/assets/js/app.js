@@ -10,6 +10,7 @@ import * as editor from './pages/editor.js';
 import * as users from './pages/users.js';
 import * as pools from './pages/pools.js';
 import * as webhooks from './pages/webhooks.js';
+import * as tiers from './pages/tiers.js';
 import * as ops from './pages/ops.js';
 
 /** routes map an address to its page and the least role that may see it. */
@@ -23,6 +24,7 @@ const routes = [
   {re: /^\/campaigns\/([^/]+)\/edit$/, page: editor.edit, role: 'editor', title: 'Edit campaign', nav: 'campaigns'},
   {re: /^\/pools$/, page: pools.list, title: 'Coupon pools', nav: 'pools'},
   {re: /^\/pools\/([^/]+)$/, page: pools.show, title: 'Coupon pool', nav: 'pools'},
+  {re: /^\/tiers$/, page: tiers.show, title: 'Tiers', nav: 'tiers'},
   {re: /^\/users$/, page: users.search, title: 'Users', nav: 'users'},
   {re: /^\/users\/(.+)$/, page: users.show, title: 'User', nav: 'users'},
   {re: /^\/dlq$/, page: ops.dlq, role: 'admin', title: 'Dead letters', nav: 'dlq'},
@@ -37,6 +39,7 @@ const routes = [
 const navItems = [
   {key: 'campaigns', href: '#/campaigns', label: 'Campaigns', role: 'viewer'},
   {key: 'pools', href: '#/pools', label: 'Coupon pools', role: 'viewer'},
+  {key: 'tiers', href: '#/tiers', label: 'Tiers', role: 'viewer'},
   {key: 'users', href: '#/users', label: 'Users', role: 'viewer'},
   {key: 'dlq', href: '#/dlq', label: 'Dead letters', role: 'admin', group: 'Operations'},
   {key: 'audit', href: '#/audit', label: 'Audit log', role: 'admin', group: 'Operations'},
