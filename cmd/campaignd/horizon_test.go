@@ -80,3 +80,24 @@ func TestEngineMaintainsTheHistoryPartitionsFromStart(t *testing.T) {
 		}
 	}
 }
+
+// TestAnEventProcessedOnAnEarlierDayIsADuplicateEndToEnd: an event id processed three
+// days ago (in an earlier day's history) and sent again through HTTP, NATS and the engine
+// is not applied again; the user's next event is.
+func TestAnEventProcessedOnAnEarlierDayIsADuplicateEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.createCampaign(tenPercent)
+	db, err := pgx.Connect(t.Context(), e.dbURL)
+	require.NoError(t, err)
+	defer db.Close(context.Background())
+	_, err = db.Exec(t.Context(), `INSERT INTO processed_events (event_id, user_id, stream_seq, event_type, outcome, day)
+		VALUES ('cross-day-1', 'cross-day', 1, 'purchase', 'applied', (now() AT TIME ZONE 'UTC')::date - 3)`)
+	require.NoError(t, err)
+
+	e.postEvent(map[string]any{"id": "cross-day-1", "user_id": "cross-day", "type": "purchase", "amount": 100}, http.StatusAccepted)
+	e.postEvent(map[string]any{"id": "cross-day-2", "user_id": "cross-day", "type": "purchase", "amount": 200}, http.StatusAccepted)
+	u := e.waitUser("cross-day", 1)
+	require.Equal(t, int64(20), u.Points, "only the new event's 10%% of 200: the resend of an event processed days ago is a duplicate")
+	require.Equal(t, int64(1), u.PurchaseCount)
+}
