@@ -98,6 +98,6 @@ func TestAnEventProcessedOnAnEarlierDayIsADuplicateEndToEnd(t *testing.T) {
 	e.postEvent(map[string]any{"id": "cross-day-1", "user_id": "cross-day", "type": "purchase", "amount": 100}, http.StatusAccepted)
 	e.postEvent(map[string]any{"id": "cross-day-2", "user_id": "cross-day", "type": "purchase", "amount": 200}, http.StatusAccepted)
 	u := e.waitUser("cross-day", 1)
-	require.Equal(t, int64(20), u.Points, "only the new event's 10%% of 200: the resend of an event processed days ago is a duplicate")
+	require.Equal(t, int64(20), u.Points, "only the new event's 10 percent of 200: the resend of an event processed days ago is a duplicate")
 	require.Equal(t, int64(1), u.PurchaseCount)
 }
