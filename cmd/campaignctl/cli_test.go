@@ -542,6 +542,34 @@ func TestCLIAgainstCampaignd(t *testing.T) {
 		c.must(exitNotFound, "pools", "show", second)
 	})
 
+	t.Run("TiersShowAndApply", func(t *testing.T) {
+		c := c
+		c.t = t
+		if r := c.must(exitOK, "tiers", "show"); !strings.HasPrefix(r.stdout, "version 0, basis lifetime_points\n") {
+			t.Errorf("tiers show before any: %q", r.stdout)
+		}
+		file := writeFile(t, "basis: lifetime_points\ntiers:\n  - {name: silver, threshold: 1000}\n  - {name: gold, threshold: 5000.5}\n")
+		if r := c.must(exitOK, "tiers", "apply", "-f", file); r.stdout != "tiers version 1 applied (2 tiers, basis lifetime_points)\n" {
+			t.Errorf("tiers apply: %q", r.stdout)
+		}
+		table := c.must(exitOK, "tiers", "show").stdout
+		if !strings.HasPrefix(table, "version 1, basis lifetime_points\n") || !regexp.MustCompile(`(?m)^gold\s+5000\.5$`).MatchString(table) {
+			t.Errorf("tiers show:\n%s", table)
+		}
+		cfg := decode[tierConfig](t, c.must(exitOK, "tiers", "show", "-o", "json").stdout)
+		if cfg.Version != 1 || len(cfg.Tiers) != 2 || cfg.Tiers[0].Name != "silver" || cfg.Tiers[1].Threshold != 5000.5 {
+			t.Errorf("tiers show -o json: %+v", cfg)
+		}
+		bad := writeFile(t, "basis: spend\ntiers:\n  - {name: silver, threshold: 10}\n")
+		if r := c.run("", "tiers", "apply", "-f", bad); r.code != exitError || !strings.Contains(r.stderr, "window") {
+			t.Errorf("spend without a window: exit %d\n%s", r.code, r.stderr)
+		}
+		c.must(exitUsage, "tiers", "apply")
+		c.must(exitUsage, "tiers", "apply", "-f", writeFile(t, "- {basis: spend}\n- {basis: spend}\n"))
+		// Back to none, so that the subtests after see users without tiers.
+		c.must(exitOK, "tiers", "apply", "-f", writeFile(t, `{"basis": "lifetime_points", "tiers": []}`))
+	})
+
 	t.Run("RejectedTokenExits3", func(t *testing.T) {
 		dir := t.TempDir()
 		bad := `{"servers":{"` + server + `":{"username":"admin","token":"not-a-jwt"}}}`

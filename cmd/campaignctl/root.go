@@ -161,6 +161,7 @@ error, 3 not logged in or 401, 4 not found.`,
 		c.adminsCommand(),
 		c.usersCommand(),
 		c.poolsCommand(),
+		c.tiersCommand(),
 		c.webhooksCommand(),
 	)
 	return root
