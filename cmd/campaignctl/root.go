@@ -162,6 +162,7 @@ error, 3 not logged in or 401, 4 not found.`,
 		c.usersCommand(),
 		c.poolsCommand(),
 		c.tiersCommand(),
+		c.dlqCommand(),
 		c.webhooksCommand(),
 	)
 	return root
