@@ -319,7 +319,11 @@ func allPages(ctx context.Context, cl *client, path, key string, chunk int) ([]j
 			q.Set("cursor", cursor)
 		}
 		var page map[string]json.RawMessage
-		if _, err := cl.do(ctx, "GET", path+"?"+q.Encode(), nil, nil, &page); err != nil {
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&" // path has a query of its own
+		}
+		if _, err := cl.do(ctx, "GET", path+sep+q.Encode(), nil, nil, &page); err != nil {
 			return nil, err
 		}
 		var items []json.RawMessage

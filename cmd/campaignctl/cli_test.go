@@ -570,6 +570,29 @@ func TestCLIAgainstCampaignd(t *testing.T) {
 		c.must(exitOK, "tiers", "apply", "-f", writeFile(t, `{"basis": "lifetime_points", "tiers": []}`))
 	})
 
+	t.Run("AuditFollowsEveryPageAndFilters", func(t *testing.T) {
+		c := c
+		c.t = t
+		c.must(exitOK, "pools", "create", "--id", "audited", "--name", "Audited")
+		c.must(exitOK, "pools", "update", "audited", "--low-water", "7")
+		got := decode[struct {
+			Entries []auditEntry `json:"entries"`
+		}](t, c.must(exitOK, "audit", "--target-type", "pool", "--target-id", "audited", "--chunk-size", "1", "-o", "json").stdout)
+		var actions []string
+		for _, e := range got.Entries {
+			actions = append(actions, e.Action)
+			if e.Actor != "admin" || e.TargetID != "audited" {
+				t.Errorf("entry %+v", e)
+			}
+		}
+		if strings.Join(actions, " ") != "pool.create pool.update" {
+			t.Errorf("audit of pool audited: %v", actions)
+		}
+		if table := c.must(exitOK, "audit", "--actor", "admin").stdout; !regexp.MustCompile(`(?m)\sadmin\s+pool\.update\s+pool/audited`).MatchString(table) {
+			t.Errorf("audit table:\n%s", table)
+		}
+	})
+
 	t.Run("RejectedTokenExits3", func(t *testing.T) {
 		dir := t.TempDir()
 		bad := `{"servers":{"` + server + `":{"username":"admin","token":"not-a-jwt"}}}`

@@ -163,6 +163,7 @@ error, 3 not logged in or 401, 4 not found.`,
 		c.poolsCommand(),
 		c.tiersCommand(),
 		c.dlqCommand(),
+		c.auditCommand(),
 		c.webhooksCommand(),
 	)
 	return root
