@@ -80,6 +80,10 @@ type Webhook struct {
 	UpdatedAt           time.Time  `json:"updated_at"`
 	// Seq is the creation order (the list cursor).
 	Seq int64 `json:"seq"`
+	// StartSeqs are the last sequences of the streams the endpoint's consumers live on,
+	// read just before it (or its latest change) was saved: a consumer created for it
+	// starts right after (none: at UpdatedAt).
+	StartSeqs map[string]uint64 `json:"start_seqs,omitempty"`
 }
 
 // SigningSecrets are the secrets that sign a delivery at now: the current one, then the
@@ -104,18 +108,24 @@ func NewWebhookSecret() string {
 }
 
 const webhookColumns = `id, url, description, filter, enabled, disabled_reason, secret, previous_secret,
-	previous_secret_until, version, created_by, created_at, updated_at, seq`
+	previous_secret_until, version, created_by, created_at, updated_at, seq, start_seqs`
 
 func scanWebhook(r pgx.Row) (Webhook, error) {
 	var w Webhook
-	var filter []byte
+	var filter, starts []byte
 	err := r.Scan(&w.ID, &w.URL, &w.Description, &filter, &w.Enabled, &w.DisabledReason, &w.Secret, &w.PreviousSecret,
-		&w.PreviousSecretUntil, &w.Version, &w.CreatedBy, &w.CreatedAt, &w.UpdatedAt, &w.Seq)
+		&w.PreviousSecretUntil, &w.Version, &w.CreatedBy, &w.CreatedAt, &w.UpdatedAt, &w.Seq, &starts)
 	if err != nil {
 		return Webhook{}, err
 	}
 	if err := json.Unmarshal(filter, &w.Filter); err != nil {
 		return Webhook{}, fmt.Errorf("decode filter of webhook %s: %w", w.ID, err)
+	}
+	if err := json.Unmarshal(starts, &w.StartSeqs); err != nil {
+		return Webhook{}, fmt.Errorf("decode start_seqs of webhook %s: %w", w.ID, err)
+	}
+	if len(w.StartSeqs) == 0 {
+		w.StartSeqs = nil
 	}
 	return w, nil
 }
@@ -131,12 +141,16 @@ func (s *Store) CreateWebhook(ctx context.Context, w Webhook, actor string) (Web
 	if err != nil {
 		return Webhook{}, fmt.Errorf("create webhook: encode filter: %w", err)
 	}
+	starts, err := startSeqsJSON(w.StartSeqs)
+	if err != nil {
+		return Webhook{}, fmt.Errorf("create webhook: %w", err)
+	}
 	var out Webhook
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		out, err = scanWebhook(tx.QueryRow(ctx, `INSERT INTO webhooks (id, url, description, filter, enabled, disabled_reason, secret, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+webhookColumns,
-			w.ID, w.URL, w.Description, string(filter), w.Enabled, w.DisabledReason, w.Secret, actor))
+		out, err = scanWebhook(tx.QueryRow(ctx, `INSERT INTO webhooks (id, url, description, filter, enabled, disabled_reason, secret, created_by, start_seqs)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+webhookColumns,
+			w.ID, w.URL, w.Description, string(filter), w.Enabled, w.DisabledReason, w.Secret, actor, starts))
 		if err != nil {
 			return err
 		}
@@ -147,6 +161,18 @@ func (s *Store) CreateWebhook(ctx context.Context, w Webhook, actor string) (Web
 		return Webhook{}, fmt.Errorf("create webhook: %w", translate(err))
 	}
 	return out, nil
+}
+
+// startSeqsJSON is the start_seqs column of seqs ({} for none).
+func startSeqsJSON(seqs map[string]uint64) (string, error) {
+	if len(seqs) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(seqs)
+	if err != nil {
+		return "", fmt.Errorf("encode start_seqs: %w", err)
+	}
+	return string(b), nil
 }
 
 // GetWebhook returns the endpoint id, secrets included, or ErrNotFound.
@@ -197,11 +223,15 @@ func (s *Store) ModifyWebhook(ctx context.Context, id, actor, action string, fn 
 		if err != nil {
 			return err
 		}
+		starts, err := startSeqsJSON(cur.StartSeqs)
+		if err != nil {
+			return err
+		}
 		after, err = scanWebhook(tx.QueryRow(ctx, `UPDATE webhooks SET url = $2, description = $3, filter = $4, enabled = $5,
-			disabled_reason = $6, secret = $7, previous_secret = $8, previous_secret_until = $9, version = version + 1,
-			updated_at = now() WHERE id = $1 RETURNING `+webhookColumns,
+			disabled_reason = $6, secret = $7, previous_secret = $8, previous_secret_until = $9, start_seqs = $10,
+			version = version + 1, updated_at = now() WHERE id = $1 RETURNING `+webhookColumns,
 			id, cur.URL, cur.Description, string(filter), cur.Enabled, cur.DisabledReason, cur.Secret, cur.PreviousSecret,
-			cur.PreviousSecretUntil))
+			cur.PreviousSecretUntil, starts))
 		if err != nil {
 			return err
 		}

@@ -111,3 +111,37 @@ func TestRecordDeliveriesNeverGoesBack(t *testing.T) {
 		t.Fatalf("deliveries of a deleted endpoint = %+v, %v", all, err)
 	}
 }
+
+// TestWebhookStartSeqsAreKeptAndChangedWithTheEndpoint: where new consumers start is
+// stored with the endpoint, replaced by a change that sets it, kept by one that does not
+// (a rotation), and absent for an endpoint saved without it.
+func TestWebhookStartSeqsAreKeptAndChangedWithTheEndpoint(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	ctx := t.Context()
+	w, err := s.CreateWebhook(ctx, persistence.Webhook{URL: "https://shop.example/hooks", Enabled: true,
+		StartSeqs: map[string]uint64{"REWARDS": 41, "LOYALTY": 7, "WEBHOOKS": 0}}, "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetWebhook(ctx, w.ID)
+	if err != nil || got.StartSeqs["REWARDS"] != 41 || got.StartSeqs["LOYALTY"] != 7 || len(got.StartSeqs) != 3 {
+		t.Fatalf("stored start_seqs %v, %v", got.StartSeqs, err)
+	}
+	if _, _, err := s.ModifyWebhook(ctx, w.ID, "root", "webhook.update", func(w *persistence.Webhook) error {
+		w.StartSeqs = map[string]uint64{"REWARDS": 99, "LOYALTY": 8, "WEBHOOKS": 1}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RotateWebhookSecret(ctx, w.ID, 0, "root"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = s.GetWebhook(ctx, w.ID); err != nil || got.StartSeqs["REWARDS"] != 99 || got.StartSeqs["WEBHOOKS"] != 1 {
+		t.Fatalf("start_seqs after an update and a rotation %v, %v", got.StartSeqs, err)
+	}
+	plain, err := s.CreateWebhook(ctx, persistence.Webhook{URL: "https://shop.example/other"}, "root")
+	if err != nil || plain.StartSeqs != nil {
+		t.Fatalf("an endpoint saved without start_seqs: %v, %v", plain.StartSeqs, err)
+	}
+}

@@ -288,7 +288,7 @@ func (d *Dispatcher) disable(ctx context.Context, id, reason string) {
 		if err != nil {
 			return err
 		}
-		return Endpoints{Bus: d.deps.Bus}.PutWebhook(ctx, &w, nil)
+		return Endpoints{Bus: d.deps.Bus}.PutWebhook(ctx, &w)
 	})
 	if err != nil {
 		d.log.Error("disable webhook after 410 Gone", "webhook", id, "err", err)
@@ -299,5 +299,5 @@ func (d *Dispatcher) disable(ctx context.Context, id, reason string) {
 
 // specOf is what endpoint w's consumers follow.
 func specOf(w *persistence.Webhook) bus.WebhookSpec {
-	return bus.WebhookSpec{ID: w.ID, Kinds: w.Filter.Kinds(), Campaigns: w.Filter.Campaigns, Since: w.UpdatedAt}
+	return bus.WebhookSpec{ID: w.ID, Kinds: w.Filter.Kinds(), Campaigns: w.Filter.Campaigns, Since: w.UpdatedAt, After: w.StartSeqs}
 }

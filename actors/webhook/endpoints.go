@@ -19,22 +19,20 @@ type Endpoints struct {
 }
 
 // StreamEnds returns the last sequence of each stream the endpoints' consumers live on;
-// read before an endpoint change is saved, it is where the consumers the change adds
-// start (PutWebhook's after).
+// read before an endpoint change is saved (as its StartSeqs), it is where the consumers
+// the change adds start.
 func (e Endpoints) StreamEnds(ctx context.Context) (map[string]uint64, error) {
 	return e.Bus.Ends(ctx)
 }
 
 // PutWebhook makes w's consumers follow its filter (creating those it needs: right after
-// the sequences after holds, else at w.UpdatedAt) and puts w in the bucket.
-func (e Endpoints) PutWebhook(ctx context.Context, w *persistence.Webhook, after map[string]uint64) error {
+// w.StartSeqs, else at w.UpdatedAt) and puts w in the bucket.
+func (e Endpoints) PutWebhook(ctx context.Context, w *persistence.Webhook) error {
 	value, err := json.Marshal(w)
 	if err != nil {
 		return fmt.Errorf("encode webhook %s: %w", w.ID, err)
 	}
-	spec := specOf(w)
-	spec.After = after
-	return e.Bus.Put(ctx, spec, value)
+	return e.Bus.Put(ctx, specOf(w), value)
 }
 
 // DeleteWebhook removes endpoint id from the bucket and deletes its consumers.

@@ -737,3 +737,36 @@ func TestWebhookKillNineMidDeliveryStillDeliversWithTheSameID(t *testing.T) {
 	}
 	require.Len(t, rcv.ids(), n+1, "the probe and every purchase's reward, each under its own id")
 }
+
+// TestWebhookEndpointReceivesWhatCameAfterItWasSavedAndNothingBefore: a reward granted
+// before the endpoint was created is not delivered, the next one is; its consumer starts
+// right after the stream's end read before the save (by sequence, not by a clock).
+func TestWebhookEndpointReceivesWhatCameAfterItWasSavedAndNothingBefore(t *testing.T) {
+	e := newEnvWith(t, webhookVars(nil))
+	e.createCampaign(couponOnPurchase)
+	before := e.purchase("alice", "order-before")
+	require.NotEmpty(t, before)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	rewards, err := e.jetStream().Stream(ctx, bus.RewardsStream)
+	require.NoError(t, err)
+	var end uint64
+	poll(t, patience, "the earlier reward on REWARDS", func() bool {
+		info, err := rewards.Info(ctx)
+		require.NoError(t, err)
+		end = info.State.LastSeq
+		return end >= 1
+	})
+
+	rcv := newReceiver(t, answerOK)
+	w := e.createHook(rcv.URL, map[string]any{"notices": []string{"reward"}})
+	cons, err := e.jetStream().Consumer(ctx, bus.RewardsStream, bus.WebhookConsumerName(w.ID))
+	require.NoError(t, err)
+	cfg := cons.CachedInfo().Config
+	require.Equal(t, jetstream.DeliverByStartSequencePolicy, cfg.DeliverPolicy)
+	require.Equal(t, end+1, cfg.OptStartSeq, "starts right after the stream's end when the endpoint was saved")
+
+	after := e.purchase("bob", "order-after")
+	rcv.waitFor(t, after)
+	require.Empty(t, rcv.of(before), "a reward granted before the endpoint existed is not delivered")
+}

@@ -23,11 +23,11 @@ import (
 // the WEBHOOKS stream. Its methods block on JetStream and are safe for concurrent use.
 type WebhookSink interface {
 	// StreamEnds returns the last sequence of each stream the endpoints' consumers live
-	// on, read before a change is saved: where the consumers it adds start.
+	// on, read before a change is saved (its StartSeqs): where the consumers it adds start.
 	StreamEnds(ctx context.Context) (map[string]uint64, error)
 	// PutWebhook makes w's consumers follow its filter (those it creates start right after
-	// the sequences after holds; nil: at w.UpdatedAt) and puts it in the bucket.
-	PutWebhook(ctx context.Context, w *persistence.Webhook, after map[string]uint64) error
+	// w.StartSeqs; none: at w.UpdatedAt) and puts it in the bucket.
+	PutWebhook(ctx context.Context, w *persistence.Webhook) error
 	// DeleteWebhook removes endpoint id from the bucket and deletes its consumers.
 	DeleteWebhook(ctx context.Context, id string) error
 	// Redeliver queues the notice at seq of stream for endpoint id again, after attempts
@@ -197,13 +197,13 @@ func (a *API) streamEnds(c *fiber.Ctx, ctx context.Context) (map[string]uint64, 
 	return ends, nil
 }
 
-// broadcastWebhook makes the engines follow w (its consumers, those it adds starting
-// right after after's sequences, and the bucket); a failure is 503: the change is saved
-// in Postgres and reaches the bucket at the next start at the latest.
-func (a *API) broadcastWebhook(c *fiber.Ctx, w *persistence.Webhook, after map[string]uint64) error {
+// broadcastWebhook makes the engines follow w (its consumers and the bucket); a failure
+// is 503: the change is saved in Postgres (with where new consumers start) and reaches
+// the bucket at the next start at the latest.
+func (a *API) broadcastWebhook(c *fiber.Ctx, w *persistence.Webhook) error {
 	ctx, cancel := api.Ctx(c)
 	defer cancel()
-	if err := a.deps.Webhooks.PutWebhook(ctx, w, after); err != nil {
+	if err := a.deps.Webhooks.PutWebhook(ctx, w); err != nil {
 		a.log.Error("publish webhook", "webhook", w.ID, "correlation_id", api.CorrelationID(c), "err", err)
 		return api.Unavailable("the endpoint change is saved but could not be published to the engines; retry")
 	}
@@ -225,11 +225,12 @@ func (a *API) createWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	w.StartSeqs = ends
 	w, err = a.deps.Store.CreateWebhook(ctx, w, adminOf(c).Username)
 	if err != nil {
 		return err
 	}
-	if err := a.broadcastWebhook(c, &w, ends); err != nil {
+	if err := a.broadcastWebhook(c, &w); err != nil {
 		return err
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
@@ -306,12 +307,13 @@ func (a *API) patchWebhook(c *fiber.Ctx) error {
 			return persistence.ErrVersionMismatch
 		}
 		applyWebhookPatch(w, req)
+		w.StartSeqs = ends
 		return a.checkWebhook(ctx, w, false)
 	})
 	if err != nil {
 		return api.About(err, "webhook "+id)
 	}
-	if err := a.broadcastWebhook(c, &w, ends); err != nil {
+	if err := a.broadcastWebhook(c, &w); err != nil {
 		return err
 	}
 	c.Set(fiber.HeaderETag, api.ETag(w.Version))
@@ -375,7 +377,7 @@ func (a *API) rotateSecret(c *fiber.Ctx) error {
 	if err != nil {
 		return api.About(err, "webhook "+id)
 	}
-	if err := a.broadcastWebhook(c, &w, nil); err != nil {
+	if err := a.broadcastWebhook(c, &w); err != nil {
 		return err
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
