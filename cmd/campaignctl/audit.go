@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"strconv"
 	"time"
@@ -30,9 +29,6 @@ func (c *cli) auditCommand() *cobra.Command {
 		Short: "List the audit log, oldest first: who changed what, when (admin role)",
 		Args:  cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			if chunk < 1 || chunk > 1000 {
-				return usageErrorf("--chunk-size must be from 1 to 1000, got %d", chunk)
-			}
 			q := url.Values{}
 			for k, v := range map[string]string{"actor": actor, "target_type": targetType, "target_id": targetID} {
 				if v != "" {
@@ -43,28 +39,13 @@ func (c *cli) auditCommand() *cobra.Command {
 			if len(q) > 0 {
 				path += "?" + q.Encode()
 			}
-			cl, err := c.authed()
-			if err != nil {
-				return err
-			}
-			raws, err := allPages(cmd.Context(), cl, path, "entries", chunk)
-			if err != nil {
-				return err
-			}
-			if c.structured() {
-				return c.print(map[string]any{"entries": raws})
-			}
-			list := make([]auditEntry, len(raws))
-			for i, r := range raws {
-				if err := json.Unmarshal(r, &list[i]); err != nil {
-					return fmt.Errorf("decode audit entries: %w", err)
-				}
-			}
-			return c.table(cols("ID", "AT", "ACTOR", "ACTION", "TARGET", "+AFTER"),
-				rowsOf(list, func(e auditEntry) []string {
-					return []string{strconv.FormatInt(e.ID, 10), timeOr(&e.CreatedAt, "-"), e.Actor, e.Action, e.TargetType + "/" + e.TargetID,
-						c.cut(string(e.After), 80)}
-				}))
+			return listEvery(c, cmd, path, "entries", chunk, func(list []auditEntry) error {
+				return c.table(cols("ID", "AT", "ACTOR", "ACTION", "TARGET", "+AFTER"),
+					rowsOf(list, func(e auditEntry) []string {
+						return []string{strconv.FormatInt(e.ID, 10), timeOr(&e.CreatedAt, "-"), e.Actor, e.Action, e.TargetType + "/" + e.TargetID,
+							c.cut(string(e.After), 80)}
+					}))
+			})
 		}),
 	}
 	f := cmd.Flags()

@@ -309,6 +309,33 @@ func allCampaigns(ctx context.Context, cl *client, chunk int) ([]json.RawMessage
 	return allPages(ctx, cl, "/v1/campaigns", "campaigns", chunk)
 }
 
+// listEvery answers a list command: it fetches every item of the paged list at path (its
+// items under key, chunk per request, 1 to 1000) and prints them as they came with -o
+// json|yaml (under key), else decoded into T for render.
+func listEvery[T any](c *cli, cmd *cobra.Command, path, key string, chunk int, render func([]T) error) error {
+	if chunk < 1 || chunk > 1000 {
+		return usageErrorf("--chunk-size must be from 1 to 1000, got %d", chunk)
+	}
+	cl, err := c.authed()
+	if err != nil {
+		return err
+	}
+	raws, err := allPages(cmd.Context(), cl, path, key, chunk)
+	if err != nil {
+		return err
+	}
+	if c.structured() {
+		return c.print(map[string]any{key: raws})
+	}
+	items := make([]T, len(raws))
+	for i, r := range raws {
+		if err := json.Unmarshal(r, &items[i]); err != nil {
+			return fmt.Errorf("decode %s: %w", key, err)
+		}
+	}
+	return render(items)
+}
+
 // allPages fetches every item of the paged list at path (its items under key), oldest
 // first, chunk at a time, following next_cursor from page to page.
 func allPages(ctx context.Context, cl *client, path, key string, chunk int) ([]json.RawMessage, error) {

@@ -35,31 +35,13 @@ func (c *cli) dlqListCommand() *cobra.Command {
 		Short:   "List every parked event, oldest first, with the reason it was parked",
 		Args:    cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			if chunk < 1 || chunk > 1000 {
-				return usageErrorf("--chunk-size must be from 1 to 1000, got %d", chunk)
-			}
-			cl, err := c.authed()
-			if err != nil {
-				return err
-			}
-			raws, err := allPages(cmd.Context(), cl, "/v1/dlq", "entries", chunk)
-			if err != nil {
-				return err
-			}
-			if c.structured() {
-				return c.print(map[string]any{"entries": raws})
-			}
-			list := make([]dlqEntry, len(raws))
-			for i, r := range raws {
-				if err := json.Unmarshal(r, &list[i]); err != nil {
-					return fmt.Errorf("decode DLQ entries: %w", err)
-				}
-			}
-			return c.table(cols("ID", "EVENT ID", "REASON", "DELIVERIES", "PARKED AT", "+SUBJECT", "+EVENTS SEQ", "+EVENT"),
-				rowsOf(list, func(e dlqEntry) []string {
-					return []string{e.ID, orDash(e.EventID), c.cut(e.Reason, 60), strconv.FormatUint(e.Deliveries, 10), timeOr(&e.ParkedAt, "-"),
-						e.Subject, strconv.FormatUint(e.StreamSeq, 10), c.cut(string(e.Event), 80)}
-				}))
+			return listEvery(c, cmd, "/v1/dlq", "entries", chunk, func(list []dlqEntry) error {
+				return c.table(cols("ID", "EVENT ID", "REASON", "DELIVERIES", "PARKED AT", "+SUBJECT", "+EVENTS SEQ", "+EVENT"),
+					rowsOf(list, func(e dlqEntry) []string {
+						return []string{e.ID, orDash(e.EventID), c.cut(e.Reason, 60), strconv.FormatUint(e.Deliveries, 10), timeOr(&e.ParkedAt, "-"),
+							e.Subject, strconv.FormatUint(e.StreamSeq, 10), c.cut(string(e.Event), 80)}
+					}))
+			})
 		}),
 	}
 	cmd.Flags().IntVar(&chunk, "chunk-size", chunk, "entries fetched per request (the list shows them all)")

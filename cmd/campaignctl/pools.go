@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -127,11 +126,6 @@ Without --count the pool starts empty: import codes or generate them later.`,
 	return cmd
 }
 
-// allPools fetches every pool, oldest first, chunk at a time.
-func allPools(ctx context.Context, cl *client, chunk int) ([]json.RawMessage, error) {
-	return allPages(ctx, cl, "/v1/pools", "pools", chunk)
-}
-
 func (c *cli) poolsListCommand() *cobra.Command {
 	chunk := 1000
 	cmd := &cobra.Command{
@@ -140,31 +134,13 @@ func (c *cli) poolsListCommand() *cobra.Command {
 		Short:   "List every pool with its counts, oldest first",
 		Args:    cobra.NoArgs,
 		RunE: action(func(cmd *cobra.Command, args []string) error {
-			if chunk < 1 || chunk > 1000 {
-				return usageErrorf("--chunk-size must be from 1 to 1000, got %d", chunk)
-			}
-			cl, err := c.authed()
-			if err != nil {
-				return err
-			}
-			raws, err := allPools(cmd.Context(), cl, chunk)
-			if err != nil {
-				return err
-			}
-			if c.structured() {
-				return c.print(map[string]any{"pools": raws})
-			}
-			list := make([]pool, len(raws))
-			for i, r := range raws {
-				if err := json.Unmarshal(r, &list[i]); err != nil {
-					return fmt.Errorf("decode pools: %w", err)
-				}
-			}
-			return c.table(cols("ID", "NAME", "TOTAL", "ISSUED", "REDEEMED", "LEFT", "LOW WATER", "LOW", "+EXPIRED", "+PATTERN", "+EXPIRES AT", "+CREATED AT"),
-				rowsOf(list, func(p pool) []string {
-					return []string{p.ID, c.cut(p.Name, 30), itoa(p.Total), itoa(p.Issued), itoa(p.Redeemed), itoa(p.Left), itoa(p.LowWater),
-						strconv.FormatBool(p.Low), itoa(p.Expired), orDash(p.Pattern), timeOr(p.ExpiresAt, "-"), timeOr(&p.CreatedAt, "-")}
-				}))
+			return listEvery(c, cmd, "/v1/pools", "pools", chunk, func(list []pool) error {
+				return c.table(cols("ID", "NAME", "TOTAL", "ISSUED", "REDEEMED", "LEFT", "LOW WATER", "LOW", "+EXPIRED", "+PATTERN", "+EXPIRES AT", "+CREATED AT"),
+					rowsOf(list, func(p pool) []string {
+						return []string{p.ID, c.cut(p.Name, 30), itoa(p.Total), itoa(p.Issued), itoa(p.Redeemed), itoa(p.Left), itoa(p.LowWater),
+							strconv.FormatBool(p.Low), itoa(p.Expired), orDash(p.Pattern), timeOr(p.ExpiresAt, "-"), timeOr(&p.CreatedAt, "-")}
+					}))
+			})
 		}),
 	}
 	cmd.Flags().IntVar(&chunk, "chunk-size", chunk, "pools fetched per request (the list shows them all)")

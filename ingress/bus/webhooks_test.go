@@ -13,23 +13,30 @@ import (
 	"github.com/campaignmanager/campaignmanager/ingress/bus/bustest"
 )
 
-// TestWebhookConsumersFollowTheFilterAndStartAtTheEndpointsCreation: an endpoint's
-// consumers take only the subjects its filter names, from its creation on (not what the
-// streams held before), are the same for every caller, change with the filter, and a
-// manual retry carries the notice's id, subject and earlier attempts.
-func TestWebhookConsumersFollowTheFilterAndStartAtTheEndpointsCreation(t *testing.T) {
+// openWebhooks starts a server with the streams and opens the webhooks' bus side on it.
+func openWebhooks(t *testing.T, ctx context.Context, cfg bus.WebhookConsumerConfig) (jetstream.JetStream, *bus.Webhooks) { //nolint:revive // t first, like every test helper
+	t.Helper()
 	ns := bustest.Start(t)
 	nc, err := nats.Connect(ns.ClientURL())
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	_, err = bus.EnsureStreams(ctx, js, bus.StreamsConfig{Partitions: 4})
 	require.NoError(t, err)
-	wh, err := bus.OpenWebhooks(ctx, js, bus.WebhookConsumerConfig{AckWait: 20 * time.Second})
+	wh, err := bus.OpenWebhooks(ctx, js, cfg)
 	require.NoError(t, err)
+	return js, wh
+}
+
+// TestWebhookConsumersFollowTheFilterAndStartAtTheEndpointsCreation: an endpoint's
+// consumers take only the subjects its filter names, from its creation on (not what the
+// streams held before), are the same for every caller, change with the filter, and a
+// manual retry carries the notice's id, subject and earlier attempts.
+func TestWebhookConsumersFollowTheFilterAndStartAtTheEndpointsCreation(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	js, wh := openWebhooks(t, ctx, bus.WebhookConsumerConfig{AckWait: 20 * time.Second})
 
 	publish := func(n bus.Notice) uint64 {
 		ack, err := js.PublishMsg(ctx, n.Msg())
@@ -106,18 +113,9 @@ func TestWebhookConsumersFollowTheFilterAndStartAtTheEndpointsCreation(t *testin
 // Postgres' clock (Since) an hour ahead of NATS' the notices published after the change
 // still come, and with it an hour behind the earlier ones do not.
 func TestWebhookConsumersStartAfterTheStreamsEndsWhateverTheClocks(t *testing.T) {
-	ns := bustest.Start(t)
-	nc, err := nats.Connect(ns.ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err = bus.EnsureStreams(ctx, js, bus.StreamsConfig{Partitions: 4})
-	require.NoError(t, err)
-	wh, err := bus.OpenWebhooks(ctx, js, bus.WebhookConsumerConfig{})
-	require.NoError(t, err)
+	js, wh := openWebhooks(t, ctx, bus.WebhookConsumerConfig{})
 
 	for _, skew := range []time.Duration{time.Hour, -time.Hour} {
 		id := "wh_ahead"
